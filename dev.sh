@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# One entry point for setting up, running and testing lookout on Debian/Ubuntu.
+#
+#   ./dev.sh run    install what is missing, build, start an agent and a viewer
+#   ./dev.sh test   install what is missing, then fmt, clippy and every test
+#   ./dev.sh deps   only install the system packages
+#
+# Needs Rust (rustup) already; everything else it installs with apt-get.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Build: xcap (PipeWire, Wayland, XCB, D-Bus), enigo (X11), minifb (X11,
+# xkbcommon). Run/test: Xvfb as a virtual screen, xdotool and x11-utils to
+# drive and read it, ImageMagick to screenshot it.
+PACKAGES=(
+  build-essential pkg-config clang libclang-dev
+  libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev libdbus-1-dev
+  libx11-dev libx11-xcb-dev libxcb1-dev libxcb-randr0-dev libxcb-shm0-dev
+  libxrandr-dev libxkbcommon-dev libxcursor-dev libxi-dev libxdo-dev
+  xvfb xdotool x11-utils imagemagick
+)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! command -v cargo >/dev/null; then
+    echo "Rust is not installed: see https://rustup.rs, then run this again." >&2
+    exit 1
+  fi
+  if command -v rustup >/dev/null; then
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+  fi
+}
+
+run() {
+  deps
+  log "building (release)"
+  cargo build --release --bins
+  exec ./scripts/demo.sh
+}
+
+test_all() {
+  deps
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+  log "cargo clippy"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  log "cargo test"
+  cargo test --workspace --all-targets --locked
+  log "doc tests"
+  cargo test --workspace --doc --locked
+}
+
+case "${1:-}" in
+  run) run ;;
+  test) test_all ;;
+  deps) deps ;;
+  *)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

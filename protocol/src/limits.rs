@@ -1,0 +1,68 @@
+//! The named limits and constants of protocol version 1.
+
+use std::time::Duration;
+
+/// The protocol version this crate speaks (`"protocol": 1`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The agent's default TCP port.
+pub const DEFAULT_PORT: u16 = 6868;
+
+/// Largest `HC` (control) payload any receiver accepts: 64 KiB.
+pub const MAX_CONTROL_LEN: u64 = 64 * 1024;
+
+/// Largest `HT` (image) payload a viewer accepts unless configured otherwise:
+/// 64 MiB, which holds an 8K screen at any sane JPEG quality.
+pub const DEFAULT_MAX_IMAGE_LEN: u64 = 64 * 1024 * 1024;
+
+/// Longest string a `text` command may carry, in Unicode scalar values.
+pub const MAX_TEXT_CHARS: usize = 1024;
+
+/// A peer that has not completed the handshake within this time is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one receiver (or sender) accepts, checked before any allocation.
+///
+/// The defaults are the safe configuration: [`Limits::viewer`] accepts images
+/// up to [`DEFAULT_MAX_IMAGE_LEN`]; [`Limits::server`] accepts no image at
+/// all, because images only ever flow from the server to viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted `HC` payload. Never above [`MAX_CONTROL_LEN`].
+    pub max_control_len: u64,
+    /// Largest accepted `HT` payload; `0` means image frames are refused.
+    pub max_image_len: u64,
+}
+
+impl Limits {
+    /// Limits for a viewer reading from a server: control and images.
+    pub const fn viewer() -> Self {
+        Self {
+            max_control_len: MAX_CONTROL_LEN,
+            max_image_len: DEFAULT_MAX_IMAGE_LEN,
+        }
+    }
+
+    /// Limits for a server reading from a viewer: control only.
+    pub const fn server() -> Self {
+        Self {
+            max_control_len: MAX_CONTROL_LEN,
+            max_image_len: 0,
+        }
+    }
+
+    /// Viewer limits with another image ceiling (a viewer option may lower or
+    /// raise it). The control limit stays at [`MAX_CONTROL_LEN`].
+    pub const fn with_max_image_len(self, max_image_len: u64) -> Self {
+        Self {
+            max_image_len,
+            ..self
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::viewer()
+    }
+}

@@ -1,0 +1,364 @@
+//! Typed `HC` control messages, both directions, and their JSON form.
+
+use std::borrow::Cow;
+
+use bytes::{BufMut, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::auth::Challenge;
+use crate::error::ProtocolError;
+use crate::frame::{HEADER_LEN, Tag, frame_header};
+use crate::key::Key;
+use crate::limits::{Limits, MAX_TEXT_CHARS};
+
+/// Whether the server asks for a token proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// The viewer must answer the challenge with the shared token.
+    Token,
+    /// Any response (even empty) is accepted.
+    None,
+}
+
+/// One monitor the server can stream, as listed in `welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorInfo {
+    /// The id to use with `select_monitor`.
+    pub id: u32,
+    /// A human-readable name.
+    pub name: String,
+    /// Left edge in the server's desktop coordinates.
+    pub x: i32,
+    /// Top edge in the server's desktop coordinates.
+    pub y: i32,
+    /// Width in physical pixels.
+    pub width: u32,
+    /// Height in physical pixels.
+    pub height: u32,
+    /// Whether this is the primary monitor.
+    pub primary: bool,
+}
+
+/// The `code` of an `error` message: for programs, where `message` is for
+/// people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The peer broke the protocol; the connection closes.
+    Protocol,
+    /// The token proof was wrong; the connection closes.
+    AuthFailed,
+    /// Too many viewers; the connection closes.
+    Busy,
+    /// An input command on a view-only session; the connection stays open.
+    ControlDisabled,
+    /// A well-formed command that cannot be carried out; the connection stays
+    /// open.
+    BadRequest,
+    /// Something failed inside the server.
+    Internal,
+    /// A code this version does not know (received from a newer peer).
+    /// Never sent.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A mouse button of the `mouse_button` command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Button {
+    /// The primary button.
+    Left,
+    /// The secondary button.
+    Right,
+    /// The wheel button.
+    Middle,
+}
+
+/// A control message from the server to a viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message of every connection.
+    Hello {
+        /// Protocol version, [`crate::PROTOCOL_VERSION`].
+        protocol: u32,
+        /// `"lookout-server <version>"`.
+        server: String,
+        /// Whether a token proof is required.
+        auth: AuthMode,
+        /// 32 fresh random bytes to prove the token against.
+        challenge: Challenge,
+    },
+    /// The handshake succeeded.
+    Welcome {
+        /// Protocol version, [`crate::PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The id of the monitor this viewer will see.
+        monitor: u32,
+        /// Whether input commands are carried out.
+        control: bool,
+        /// Every monitor the viewer may select.
+        monitors: Vec<MonitorInfo>,
+    },
+    /// Describes the `HT` frame that immediately follows.
+    Frame {
+        /// Counts frames the server produced; a skipped viewer sees a gap.
+        seq: u64,
+        /// The JPEG's width in pixels.
+        width: u32,
+        /// The JPEG's height in pixels.
+        height: u32,
+        /// Capture time, microseconds since the Unix epoch.
+        captured_at_us: u64,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// The `id` of the `ping`.
+        id: u64,
+    },
+    /// Something went wrong; see [`ErrorCode`] for whether the connection
+    /// closes.
+    Error {
+        /// For programs.
+        code: ErrorCode,
+        /// For people.
+        message: String,
+    },
+}
+
+/// A control message from a viewer to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Answer to `hello`.
+    Auth {
+        /// Protocol version, [`crate::PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The viewer's name and version.
+        client: String,
+        /// `hex(HMAC-SHA256(token, challenge))`, see [`crate::auth_response`];
+        /// may be empty when the server's `auth` is `none`.
+        response: String,
+    },
+    /// Start streaming to this viewer.
+    StartMonitor,
+    /// Stop streaming to this viewer.
+    StopMonitor,
+    /// Move the pointer to a position in the pixel space of the frames this
+    /// viewer receives. Fractional positions are accepted and rounded.
+    MouseMove {
+        /// Horizontal position in frame pixels.
+        #[serde(deserialize_with = "coordinate")]
+        x: i32,
+        /// Vertical position in frame pixels.
+        #[serde(deserialize_with = "coordinate")]
+        y: i32,
+    },
+    /// Press or release a button at the current pointer position.
+    MouseButton {
+        /// Which button.
+        button: Button,
+        /// `true` to press, `false` to release.
+        pressed: bool,
+    },
+    /// Wheel steps: positive `dy` scrolls down, positive `dx` right.
+    Scroll {
+        /// Horizontal steps.
+        dx: i32,
+        /// Vertical steps.
+        dy: i32,
+    },
+    /// Press or release one key.
+    Key {
+        /// Which key.
+        key: Key,
+        /// `true` to press, `false` to release.
+        pressed: bool,
+    },
+    /// Type a Unicode string of at most [`MAX_TEXT_CHARS`] characters.
+    Text {
+        /// What to type.
+        text: String,
+    },
+    /// Stream another monitor from `welcome.monitors` to this viewer.
+    SelectMonitor {
+        /// The monitor's id.
+        id: u32,
+    },
+    /// Ask for a `pong` with the same id.
+    Ping {
+        /// Echoed back.
+        id: u64,
+    },
+}
+
+impl ClientMessage {
+    /// Every `"type"` a viewer may send.
+    pub const TYPES: &'static [&'static str] = &[
+        "auth",
+        "start_monitor",
+        "stop_monitor",
+        "mouse_move",
+        "mouse_button",
+        "scroll",
+        "key",
+        "text",
+        "select_monitor",
+        "ping",
+    ];
+
+    /// Parses one `HC` payload sent by a viewer.
+    pub fn parse(payload: &[u8]) -> Result<Self, ProtocolError> {
+        parse_json(payload, Self::TYPES)
+    }
+
+    /// The message's `"type"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Auth { .. } => "auth",
+            ClientMessage::StartMonitor => "start_monitor",
+            ClientMessage::StopMonitor => "stop_monitor",
+            ClientMessage::MouseMove { .. } => "mouse_move",
+            ClientMessage::MouseButton { .. } => "mouse_button",
+            ClientMessage::Scroll { .. } => "scroll",
+            ClientMessage::Key { .. } => "key",
+            ClientMessage::Text { .. } => "text",
+            ClientMessage::SelectMonitor { .. } => "select_monitor",
+            ClientMessage::Ping { .. } => "ping",
+        }
+    }
+
+    /// Whether this is an input command, run only for a session with
+    /// `control` true.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            ClientMessage::MouseMove { .. }
+                | ClientMessage::MouseButton { .. }
+                | ClientMessage::Scroll { .. }
+                | ClientMessage::Key { .. }
+                | ClientMessage::Text { .. }
+        )
+    }
+
+    /// Appends this message as one `HC` frame to `dst`.
+    ///
+    /// Refuses what a conforming viewer never sends: a `text` over
+    /// [`MAX_TEXT_CHARS`], an invalid [`Key`], a frame over the control limit.
+    pub fn encode(&self, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        if let ClientMessage::Text { text } = self
+            && text.chars().count() > MAX_TEXT_CHARS
+        {
+            return Err(ProtocolError::InvalidValue {
+                kind: "text",
+                reason: "longer than 1024 characters",
+            });
+        }
+        encode_json(self, self.kind(), dst)
+    }
+}
+
+impl ServerMessage {
+    /// Every `"type"` a server may send.
+    pub const TYPES: &'static [&'static str] = &["hello", "welcome", "frame", "pong", "error"];
+
+    /// Parses one `HC` payload sent by a server.
+    pub fn parse(payload: &[u8]) -> Result<Self, ProtocolError> {
+        parse_json(payload, Self::TYPES)
+    }
+
+    /// The message's `"type"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Hello { .. } => "hello",
+            ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::Frame { .. } => "frame",
+            ServerMessage::Pong { .. } => "pong",
+            ServerMessage::Error { .. } => "error",
+        }
+    }
+
+    /// An `error` message.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Appends this message as one `HC` frame to `dst`.
+    pub fn encode(&self, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        encode_json(self, self.kind(), dst)
+    }
+}
+
+/// Serialises straight into `dst` behind a placeholder header, then fills in
+/// the length: no intermediate buffer. On error `dst` is left as it was.
+fn encode_json<M: Serialize>(
+    msg: &M,
+    kind: &'static str,
+    dst: &mut BytesMut,
+) -> Result<(), ProtocolError> {
+    let start = dst.len();
+    dst.put_slice(&[0; HEADER_LEN]);
+    let written = serde_json::to_writer(dst.writer(), msg)
+        .map_err(|source| ProtocolError::InvalidMessage {
+            kind: kind.to_owned(),
+            source,
+        })
+        .and_then(|()| {
+            let len = dst.len() - start - HEADER_LEN;
+            frame_header(Tag::Control, len, &Limits::viewer())
+        });
+    match written {
+        Ok(header) => {
+            if let Some(slot) = dst.get_mut(start..start + HEADER_LEN) {
+                slot.copy_from_slice(&header);
+            }
+            Ok(())
+        }
+        Err(err) => {
+            dst.truncate(start);
+            Err(err)
+        }
+    }
+}
+
+/// Parses a JSON payload into `M`, telling bad JSON, an unknown `"type"` and a
+/// malformed known message apart.
+fn parse_json<M: DeserializeOwned>(payload: &[u8], known: &[&str]) -> Result<M, ProtocolError> {
+    let text = std::str::from_utf8(payload)?;
+    serde_json::from_str(text).map_err(|err| classify(text, err, known))
+}
+
+/// Only runs on the error path, so a second parse costs nothing in practice.
+fn classify(text: &str, err: serde_json::Error, known: &[&str]) -> ProtocolError {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+    }
+    match serde_json::from_str::<Envelope<'_>>(text) {
+        Err(_) => ProtocolError::InvalidJson(err),
+        Ok(Envelope { kind }) => {
+            // Echoed into logs and error messages: keep it short.
+            let kind: String = kind.chars().take(64).collect();
+            if known.contains(&kind.as_str()) {
+                ProtocolError::InvalidMessage { kind, source: err }
+            } else {
+                ProtocolError::UnknownType(kind)
+            }
+        }
+    }
+}
+
+/// Accepts any JSON number as a pixel coordinate: rounded, saturated to `i32`
+/// (the server clamps to the monitor anyway).
+fn coordinate<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    // `as` saturates and maps NaN to 0, which JSON cannot carry anyway.
+    Ok(value.round() as i32)
+}

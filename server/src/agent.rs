@@ -1,0 +1,243 @@
+//! The agent: listener, connection limits, the capture and input threads,
+//! and an orderly shutdown.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lookout_protocol::MonitorInfo;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::capture::{CaptureError, CapturerFactory};
+use crate::config::{Access, Config};
+use crate::input::{InputError, InputHandle, InputSinkFactory, InputThread};
+use crate::session::serve_connection;
+use crate::stream::{CaptureThread, FrameHub};
+
+/// Connections that have not finished the handshake yet. Each costs a task
+/// and a small buffer for at most [`lookout_protocol::HANDSHAKE_TIMEOUT`];
+/// beyond this many, new connections are closed at once so a flood of
+/// half-open connections cannot exhaust memory or starve real viewers.
+pub const MAX_PENDING_HANDSHAKES: usize = 64;
+
+/// How long shutdown waits for sessions to close before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Why the agent could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Listening failed.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The capture source could not start.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// `--monitor` names a monitor that does not exist.
+    #[error("no monitor with id {id}; available: {available}")]
+    NoSuchMonitor {
+        /// The requested id.
+        id: u32,
+        /// The ids there are.
+        available: String,
+    },
+    /// A blocking start-up step panicked.
+    #[error("start-up task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// What every session reads: configuration and the shared threads' handles.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub access: Access,
+    control: bool,
+    pub hub: FrameHub,
+    pub input: Option<InputHandle>,
+    pub default_monitor: u32,
+    pub viewers: Arc<Semaphore>,
+    pub max_viewers: NonZeroUsize,
+    next_viewer: AtomicU64,
+}
+
+impl Shared {
+    /// Whether viewers may steer: not view-only, and input is available.
+    pub(crate) fn control(&self) -> bool {
+        self.control && self.input.is_some()
+    }
+
+    pub(crate) fn monitor(&self, id: u32) -> Option<&MonitorInfo> {
+        self.hub.monitors().iter().find(|m| m.id == id)
+    }
+
+    pub(crate) fn next_viewer_id(&self) -> u64 {
+        self.next_viewer.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A bound, ready agent. [`Agent::run`] serves until the shutdown token
+/// fires.
+#[derive(Debug)]
+pub struct Agent {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    capture: CaptureThread,
+    input: Option<InputThread>,
+}
+
+impl Agent {
+    /// Binds the listener and starts the capture and input threads.
+    ///
+    /// `input` is `None` for a view-only agent. If the input backend fails to
+    /// open (no display, say), the agent runs view-only and says so.
+    pub async fn start(
+        config: &Config,
+        capture: CapturerFactory,
+        input: Option<InputSinkFactory>,
+    ) -> Result<Self, AgentError> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| AgentError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let settings = config.capture;
+        let (capture, hub) =
+            tokio::task::spawn_blocking(move || CaptureThread::spawn(capture, settings)).await??;
+        let default_monitor = pick_monitor(hub.monitors(), config.monitor)?;
+        let (input, handle) = match input.filter(|_| config.control) {
+            None => (None, None),
+            Some(factory) => {
+                match tokio::task::spawn_blocking(move || InputThread::spawn(factory)).await? {
+                    Ok((thread, handle)) => (Some(thread), Some(handle)),
+                    Err(err) => {
+                        warn_no_input(&err);
+                        (None, None)
+                    }
+                }
+            }
+        };
+        let shared = Arc::new(Shared {
+            access: config.access.clone(),
+            control: config.control,
+            hub,
+            input: handle,
+            default_monitor,
+            viewers: Arc::new(Semaphore::new(config.max_viewers.get())),
+            max_viewers: config.max_viewers,
+            next_viewer: AtomicU64::new(1),
+        });
+        Ok(Self {
+            listener,
+            shared,
+            capture,
+            input,
+        })
+    }
+
+    /// The address the agent listens on (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The monitors viewers can choose from.
+    pub fn monitors(&self) -> &[MonitorInfo] {
+        self.shared.hub.monitors()
+    }
+
+    /// Whether viewers get control (not view-only and input available).
+    pub fn control(&self) -> bool {
+        self.shared.control()
+    }
+
+    /// Accepts viewers until `shutdown` fires, then closes every session,
+    /// releases held input, and stops the threads.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Agent {
+            listener,
+            shared,
+            capture,
+            input,
+        } = self;
+        let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+        let tracker = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(conn) => conn,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off briefly
+                    // rather than spin.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = Arc::clone(&pending).try_acquire_owned() else {
+                tracing::warn!(%peer, "refused: {MAX_PENDING_HANDSHAKES} handshakes already pending");
+                continue;
+            };
+            tracing::info!(%peer, "connection");
+            tracker.spawn(serve_connection(
+                stream,
+                peer,
+                Arc::clone(&shared),
+                slot,
+                shutdown.child_token(),
+            ));
+        }
+        drop(listener);
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some sessions did not close in {SHUTDOWN_GRACE:?}");
+        }
+        drop(shared);
+        tokio::task::spawn_blocking(move || {
+            if let Some(input) = input {
+                input.stop();
+            }
+            capture.stop();
+        })
+        .await
+        .ok();
+        tracing::info!("agent stopped");
+    }
+}
+
+fn pick_monitor(monitors: &[MonitorInfo], wanted: Option<u32>) -> Result<u32, AgentError> {
+    match wanted {
+        Some(id) if monitors.iter().any(|m| m.id == id) => Ok(id),
+        Some(id) => Err(AgentError::NoSuchMonitor {
+            id,
+            available: monitors
+                .iter()
+                .map(|m| format!("{} ({}x{} {})", m.id, m.width, m.height, m.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        None => Ok(monitors
+            .iter()
+            .find(|m| m.primary)
+            .or_else(|| monitors.first())
+            .map_or(0, |m| m.id)),
+    }
+}
+
+fn warn_no_input(err: &InputError) {
+    tracing::warn!(error = %err, "input is unavailable: viewers can watch but not control");
+}

@@ -1,0 +1,184 @@
+//! The command line, as the user types it. [`Args::into_config`] validates it
+//! into a [`Config`].
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::{Access, Config, ConfigError, Source};
+use crate::stream::CaptureSettings;
+
+/// lookout-server: share this machine's screen with lookout viewers and let
+/// them steer its mouse and keyboard.
+///
+/// Viewers connect with `lookout-viewer HOST[:PORT] --token TOKEN`. Every
+/// viewer must prove it knows the token (an HMAC challenge; the token never
+/// crosses the network). Without --token the agent makes one up and prints
+/// it once, with a viewer command line to paste.
+#[derive(Debug, Parser)]
+#[command(name = "lookout-server", version, about, long_about)]
+pub struct Args {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6868")]
+    pub bind: SocketAddr,
+
+    /// Token viewers must prove they know. Prefer the LOOKOUT_TOKEN
+    /// environment variable: command lines are visible to other local users.
+    #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "T")]
+    pub token: Option<String>,
+
+    /// Accept viewers without a token. Only allowed when --bind is a
+    /// loopback address (127.0.0.1, ::1), so it never exposes the screen to
+    /// the network.
+    #[arg(long, conflicts_with = "token")]
+    pub no_auth: bool,
+
+    /// Let viewers watch but not control: input commands are refused with
+    /// `control_disabled`.
+    #[arg(long)]
+    pub view_only: bool,
+
+    /// Frames per second to capture while someone is watching (1-240).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: u32,
+
+    /// JPEG quality (1-100): higher is sharper and uses more bandwidth.
+    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+
+    /// Monitor id (from the viewer's monitor list, 0 = first) that viewers
+    /// see when they connect. Default: the primary monitor.
+    #[arg(long, value_name = "ID")]
+    pub monitor: Option<u32>,
+
+    /// Most viewers at once; the next one is turned away with `busy`.
+    #[arg(long, default_value_t = NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN))]
+    pub max_viewers: NonZeroUsize,
+
+    /// What to stream: the real screen, or an animated desktop-like test
+    /// scene that needs no display (for demos, benchmarks, headless boxes).
+    #[arg(long, value_enum, default_value_t = SourceArg::Screen)]
+    pub source: SourceArg,
+
+    /// Size of the test scene, WIDTHxHEIGHT (with --source test-pattern).
+    #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
+    pub pattern_size: (u32, u32),
+}
+
+/// `--source` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// The real screen, captured with xcap.
+    Screen,
+    /// An animated synthetic desktop; no display needed.
+    TestPattern,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {s:?}"))?;
+    let w: u32 = w.parse().map_err(|e| format!("width: {e}"))?;
+    let h: u32 = h.parse().map_err(|e| format!("height: {e}"))?;
+    if !(64..=16384).contains(&w) || !(64..=16384).contains(&h) {
+        return Err("each side must be between 64 and 16384".into());
+    }
+    Ok((w, h))
+}
+
+impl Args {
+    /// Checks the combination of options and turns them into a [`Config`].
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let access = match (self.token, self.no_auth) {
+            (Some(token), _) if token.is_empty() => return Err(ConfigError::EmptyToken),
+            (Some(token), _) => Access::Token {
+                token,
+                generated: false,
+            },
+            (None, true) if self.bind.ip().is_loopback() => Access::Open,
+            (None, true) => return Err(ConfigError::NoAuthOffLoopback(self.bind)),
+            (None, false) => Access::Token {
+                token: crate::config::generate_token()?,
+                generated: true,
+            },
+        };
+        Ok(Config {
+            bind: self.bind,
+            access,
+            control: !self.view_only,
+            capture: CaptureSettings {
+                fps: self.fps,
+                quality: self.quality,
+            },
+            monitor: self.monitor,
+            max_viewers: self.max_viewers,
+            source: match self.source {
+                SourceArg::Screen => Source::Screen,
+                SourceArg::TestPattern => Source::TestPattern {
+                    width: self.pattern_size.0,
+                    height: self.pattern_size.1,
+                },
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args =
+            Args::try_parse_from(std::iter::once("lookout-server").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        args.into_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_generate_a_token_and_listen_on_6868() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.bind.port(), 6868);
+        assert!(
+            matches!(config.access, Access::Token { generated: true, ref token } if token.len() == 32)
+        );
+        assert!(config.control);
+        assert_eq!(config.capture.fps, 30);
+        assert_eq!(config.capture.quality, 75);
+        assert_eq!(config.max_viewers.get(), 16);
+    }
+
+    #[test]
+    fn no_auth_is_refused_off_loopback() {
+        let err = parse(&["--no-auth"]).unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+        assert!(parse(&["--no-auth", "--bind", "127.0.0.1:0"]).is_ok());
+        assert!(parse(&["--no-auth", "--bind", "[::1]:0"]).is_ok());
+    }
+
+    #[test]
+    fn token_and_no_auth_conflict() {
+        assert!(parse(&["--no-auth", "--token", "x", "--bind", "127.0.0.1:1"]).is_err());
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        assert!(parse(&["--fps", "0"]).is_err());
+        assert!(parse(&["--quality", "101"]).is_err());
+        assert!(parse(&["--max-viewers", "0"]).is_err());
+        assert!(parse(&["--token", ""]).is_err());
+        assert!(parse(&["--pattern-size", "10x10"]).is_err());
+    }
+
+    #[test]
+    fn test_pattern_source_takes_its_size() {
+        let config = parse(&["--source", "test-pattern", "--pattern-size", "1920x1080"]).unwrap();
+        assert_eq!(
+            config.source,
+            Source::TestPattern {
+                width: 1920,
+                height: 1080
+            }
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! Frames down: one task per viewer writes control replies and, while the
+//! viewer is monitoring, the newest frame of its monitor.
+//!
+//! Backpressure is the socket itself: while a write is pending this task
+//! does not look at new frames, and when it looks again it takes only the
+//! newest one. A stalled viewer therefore holds at most one frame and never
+//! slows anyone else.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use lookout_protocol::ServerMessage;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::stream::{EncodedFrame, FrameHub, Subscription};
+
+/// What this viewer wants to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct View {
+    /// Streaming on (`start_monitor`) or off.
+    pub monitoring: bool,
+    /// Which monitor.
+    pub monitor: u32,
+}
+
+/// A control message for the writer.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Send and carry on.
+    Message(ServerMessage),
+    /// Send, then end the session.
+    Close(ServerMessage),
+}
+
+/// Why the writer stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DownlinkError {
+    #[error("write failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot encode a reply: {0}")]
+    Encode(#[from] lookout_protocol::ProtocolError),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The writer half of a session.
+pub(crate) struct Downlink<W> {
+    pub write: W,
+    pub hub: FrameHub,
+    pub view: watch::Receiver<View>,
+    pub outbox: mpsc::Receiver<Outgoing>,
+    pub cancel: CancellationToken,
+}
+
+impl<W: AsyncWrite + Unpin> Downlink<W> {
+    /// Runs until the session ends; returns the number of frames sent.
+    pub(crate) async fn run(mut self) -> (u64, Result<(), DownlinkError>) {
+        let mut frames = 0;
+        let result = self.serve(&mut frames).await;
+        // Whatever ended the writer ends the session.
+        self.cancel.cancel();
+        let _ = self.write.shutdown().await;
+        (frames, result)
+    }
+
+    async fn serve(&mut self, frames: &mut u64) -> Result<(), DownlinkError> {
+        let mut sub: Option<Subscription> = None;
+        loop {
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return Err(DownlinkError::Cancelled),
+                out = self.outbox.recv() => match out {
+                    Some(Outgoing::Message(msg)) => self.send_message(&msg).await?,
+                    Some(Outgoing::Close(msg)) => return self.send_message(&msg).await,
+                    None => return Ok(()),
+                },
+                changed = self.view.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    self.follow_view(&mut sub);
+                }
+                frame = next_frame(&mut sub) => {
+                    self.send_frame(&frame).await?;
+                    *frames += 1;
+                }
+            }
+        }
+    }
+
+    /// Subscribes to, switches or drops the monitor stream as the view says.
+    fn follow_view(&self, sub: &mut Option<Subscription>) {
+        let view = *self.view.borrow();
+        if !view.monitoring {
+            *sub = None;
+            return;
+        }
+        if sub.as_ref().is_some_and(|s| s.monitor() == view.monitor) {
+            return;
+        }
+        // Drop the old subscription first so its monitor can go idle.
+        *sub = None;
+        *sub = self.hub.subscribe(view.monitor).map(|mut s| {
+            // A frame cached by other viewers' capture goes out at once.
+            s.frames.mark_changed();
+            s
+        });
+    }
+
+    async fn send_message(&mut self, msg: &ServerMessage) -> Result<(), DownlinkError> {
+        let mut buf = BytesMut::with_capacity(256);
+        msg.encode(&mut buf)?;
+        self.write_parts(&[&buf]).await
+    }
+
+    async fn send_frame(&mut self, frame: &EncodedFrame) -> Result<(), DownlinkError> {
+        self.write_parts(&[&frame.head, &frame.jpeg]).await
+    }
+
+    /// Writes every part, giving up as soon as the session is cancelled
+    /// (a stalled viewer must not keep a shutdown waiting).
+    async fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), DownlinkError> {
+        let cancel = self.cancel.clone();
+        let write = &mut self.write;
+        let all = async {
+            for part in parts {
+                write.write_all(part).await?;
+            }
+            write.flush().await
+        };
+        tokio::select! {
+            () = cancel.cancelled() => Err(DownlinkError::Cancelled),
+            res = all => Ok(res?),
+        }
+    }
+}
+
+/// Waits for the next frame of the subscribed monitor; never resolves
+/// without a subscription.
+async fn next_frame(sub: &mut Option<Subscription>) -> Arc<EncodedFrame> {
+    let Some(sub) = sub else {
+        return std::future::pending().await;
+    };
+    loop {
+        if sub.frames.changed().await.is_err() {
+            // The capture thread is gone (shutdown): nothing more will come.
+            return std::future::pending().await;
+        }
+        if let Some(frame) = sub.frames.borrow_and_update().clone() {
+            return frame;
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The handshake: `hello` with a fresh challenge, the viewer's `auth`, then
+//! `welcome` or `auth_failed`. Nothing else is read or run before it ends.
+
+use futures_util::StreamExt;
+use lookout_protocol::codec::{CodecError, ServerCodec};
+use lookout_protocol::{
+    AuthMode, Challenge, ClientMessage, PROTOCOL_VERSION, ProtocolError, ServerMessage,
+    verify_response,
+};
+use tokio::io::AsyncRead;
+use tokio_util::codec::FramedRead;
+
+use crate::config::Access;
+
+/// A viewer that proved who it is.
+#[derive(Debug)]
+pub(crate) struct Authenticated {
+    /// The viewer's self-description, for logs (truncated).
+    pub client: String,
+}
+
+/// Why a handshake did not produce a viewer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HandshakeError {
+    #[error("wrong token")]
+    WrongToken,
+    #[error("unsupported protocol version {0}")]
+    Version(u32),
+    #[error("expected auth, got {0}")]
+    Unexpected(&'static str),
+    #[error("closed before authenticating")]
+    Closed,
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("transport: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot make a challenge: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+impl HandshakeError {
+    /// The `error` message the viewer should get, if any.
+    pub(crate) fn reply(&self) -> Option<ServerMessage> {
+        use lookout_protocol::ErrorCode::{AuthFailed, Internal, Protocol};
+        Some(match self {
+            HandshakeError::WrongToken => ServerMessage::error(AuthFailed, "authentication failed"),
+            HandshakeError::Version(v) => ServerMessage::error(
+                Protocol,
+                format!(
+                    "protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"
+                ),
+            ),
+            HandshakeError::Unexpected(kind) => {
+                ServerMessage::error(Protocol, format!("expected an auth message, got {kind}"))
+            }
+            HandshakeError::Protocol(err) => ServerMessage::error(Protocol, err.to_string()),
+            HandshakeError::Random(_) => ServerMessage::error(Internal, "internal error"),
+            HandshakeError::Closed | HandshakeError::Io(_) => return None,
+        })
+    }
+}
+
+impl From<CodecError> for HandshakeError {
+    fn from(err: CodecError) -> Self {
+        match err {
+            CodecError::Protocol(err) => err.into(),
+            CodecError::Io(err) => err.into(),
+        }
+    }
+}
+
+/// The `hello` to send and the challenge it carries.
+pub(crate) fn hello(access: &Access) -> Result<(ServerMessage, Challenge), HandshakeError> {
+    let challenge = Challenge::generate()?;
+    let auth = match access {
+        Access::Token { .. } => AuthMode::Token,
+        Access::Open => AuthMode::None,
+    };
+    let hello = ServerMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        server: concat!("lookout-server ", env!("CARGO_PKG_VERSION")).into(),
+        auth,
+        challenge,
+    };
+    Ok((hello, challenge))
+}
+
+/// Reads the viewer's `auth` and checks it. The caller bounds it in time.
+pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
+    reader: &mut FramedRead<R, ServerCodec>,
+    access: &Access,
+    challenge: &Challenge,
+) -> Result<Authenticated, HandshakeError> {
+    let msg = reader.next().await.ok_or(HandshakeError::Closed)??;
+    let ClientMessage::Auth {
+        protocol,
+        client,
+        response,
+    } = msg
+    else {
+        return Err(HandshakeError::Unexpected(msg.kind()));
+    };
+    if protocol != PROTOCOL_VERSION {
+        return Err(HandshakeError::Version(protocol));
+    }
+    let ok = match access {
+        Access::Token { token, .. } => verify_response(token, challenge, &response),
+        Access::Open => true,
+    };
+    if !ok {
+        return Err(HandshakeError::WrongToken);
+    }
+    Ok(Authenticated {
+        client: client.chars().take(64).collect(),
+    })
+}

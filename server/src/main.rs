@@ -1,0 +1,103 @@
+//! `lookout-server`: parse the command line, set up logging, run the agent,
+//! turn failures into an exit code.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use lookout_server::cli::Args;
+use lookout_server::{Access, Agent, capturer_for, desktop_input};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lookout-server: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let agent = Agent::start(&config, capturer_for(config.source), Some(desktop_input()))
+        .await
+        .context("cannot start the agent")?;
+    let addr = agent.local_addr()?;
+    for m in agent.monitors() {
+        tracing::info!(
+            id = m.id,
+            name = %m.name,
+            "monitor {}x{} at ({}, {}){}",
+            m.width,
+            m.height,
+            m.x,
+            m.y,
+            if m.primary { ", primary" } else { "" }
+        );
+    }
+    tracing::info!(%addr, control = agent.control(), fps = config.capture.fps, "listening");
+    announce_access(&config.access, addr);
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_shutdown(shutdown.clone()));
+    agent.run(shutdown).await;
+    Ok(())
+}
+
+/// Prints a generated token once, on stdout, never through the log.
+fn announce_access(access: &Access, addr: std::net::SocketAddr) {
+    match access {
+        Access::Token {
+            token,
+            generated: true,
+        } => {
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                addr.ip().to_string()
+            };
+            println!("No --token given; this run's token is: {token}");
+            println!("Connect a viewer with:");
+            println!("  lookout-viewer {host}:{} --token {token}", addr.port());
+        }
+        Access::Token { .. } => {}
+        Access::Open => {
+            tracing::warn!("--no-auth: any local process can watch and control this screen")
+        }
+    }
+}
+
+async fn signal_shutdown(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}
