@@ -57,6 +57,8 @@ test_all() {
   cargo fmt --all -- --check
   log "cargo clippy"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  log "cargo build (the end-to-end tests run the real binaries)"
+  cargo build --workspace --bins --locked
   log "cargo test"
   cargo test --workspace --all-targets --locked
   log "doc tests"

@@ -1,6 +1,7 @@
 //! `lookout-server`: parse the command line, set up logging, run the agent,
 //! turn failures into an exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

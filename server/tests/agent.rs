@@ -26,7 +26,7 @@ fn error_code(msg: &ServerMessage) -> Option<ErrorCode> {
 #[tokio::test]
 async fn handshake_gives_welcome_with_monitors_and_control() {
     let agent = TestAgent::start(Options::default()).await;
-    let (_client, welcome) = Client::welcome(agent.addr).await;
+    let (_client, welcome) = common::welcome(agent.addr).await;
     let ServerMessage::Welcome {
         protocol,
         monitor,
@@ -137,7 +137,7 @@ async fn open_access_accepts_an_empty_response() {
 #[tokio::test]
 async fn no_capture_until_someone_monitors_and_first_frame_within_a_second() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut client, _) = Client::welcome(agent.addr).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(agent.captures(), 0, "nobody monitoring: nothing captured");
 
@@ -183,8 +183,8 @@ async fn no_capture_until_someone_monitors_and_first_frame_within_a_second() {
 #[tokio::test]
 async fn stop_monitor_stops_frames_to_that_viewer_only_and_capture_when_nobody_watches() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut a, _) = Client::welcome(agent.addr).await;
-    let (mut b, _) = Client::welcome(agent.addr).await;
+    let (mut a, _) = common::welcome(agent.addr).await;
+    let (mut b, _) = common::welcome(agent.addr).await;
     a.send(ClientMessage::StartMonitor).await;
     b.send(ClientMessage::StartMonitor).await;
     a.image().await;
@@ -218,8 +218,8 @@ async fn stop_monitor_stops_frames_to_that_viewer_only_and_capture_when_nobody_w
 #[tokio::test]
 async fn select_monitor_switches_this_viewer_and_unknown_ids_are_bad_requests() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut a, _) = Client::welcome(agent.addr).await;
-    let (mut b, _) = Client::welcome(agent.addr).await;
+    let (mut a, _) = common::welcome(agent.addr).await;
+    let (mut b, _) = common::welcome(agent.addr).await;
     a.send(ClientMessage::StartMonitor).await;
     b.send(ClientMessage::StartMonitor).await;
     a.send(ClientMessage::SelectMonitor { id: 1 }).await;
@@ -260,7 +260,7 @@ async fn select_monitor_switches_this_viewer_and_unknown_ids_are_bad_requests() 
 #[tokio::test]
 async fn mouse_moves_are_mapped_to_the_monitor_and_clamped() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut client, _) = Client::welcome(agent.addr).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
     client.send(ClientMessage::MouseMove { x: 10, y: 20 }).await;
     client.send(ClientMessage::SelectMonitor { id: 1 }).await;
     client.send(ClientMessage::MouseMove { x: 10, y: 20 }).await;
@@ -285,7 +285,7 @@ async fn mouse_moves_are_mapped_to_the_monitor_and_clamped() {
 #[tokio::test]
 async fn buttons_keys_scroll_and_text_reach_the_input_sink_in_order() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut client, _) = Client::welcome(agent.addr).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
     for msg in [
         ClientMessage::MouseButton {
             button: Button::Right,
@@ -344,7 +344,7 @@ async fn buttons_keys_scroll_and_text_reach_the_input_sink_in_order() {
 #[tokio::test]
 async fn text_over_1024_characters_is_a_bad_request_and_types_nothing() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut client, _) = Client::welcome(agent.addr).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
     // Built by hand: our own encoder refuses to send it.
     let json = format!(r#"{{"type":"text","text":"{}"}}"#, "x".repeat(1025));
     let mut buf = BytesMut::new();
@@ -368,7 +368,7 @@ async fn view_only_refuses_input_with_control_disabled_and_stays_connected() {
         ..Options::default()
     })
     .await;
-    let (mut client, welcome) = Client::welcome(agent.addr).await;
+    let (mut client, welcome) = common::welcome(agent.addr).await;
     assert!(matches!(
         welcome,
         ServerMessage::Welcome { control: false, .. }
@@ -398,7 +398,7 @@ async fn view_only_refuses_input_with_control_disabled_and_stays_connected() {
 #[tokio::test]
 async fn keys_and_buttons_left_pressed_are_released_on_disconnect() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut client, _) = Client::welcome(agent.addr).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
     client
         .send(ClientMessage::Key {
             key: Key::Shift,
@@ -454,7 +454,7 @@ async fn keys_and_buttons_left_pressed_are_released_on_disconnect() {
 #[tokio::test]
 async fn garbage_closes_only_that_connection() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut good, _) = Client::welcome(agent.addr).await;
+    let (mut good, _) = common::welcome(agent.addr).await;
     good.send(ClientMessage::StartMonitor).await;
     good.image().await;
 
@@ -468,7 +468,7 @@ async fn garbage_closes_only_that_connection() {
         b"HT\x02\x00\x00\x00\x00\x00\x00\x00\xff\xd8",
     ];
     for (i, garbage) in cases.iter().enumerate() {
-        let (mut bad, _) = Client::welcome(agent.addr).await;
+        let (mut bad, _) = common::welcome(agent.addr).await;
         bad.framed.get_mut().write_all(garbage).await.unwrap();
         if i == 3 {
             // A truncated frame is only an error once the peer gives up.
@@ -508,8 +508,8 @@ async fn max_viewers_turns_the_next_one_away_with_busy() {
         ..Options::default()
     })
     .await;
-    let (_a, _) = Client::welcome(agent.addr).await;
-    let (b, _) = Client::welcome(agent.addr).await;
+    let (_a, _) = common::welcome(agent.addr).await;
+    let (b, _) = common::welcome(agent.addr).await;
     let (mut c, answer) = Client::login(agent.addr, TOKEN).await;
     assert_eq!(error_code(&answer), Some(ErrorCode::Busy));
     assert!(c.closed_within(WAIT).await);
@@ -549,7 +549,7 @@ async fn silent_peer_is_dropped_after_the_handshake_deadline() {
 #[tokio::test]
 async fn ping_gets_pong_with_the_same_id() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut client, _) = Client::welcome(agent.addr).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
     client.send(ClientMessage::Ping { id: u64::MAX }).await;
     assert_eq!(client.message().await, ServerMessage::Pong { id: u64::MAX });
     agent.stop().await;
@@ -558,7 +558,7 @@ async fn ping_gets_pong_with_the_same_id() {
 #[tokio::test]
 async fn shutdown_closes_viewers_and_returns() {
     let agent = TestAgent::start(Options::default()).await;
-    let (mut client, _) = Client::welcome(agent.addr).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
     client.send(ClientMessage::StartMonitor).await;
     client.image().await;
     agent.stop().await;

@@ -43,11 +43,11 @@ async fn stalled_viewer_next_to_a_fast_one_costs_no_backlog_and_no_frame_rate() 
         ..Options::default()
     })
     .await;
-    let (mut fast, _) = Client::welcome(agent.addr).await;
+    let (mut fast, _) = common::welcome(agent.addr).await;
     fast.send(ClientMessage::StartMonitor).await;
     let (alone, alone_span) = measure(&mut fast, Duration::from_secs(2)).await;
 
-    let (mut stalled, _) = Client::welcome(agent.addr).await;
+    let (mut stalled, _) = common::welcome(agent.addr).await;
     stalled.send(ClientMessage::StartMonitor).await;
     // From here on `stalled` is never read: its socket buffers fill up and
     // the agent's writes to it block.

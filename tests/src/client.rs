@@ -1,0 +1,136 @@
+//! A protocol-level test viewer: connects, logs in, sends commands, reads
+//! frames. Every wait is bounded by [`WAIT`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use lookout_protocol::codec::{ServerFrame, ViewerCodec};
+use lookout_protocol::{ClientMessage, ServerMessage, auth_response};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_util::codec::Framed;
+
+/// Upper bound for any single wait.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A protocol-level test viewer.
+#[derive(Debug)]
+pub struct Client {
+    /// The framed connection, for tests that need to go around the helpers.
+    pub framed: Framed<TcpStream, ViewerCodec>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .unwrap()
+            .unwrap();
+        Self {
+            framed: Framed::new(stream, ViewerCodec::default()),
+        }
+    }
+
+    /// Connects and authenticates with `token`; returns the server's answer
+    /// to the auth (welcome or error).
+    pub async fn login(addr: SocketAddr, token: &str) -> (Self, ServerMessage) {
+        let mut client = Self::connect(addr).await;
+        let ServerMessage::Hello { challenge, .. } = client.message().await else {
+            panic!("expected hello first");
+        };
+        client
+            .send(ClientMessage::Auth {
+                protocol: 1,
+                client: "test".into(),
+                response: auth_response(token, &challenge),
+            })
+            .await;
+        let answer = client.message().await;
+        (client, answer)
+    }
+
+    /// Logs in with `token` and expects `welcome`.
+    pub async fn welcome(addr: SocketAddr, token: &str) -> (Self, ServerMessage) {
+        let (client, answer) = Self::login(addr, token).await;
+        assert!(
+            matches!(answer, ServerMessage::Welcome { .. }),
+            "expected welcome, got {answer:?}"
+        );
+        (client, answer)
+    }
+
+    pub async fn send(&mut self, msg: ClientMessage) {
+        timeout(WAIT, self.framed.send(msg)).await.unwrap().unwrap();
+    }
+
+    /// The next frame of any kind, or `None` at EOF / error.
+    pub async fn next(&mut self) -> Option<ServerFrame> {
+        match timeout(WAIT, self.framed.next()).await {
+            Ok(Some(Ok(frame))) => Some(frame),
+            Ok(_) => None,
+            Err(_) => panic!("nothing from the agent within {WAIT:?}"),
+        }
+    }
+
+    /// The next control message, skipping nothing: images are an error here.
+    pub async fn message(&mut self) -> ServerMessage {
+        match self.next().await {
+            Some(ServerFrame::Control(msg)) => msg,
+            other => panic!("expected a control message, got {other:?}"),
+        }
+    }
+
+    /// The next `frame` + `HT` pair, skipping other control messages.
+    pub async fn image(&mut self) -> (ServerMessage, Bytes) {
+        loop {
+            match self.next().await {
+                Some(ServerFrame::Control(meta @ ServerMessage::Frame { .. })) => {
+                    match self.next().await {
+                        Some(ServerFrame::Image(jpeg)) => return (meta, jpeg),
+                        other => panic!("frame message not followed by an image: {other:?}"),
+                    }
+                }
+                Some(ServerFrame::Control(_)) => continue,
+                other => panic!("expected a frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Whether the agent closes the connection within `within` (skipping
+    /// whatever it still sends).
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.framed.next()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Round-trips a ping: proves the connection is alive and everything
+    /// sent before it was processed.
+    pub async fn ping(&mut self, id: u64) -> Vec<ServerMessage> {
+        self.send(ClientMessage::Ping { id }).await;
+        let mut before = Vec::new();
+        for _ in 0..1000 {
+            match self.next().await {
+                Some(ServerFrame::Control(ServerMessage::Pong { id: got })) if got == id => {
+                    return before;
+                }
+                Some(ServerFrame::Control(msg)) => before.push(msg),
+                Some(ServerFrame::Image(_)) => {}
+                None => panic!("connection closed while waiting for pong {id}"),
+            }
+        }
+        panic!("no pong {id} among 1000 frames");
+    }
+}
+
+/// Decodes a JPEG to RGB8.
+pub fn decode(jpeg: &[u8]) -> image::RgbImage {
+    image::load_from_memory(jpeg).unwrap().to_rgb8()
+}

@@ -1,0 +1,187 @@
+//! The real binaries as child processes, with their output captured.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary built next to this test executable.
+///
+/// `cargo test --workspace` builds every binary before running any test;
+/// `./dev.sh test` also builds them explicitly.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --bins` (./dev.sh test does) first",
+        path.display()
+    );
+    path
+}
+
+/// Text a child wrote, collected by a reader thread.
+#[derive(Debug, Clone, Default)]
+pub struct Output(Arc<Mutex<String>>);
+
+impl Output {
+    fn collect(source: impl Read + Send + 'static) -> Self {
+        let out = Output::default();
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(source).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.0.lock().unwrap_or_else(PoisonError::into_inner);
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        out
+    }
+
+    /// Everything so far.
+    pub fn text(&self) -> String {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until a line satisfies `pick` and returns what it picked.
+    pub fn wait_for<T>(&self, within: Duration, pick: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(found) = self.text().lines().find_map(&pick) {
+                return Some(found);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+/// A child process that is terminated on drop.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    /// What it printed on stdout.
+    pub stdout: Output,
+    /// What it printed on stderr (the log).
+    pub stderr: Output,
+}
+
+impl Running {
+    /// Spawns `cmd` with both outputs captured.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn child process");
+        let stdout = Output::collect(child.stdout.take().expect("piped stdout"));
+        let stderr = Output::collect(child.stderr.take().expect("piped stderr"));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it has exited, and how.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits up to `within` for it to exit on its own.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.try_status() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Sends `signal` (such as "TERM" or "INT") with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status();
+    }
+
+    /// SIGTERM, then waits up to ten seconds; returns the exit status.
+    pub fn terminate(mut self) -> Option<ExitStatus> {
+        self.signal("TERM");
+        self.wait_exit(Duration::from_secs(10))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A running `lookout-server` on 127.0.0.1 with a port chosen by the OS.
+#[derive(Debug)]
+pub struct AgentProcess {
+    /// The process.
+    pub process: Running,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl AgentProcess {
+    /// Starts `lookout-server --bind 127.0.0.1:0 ARGS` on `display` (none
+    /// for sources that need no display) and waits until it listens.
+    pub fn start(display: Option<&str>, args: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", display, args)
+    }
+
+    /// Like [`AgentProcess::start`] with a chosen bind address (to restart
+    /// an agent on the same port).
+    pub fn start_on(bind: &str, display: Option<&str>, args: &[&str]) -> Self {
+        let mut cmd = Command::new(binary("lookout-server"));
+        cmd.args(["--bind", bind]).args(args);
+        cmd.env("RUST_LOG", "info").env_remove("LOOKOUT_TOKEN");
+        match display {
+            Some(display) => cmd.env("DISPLAY", display),
+            None => cmd.env_remove("DISPLAY"),
+        };
+        let process = Running::spawn(cmd);
+        // The "listening" log line carries `addr=IP:PORT`.
+        let addr = process.stderr.wait_for(Duration::from_secs(20), |line| {
+            if !line.contains("listening") {
+                return None;
+            }
+            let start = line.find("addr=")? + 5;
+            line[start..].split_whitespace().next()?.parse().ok()
+        });
+        let Some(addr) = addr else {
+            panic!(
+                "lookout-server did not start listening; its log:\n{}",
+                process.stderr.text()
+            );
+        };
+        Self { process, addr }
+    }
+}

@@ -1,0 +1,216 @@
+//! Virtual X displays (Xvfb) and the tools that read and drive them:
+//! `xdotool` for the pointer and keys, ImageMagick for screenshots and for
+//! painting the root window.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+
+/// A running Xvfb, killed on drop.
+#[derive(Debug)]
+pub struct Xvfb {
+    display: String,
+    child: Child,
+}
+
+impl Xvfb {
+    /// Starts Xvfb with one `width`x`height` screen on a free display number
+    /// and waits until it accepts connections.
+    ///
+    /// `-noreset` matters: without it the server resets when its last client
+    /// leaves, and the root window and the pointer snap back.
+    pub fn start(width: u32, height: u32) -> Self {
+        assert!(
+            which("Xvfb"),
+            "Xvfb is not installed: run ./dev.sh deps (or apt-get install xvfb)"
+        );
+        // Display numbers from the process id, so parallel test binaries
+        // rarely even try the same one; lock files settle the rest.
+        let mut n = 100 + (std::process::id() % 400) * 7;
+        for _ in 0..200 {
+            n += 1;
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args(["-screen", "0", &format!("{width}x{height}x24")])
+                .args(["-noreset", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn Xvfb");
+            let mut xvfb = Xvfb {
+                display: format!(":{n}"),
+                child,
+            };
+            if xvfb.wait_ready(Duration::from_secs(10)) {
+                return xvfb;
+            }
+            // Lost a race for this number (or it failed): try the next.
+        }
+        panic!("could not start Xvfb on any display number");
+    }
+
+    fn wait_ready(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let ok = Command::new("xdpyinfo")
+                .env("DISPLAY", &self.display)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The `DISPLAY` value, such as `:123`.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// A command with `DISPLAY` set to this server.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("DISPLAY", &self.display);
+        cmd
+    }
+
+    /// Shows `image` on the root window (as its background).
+    pub fn set_root_image(&self, image: &RgbImage) {
+        let path = std::env::temp_dir().join(format!(
+            "lookout-root-{}-{}.png",
+            std::process::id(),
+            self.display.trim_start_matches(':')
+        ));
+        image.save(&path).expect("write root image");
+        // `display -window root` paints and exits; its exit status is not
+        // reliable, so check the result instead.
+        let _ = self
+            .command("display")
+            .args(["-window", "root"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_file(&path);
+        let shot = self.screenshot();
+        let p = image.get_pixel(image.width() / 2, image.height() / 2);
+        let q = shot.get_pixel(image.width() / 2, image.height() / 2);
+        assert!(
+            p.0.iter().zip(q.0).all(|(a, b)| a.abs_diff(b) <= 8),
+            "root window did not take the image: {p:?} vs {q:?}"
+        );
+    }
+
+    /// A screenshot of the whole root window, as a person would see it.
+    pub fn screenshot(&self) -> RgbImage {
+        let out = self
+            .command("import")
+            .args(["-window", "root", "png:-"])
+            .stderr(Stdio::null())
+            .output()
+            .expect("run import (ImageMagick)");
+        assert!(out.status.success(), "import failed");
+        image::load_from_memory(&out.stdout)
+            .expect("decode screenshot")
+            .to_rgb8()
+    }
+
+    /// Where the X pointer is now.
+    pub fn pointer(&self) -> (i32, i32) {
+        let out = self
+            .command("xdotool")
+            .args(["getmouselocation", "--shell"])
+            .output()
+            .expect("run xdotool");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| -> i32 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in xdotool output {text:?}"))
+        };
+        (field("X="), field("Y="))
+    }
+
+    /// Moves the X pointer (as a local user would).
+    pub fn move_pointer(&self, x: i32, y: i32) {
+        let ok = self
+            .command("xdotool")
+            .args(["mousemove", &x.to_string(), &y.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "xdotool mousemove failed");
+    }
+
+    /// Polls the pointer until it is at `want` or `within` has passed;
+    /// returns the last position seen.
+    pub fn wait_pointer(&self, want: (i32, i32), within: Duration) -> (i32, i32) {
+        let deadline = Instant::now() + within;
+        loop {
+            let at = self.pointer();
+            if at == want || Instant::now() >= deadline {
+                return at;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// Mean absolute difference per channel between two images of equal size.
+pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "image sizes differ");
+    let total: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    total as f64 / a.as_raw().len() as f64
+}
+
+/// A test card: four coloured quadrants with a white cross in the middle
+/// and a gradient strip, so that orientation, scaling and colour all show.
+pub fn test_card(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        let (hx, hy) = (width / 2, height / 2);
+        if x.abs_diff(hx) < 4 || y.abs_diff(hy) < 4 {
+            return image::Rgb([255, 255, 255]);
+        }
+        if y < height / 10 {
+            let v = (x * 255 / width) as u8;
+            return image::Rgb([v, v, v]);
+        }
+        match (x < hx, y < hy) {
+            (true, true) => image::Rgb([200, 30, 30]),
+            (false, true) => image::Rgb([30, 160, 40]),
+            (true, false) => image::Rgb([30, 60, 200]),
+            (false, false) => image::Rgb([230, 200, 40]),
+        }
+    })
+}
