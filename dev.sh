@@ -61,8 +61,9 @@ test_all() {
   cargo build --workspace --bins --locked
   log "cargo test"
   cargo test --workspace --all-targets --locked
-  log "doc tests"
+  log "doc tests and protocol docs"
   cargo test --workspace --doc --locked
+  RUSTDOCFLAGS="-D warnings" cargo doc -p lookout-protocol --no-deps --locked
 }
 
 case "${1:-}" in

@@ -170,6 +170,111 @@ impl Xvfb {
     }
 }
 
+/// A top-level window on an [`Xvfb`] display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window(pub u64);
+
+/// Where a window is and how big, in root coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Left edge.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+impl Xvfb {
+    /// Waits for a visible window whose name contains `name`.
+    pub fn find_window(&self, name: &str, within: Duration) -> Option<Window> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let out = self
+                .command("xdotool")
+                .args(["search", "--onlyvisible", "--name", name])
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if let Some(id) = text.lines().find_map(|l| l.trim().parse().ok()) {
+                return Some(Window(id));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The window's title.
+    pub fn window_name(&self, window: Window) -> String {
+        let out = self
+            .command("xdotool")
+            .args(["getwindowname", &window.0.to_string()])
+            .output()
+            .expect("run xdotool");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Polls the title until it contains `part`; returns the last title.
+    pub fn wait_title(&self, window: Window, part: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let title = self.window_name(window);
+            if title.contains(part) || Instant::now() >= deadline {
+                return title;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The window's position and size.
+    pub fn geometry(&self, window: Window) -> Geometry {
+        let out = self
+            .command("xdotool")
+            .args(["getwindowgeometry", "--shell", &window.0.to_string()])
+            .output()
+            .expect("run xdotool");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+        };
+        Geometry {
+            x: field("X=") as i32,
+            y: field("Y=") as i32,
+            width: field("WIDTH=") as u32,
+            height: field("HEIGHT=") as u32,
+        }
+    }
+
+    /// Types one key (an X keysym name such as `F8`) through XTEST, to the
+    /// window under the pointer, as a person would.
+    pub fn key(&self, keysym: &str) {
+        let ok = self
+            .command("xdotool")
+            .args(["key", keysym])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "xdotool key {keysym} failed");
+    }
+}
+
+/// Where an image of `src` size lands when fitted into `dst` with its aspect
+/// ratio kept and centred: `(x, y, width, height)`.
+pub fn letterbox(src: (u32, u32), dst: (u32, u32)) -> (u32, u32, u32, u32) {
+    let (sw, sh) = (u64::from(src.0.max(1)), u64::from(src.1.max(1)));
+    let (dw, dh) = (u64::from(dst.0), u64::from(dst.1));
+    let (w, h) = if dw * sh <= dh * sw {
+        (dw, dw * sh / sw)
+    } else {
+        (dh * sw / sh, dh)
+    };
+    (((dw - w) / 2) as u32, ((dh - h) / 2) as u32, w as u32, h as u32)
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
         let _ = self.child.kill();
