@@ -272,7 +272,12 @@ pub fn letterbox(src: (u32, u32), dst: (u32, u32)) -> (u32, u32, u32, u32) {
     } else {
         (dh * sw / sh, dh)
     };
-    (((dw - w) / 2) as u32, ((dh - h) / 2) as u32, w as u32, h as u32)
+    (
+        ((dw - w) / 2) as u32,
+        ((dh - h) / 2) as u32,
+        w as u32,
+        h as u32,
+    )
 }
 
 impl Drop for Xvfb {

@@ -1,1 +1,44 @@
-fn main() {}
+//! `lookout-viewer`: parse the command line, set up logging, run the viewer,
+//! turn the outcome into the exit status (0 ok, 1 failure, 2 token refused).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use lookout_viewer::Args;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            // Help and version go to stdout with status 0. Usage errors get
+            // 1, not clap's usual 2, which here means "token refused".
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("lookout-viewer: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match lookout_viewer::run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lookout-viewer: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

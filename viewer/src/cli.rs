@@ -1,0 +1,355 @@
+//! The command line, as the user types it ([`Args`]), and the validated
+//! settings the rest of the viewer runs on ([`Config`]).
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use lookout_protocol::{DEFAULT_PORT, Limits};
+
+/// Listed under `--help`: the keys the window keeps for itself.
+const KEYS_HELP: &str = "\
+Keys in the window (kept local, never sent to the agent):
+  F7    show the agent's next monitor
+  F8    pause / resume the stream (the window keeps the last image)
+  F9    save the current image as a PNG in the working directory
+  F10   toggle view-only: stop / resume sending mouse and keyboard
+
+Every other key (letters, digits, F1-F6, F11, F12, Enter, Escape, arrows, ...),
+the mouse buttons and the wheel go to the agent while the pointer is over the
+image. Close the window to quit.
+
+Exit status: 0 when the window is closed or the snapshot written; 2 when the
+agent refuses the token (or wants one and none was given); 1 for anything else
+(agent unreachable, timeout, busy agent with --snapshot, bad usage).";
+
+/// lookout-viewer: watch and steer a lookout agent's screen.
+///
+/// Connects to `lookout-server` at HOST (port 6868 unless given), proves the
+/// shared token (an HMAC challenge; the token never crosses the network) and
+/// shows the screen in a window scaled to fit. When the agent goes away the
+/// window keeps the last image and reconnects by itself.
+#[derive(Debug, Parser)]
+#[command(name = "lookout-viewer", version, about, long_about, after_help = KEYS_HELP)]
+pub struct Args {
+    /// The agent: HOST, HOST:PORT, or an IPv6 address as `[ADDR]` or `[ADDR]:PORT`.
+    #[arg(value_name = "HOST[:PORT]")]
+    pub target: String,
+
+    /// The agent's token. Prefer the LOOKOUT_TOKEN environment variable:
+    /// command lines are visible to other local users.
+    #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "T")]
+    pub token: Option<String>,
+
+    /// No window: connect, write one frame as a PNG to FILE, exit.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+
+    /// With --snapshot: write the N-th frame received (1 = the first).
+    #[arg(long, value_name = "N", default_value = "1", requires = "snapshot")]
+    pub frames: NonZeroU32,
+
+    /// Seconds to wait for the connection and handshake (and, with
+    /// --snapshot, for each frame).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+
+    /// Largest JPEG the viewer accepts from the agent, in MiB.
+    #[arg(long, value_name = "MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_image_mb: u64,
+}
+
+/// Where the agent listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// A host name or an IP address (IPv6 without brackets).
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+}
+
+impl Target {
+    /// Parses `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6
+    /// address (which cannot carry a port).
+    pub fn parse(s: &str) -> Result<Self, TargetError> {
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or(TargetError::UnclosedBracket)?;
+            match after {
+                "" => (host, None),
+                _ => (
+                    host,
+                    Some(after.strip_prefix(':').ok_or(TargetError::AfterBracket)?),
+                ),
+            }
+        } else {
+            match s.matches(':').count() {
+                0 => (s, None),
+                1 => s
+                    .split_once(':')
+                    .map_or((s, None), |(host, port)| (host, Some(port))),
+                // Two or more colons and no brackets: an IPv6 address alone.
+                _ => (s, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(TargetError::EmptyHost);
+        }
+        if host
+            .chars()
+            .any(|c| c.is_whitespace() || c == '[' || c == ']')
+        {
+            return Err(TargetError::BadHost(host.to_owned()));
+        }
+        let port = match port {
+            None => DEFAULT_PORT,
+            Some(p) => match p.parse::<u16>() {
+                Ok(0) | Err(_) => return Err(TargetError::BadPort(p.to_owned())),
+                Ok(port) => port,
+            },
+        };
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    /// `host:port`, with brackets around an IPv6 address.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A `HOST[:PORT]` argument that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Nothing before the port.
+    #[error("the host is empty")]
+    EmptyHost,
+    /// `[` without `]`.
+    #[error("an IPv6 address in brackets lacks the closing ']'")]
+    UnclosedBracket,
+    /// Something other than `:PORT` after `]`.
+    #[error("only ':PORT' may follow ']'")]
+    AfterBracket,
+    /// Spaces or stray brackets in the host.
+    #[error("{0:?} is not a host name or address")]
+    BadHost(String),
+    /// Not a port number in 1..=65535.
+    #[error("{0:?} is not a port number (1-65535)")]
+    BadPort(String),
+}
+
+/// The shared secret. Its `Debug` never shows it, so a logged [`Config`]
+/// cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The secret itself, for computing the handshake answer only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// What to do once connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Show the stream in a window and steer the agent.
+    Window,
+    /// Write one frame as a PNG and exit.
+    Snapshot {
+        /// Where to write it.
+        path: PathBuf,
+        /// Which frame (1 = the first received).
+        frame: NonZeroU32,
+    },
+}
+
+/// The validated settings of one viewer run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The agent to connect to.
+    pub target: Target,
+    /// The token, if any (an agent started with `--no-auth` needs none).
+    pub token: Option<Token>,
+    /// Window or snapshot.
+    pub mode: Mode,
+    /// Bound on connecting plus the handshake (and on each snapshot frame).
+    pub timeout: Duration,
+    /// Largest accepted JPEG in bytes (`--max-image-mb`).
+    pub max_image_len: u64,
+}
+
+impl Config {
+    /// A window-mode configuration with the defaults of the command line.
+    pub fn new(target: Target, token: Option<Token>) -> Self {
+        Self {
+            target,
+            token,
+            mode: Mode::Window,
+            timeout: Duration::from_secs(10),
+            max_image_len: 64 * 1024 * 1024,
+        }
+    }
+
+    /// The codec limits this configuration asks for.
+    pub fn limits(&self) -> Limits {
+        Limits::viewer().with_max_image_len(self.max_image_len)
+    }
+}
+
+/// Command-line values that parse but cannot be used together.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A bad `HOST[:PORT]`.
+    #[error("{0}")]
+    Target(#[from] TargetError),
+    /// `--token ""`.
+    #[error("the token is empty; leave --token and LOOKOUT_TOKEN unset for an agent without auth")]
+    EmptyToken,
+}
+
+impl Args {
+    /// Checks the options and turns them into a [`Config`].
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let target = Target::parse(&self.target)?;
+        let token = match self.token {
+            Some(token) if token.is_empty() => return Err(ConfigError::EmptyToken),
+            token => token.map(Token::new),
+        };
+        let mode = match self.snapshot {
+            Some(path) => Mode::Snapshot {
+                path,
+                frame: self.frames,
+            },
+            None => Mode::Window,
+        };
+        Ok(Config {
+            target,
+            token,
+            mode,
+            timeout: Duration::from_secs(self.timeout),
+            // In range by the value parser: at most 4096 MiB.
+            max_image_len: self.max_image_mb.saturating_mul(1024 * 1024),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(s: &str) -> Result<(String, u16), TargetError> {
+        Target::parse(s).map(|t| (t.host, t.port))
+    }
+
+    #[test]
+    fn host_alone_gets_the_default_port() {
+        assert_eq!(target("example.org"), Ok(("example.org".into(), 6868)));
+        assert_eq!(target("10.0.0.7"), Ok(("10.0.0.7".into(), 6868)));
+    }
+
+    #[test]
+    fn host_with_port() {
+        assert_eq!(target("example.org:7000"), Ok(("example.org".into(), 7000)));
+        assert_eq!(target("127.0.0.1:1"), Ok(("127.0.0.1".into(), 1)));
+    }
+
+    #[test]
+    fn ipv6_in_brackets_with_and_without_port() {
+        assert_eq!(target("[::1]:6868"), Ok(("::1".into(), 6868)));
+        assert_eq!(target("[fe80::2]:9"), Ok(("fe80::2".into(), 9)));
+        assert_eq!(target("[::1]"), Ok(("::1".into(), 6868)));
+    }
+
+    #[test]
+    fn bare_ipv6_is_a_host_without_port() {
+        assert_eq!(target("::1"), Ok(("::1".into(), 6868)));
+        assert_eq!(target("2001:db8::5"), Ok(("2001:db8::5".into(), 6868)));
+    }
+
+    #[test]
+    fn malformed_targets_are_refused() {
+        assert_eq!(target(""), Err(TargetError::EmptyHost));
+        assert_eq!(target(":6868"), Err(TargetError::EmptyHost));
+        assert_eq!(target("[]:1"), Err(TargetError::EmptyHost));
+        assert_eq!(target("[::1"), Err(TargetError::UnclosedBracket));
+        assert_eq!(target("[::1]6868"), Err(TargetError::AfterBracket));
+        assert!(matches!(target("host:0"), Err(TargetError::BadPort(_))));
+        assert!(matches!(target("host:65536"), Err(TargetError::BadPort(_))));
+        assert!(matches!(target("host:"), Err(TargetError::BadPort(_))));
+        assert!(matches!(target("host:x"), Err(TargetError::BadPort(_))));
+        assert!(matches!(target("a b"), Err(TargetError::BadHost(_))));
+    }
+
+    #[test]
+    fn target_displays_with_brackets_for_ipv6() {
+        assert_eq!(Target::parse("[::1]:5").unwrap().to_string(), "[::1]:5");
+        assert_eq!(Target::parse("h").unwrap().to_string(), "h:6868");
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args =
+            Args::try_parse_from(std::iter::once("lookout-viewer").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        args.into_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_open_a_window_with_ten_second_timeout_and_64_mib_images() {
+        let config = parse(&["host", "--token", "t"]).unwrap();
+        assert_eq!(config.mode, Mode::Window);
+        assert_eq!(config.timeout, Duration::from_secs(10));
+        assert_eq!(config.max_image_len, 64 * 1024 * 1024);
+        assert_eq!(config.limits().max_image_len, 64 * 1024 * 1024);
+        assert_eq!(config.token, Some(Token::new("t")));
+    }
+
+    #[test]
+    fn snapshot_takes_the_nth_frame_and_frames_needs_snapshot() {
+        let config = parse(&["h", "--snapshot", "out.png", "--frames", "3"]).unwrap();
+        assert_eq!(
+            config.mode,
+            Mode::Snapshot {
+                path: "out.png".into(),
+                frame: NonZeroU32::new(3).unwrap()
+            }
+        );
+        assert!(parse(&["h", "--frames", "3"]).is_err());
+        assert!(parse(&["h", "--snapshot", "x.png", "--frames", "0"]).is_err());
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        assert!(parse(&["h", "--timeout", "0"]).is_err());
+        assert!(parse(&["h", "--max-image-mb", "0"]).is_err());
+        assert!(parse(&["h", "--token", ""]).is_err());
+        assert!(parse(&["h:0"]).is_err());
+    }
+
+    #[test]
+    fn token_never_shows_in_debug_output() {
+        let config = parse(&["h", "--token", "hunter2"]).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,332 @@
+//! A tiny fake agent on 127.0.0.1:0 for driving the viewer end to end:
+//! the real handshake (HMAC over the challenge), `welcome`, and on
+//! `start_monitor` a scripted series of `frame` + `HT` JPEG pairs.
+
+#![allow(dead_code)] // each test uses part of the harness
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use lookout_protocol::codec::{ServerCodec, ServerFrame};
+use lookout_protocol::{
+    AuthMode, Challenge, ClientMessage, ErrorCode, MonitorInfo, PROTOCOL_VERSION, ServerMessage,
+    verify_response,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::codec::Framed;
+
+/// Every test gives up after this long instead of hanging.
+pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the fake agent does.
+#[derive(Clone)]
+pub(crate) struct Script {
+    /// `Some` = `auth: token`; `None` = `auth: none`.
+    pub(crate) token: Option<String>,
+    /// The images sent, in order, after each `start_monitor`.
+    pub(crate) frames: Vec<image::RgbImage>,
+    pub(crate) monitors: Vec<MonitorInfo>,
+    pub(crate) control: bool,
+    /// Accept connections but never say hello.
+    pub(crate) silent: bool,
+    /// Turn every viewer away with `busy` after a correct handshake.
+    pub(crate) busy: bool,
+    /// On the first connection, answer `start_monitor` with an image that
+    /// has no `frame` message before it (a protocol violation).
+    pub(crate) bad_image_first: bool,
+}
+
+impl Script {
+    pub(crate) fn with_token(token: &str, frames: Vec<image::RgbImage>) -> Self {
+        Self {
+            token: Some(token.to_owned()),
+            frames,
+            monitors: vec![monitor(0, 1280, 720)],
+            control: true,
+            silent: false,
+            busy: false,
+            bad_image_first: false,
+        }
+    }
+}
+
+pub(crate) fn monitor(id: u32, width: u32, height: u32) -> MonitorInfo {
+    MonitorInfo {
+        id,
+        name: format!("fake-{id}"),
+        x: 0,
+        y: 0,
+        width,
+        height,
+        primary: id == 0,
+    }
+}
+
+/// One command the agent received: which connection (0, 1, ...) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub(crate) connection: usize,
+    pub(crate) msg: ClientMessage,
+}
+
+/// A running fake agent.
+pub(crate) struct FakeAgent {
+    pub(crate) addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    kick: Arc<Notify>,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeAgent {
+    pub(crate) async fn start(script: Script) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let kick = Arc::new(Notify::new());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::new(script),
+            Arc::clone(&seen),
+            Arc::clone(&kick),
+            Arc::clone(&connections),
+        ));
+        Self {
+            addr,
+            seen,
+            kick,
+            connections,
+            task,
+        }
+    }
+
+    /// `127.0.0.1:PORT`, as a viewer argument.
+    pub(crate) fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Everything received so far (after the handshake).
+    pub(crate) fn seen(&self) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many connections were accepted so far.
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Drops the current connection, as an agent restart would.
+    pub(crate) fn kick(&self) {
+        self.kick.notify_one();
+    }
+
+    /// Waits until `pred` holds for the received commands.
+    pub(crate) async fn wait_for(&self, what: &str, pred: impl Fn(&[Seen]) -> bool) {
+        let waited = tokio::time::timeout(TEST_TIMEOUT, async {
+            loop {
+                if pred(&self.seen()) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok(),
+            "timed out waiting for {what}: {:?}",
+            self.seen()
+        );
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    script: Arc<Script>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    kick: Arc<Notify>,
+    connections: Arc<AtomicUsize>,
+) {
+    let mut connection = 0;
+    while let Ok((stream, _)) = listener.accept().await {
+        connections.fetch_add(1, Ordering::SeqCst);
+        // One viewer at a time is all these tests need; serving inline
+        // keeps connection numbers in order.
+        serve(stream, connection, &script, &seen, &kick).await;
+        connection += 1;
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    connection: usize,
+    script: &Script,
+    seen: &Mutex<Vec<Seen>>,
+    kick: &Notify,
+) {
+    if script.silent {
+        tokio::select! {
+            () = kick.notified() => {}
+            () = tokio::time::sleep(TEST_TIMEOUT) => {}
+        }
+        return;
+    }
+    let mut framed = Framed::new(stream, ServerCodec::default());
+    let challenge = Challenge::generate().unwrap();
+    let hello = ServerMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        server: "fake-agent".into(),
+        auth: if script.token.is_some() {
+            AuthMode::Token
+        } else {
+            AuthMode::None
+        },
+        challenge,
+    };
+    if framed.send(ServerFrame::Control(hello)).await.is_err() {
+        return;
+    }
+    let Some(Ok(ClientMessage::Auth { response, .. })) = framed.next().await else {
+        return;
+    };
+    let ok = match &script.token {
+        Some(token) => verify_response(token, &challenge, &response),
+        // The viewer must send an empty response to an open agent.
+        None => response.is_empty(),
+    };
+    if !ok {
+        let refusal = ServerMessage::error(ErrorCode::AuthFailed, "authentication failed");
+        let _ = framed.send(ServerFrame::Control(refusal)).await;
+        return;
+    }
+    if script.busy {
+        let busy = ServerMessage::error(ErrorCode::Busy, "this agent already serves 1 viewers");
+        let _ = framed.send(ServerFrame::Control(busy)).await;
+        return;
+    }
+    let welcome = ServerMessage::Welcome {
+        protocol: PROTOCOL_VERSION,
+        monitor: script.monitors.first().map_or(0, |m| m.id),
+        control: script.control,
+        monitors: script.monitors.clone(),
+    };
+    if framed.send(ServerFrame::Control(welcome)).await.is_err() {
+        return;
+    }
+    let jpegs: Vec<(u32, u32, Bytes)> = script
+        .frames
+        .iter()
+        .map(|img| (img.width(), img.height(), jpeg(img)))
+        .collect();
+    let mut seq = 0;
+    loop {
+        let msg = tokio::select! {
+            () = kick.notified() => return,
+            msg = framed.next() => match msg {
+                Some(Ok(msg)) => msg,
+                _ => return,
+            },
+        };
+        seen.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Seen {
+                connection,
+                msg: msg.clone(),
+            });
+        match msg {
+            ClientMessage::StartMonitor if script.bad_image_first && connection == 0 => {
+                if let Some((_, _, jpeg)) = jpegs.first() {
+                    let _ = framed.send(ServerFrame::Image(jpeg.clone())).await;
+                }
+            }
+            ClientMessage::StartMonitor => {
+                for (width, height, jpeg) in &jpegs {
+                    seq += 1;
+                    let meta = ServerMessage::Frame {
+                        seq,
+                        width: *width,
+                        height: *height,
+                        captured_at_us: now_us(),
+                    };
+                    if framed.send(ServerFrame::Control(meta)).await.is_err()
+                        || framed.send(ServerFrame::Image(jpeg.clone())).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            ClientMessage::Ping { id } => {
+                let pong = framed.send(ServerFrame::Control(ServerMessage::Pong { id }));
+                if pong.await.is_err() {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// A baseline JPEG of `img` at high quality.
+pub(crate) fn jpeg(img: &image::RgbImage) -> Bytes {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
+        .encode_image(img)
+        .unwrap();
+    Bytes::from(out)
+}
+
+/// A smooth test picture (JPEG-friendly): gradients in each channel.
+pub(crate) fn gradient(width: u32, height: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([
+            (x * 255 / width.max(1)) as u8,
+            (y * 255 / height.max(1)) as u8,
+            ((x + y) * 127 / (width + height).max(1)) as u8,
+        ])
+    })
+}
+
+/// Mean absolute difference per channel between two same-sized images.
+pub(crate) fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let total: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+        .sum();
+    total as f64 / a.as_raw().len() as f64
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub(crate) fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "lookout-viewer-{name}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

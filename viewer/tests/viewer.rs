@@ -1,0 +1,473 @@
+//! End-to-end tests of the viewer against a fake agent on loopback:
+//! `--snapshot`, exit statuses, and the window mode's network thread
+//! (reconnecting, restoring the user's choices) without a window.
+
+mod util;
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use clap::Parser;
+use lookout_protocol::ClientMessage;
+use lookout_viewer::client::{COMMAND_QUEUE, Command, Link, NetThread, Status};
+use lookout_viewer::slot::Latest;
+use lookout_viewer::{Args, Config, RunError, SessionError};
+use tokio::sync::{mpsc, watch};
+use util::{FakeAgent, Script, TEST_TIMEOUT, gradient, mean_abs_diff, monitor, scratch_dir};
+
+const TOKEN: &str = "correct horse battery staple";
+
+fn config(args: &[&str]) -> Config {
+    Args::try_parse_from(std::iter::once("lookout-viewer").chain(args.iter().copied()))
+        .unwrap()
+        .into_config()
+        .unwrap()
+}
+
+/// Runs the (blocking) viewer off the test's runtime, bounded in time.
+async fn run_viewer(config: Config) -> Result<(), RunError> {
+    let run = tokio::task::spawn_blocking(move || lookout_viewer::run(&config));
+    tokio::time::timeout(TEST_TIMEOUT, run)
+        .await
+        .expect("the viewer did not finish in time")
+        .expect("the viewer panicked")
+}
+
+fn read_png(path: &Path) -> image::RgbImage {
+    image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_rgb8()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_writes_the_agents_frame_as_png() {
+    let source = gradient(160, 90);
+    let agent = FakeAgent::start(Script::with_token(TOKEN, vec![source.clone()])).await;
+    let dir = scratch_dir("snapshot");
+    let out = dir.join("frame.png");
+    let target = agent.target();
+    let out_arg = out.to_str().unwrap();
+
+    run_viewer(config(&[&target, "--token", TOKEN, "--snapshot", out_arg]))
+        .await
+        .unwrap();
+
+    let written = read_png(&out);
+    assert_eq!(written.dimensions(), (160, 90));
+    let diff = mean_abs_diff(&written, &source);
+    assert!(diff < 8.0, "mean abs diff {diff}");
+    assert!(matches!(
+        agent.seen().first().map(|s| &s.msg),
+        Some(ClientMessage::StartMonitor)
+    ));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_with_frames_n_takes_the_nth_frame() {
+    let colours = [[250, 10, 10], [10, 250, 10], [10, 10, 250]];
+    let frames = colours
+        .iter()
+        .map(|&c| image::RgbImage::from_pixel(32, 16, image::Rgb(c)))
+        .collect();
+    let agent = FakeAgent::start(Script::with_token(TOKEN, frames)).await;
+    let dir = scratch_dir("nth");
+    let out = dir.join("third.png");
+    let target = agent.target();
+
+    run_viewer(config(&[
+        &target,
+        "--token",
+        TOKEN,
+        "--snapshot",
+        out.to_str().unwrap(),
+        "--frames",
+        "3",
+    ]))
+    .await
+    .unwrap();
+
+    let expected = image::RgbImage::from_pixel(32, 16, image::Rgb(colours[2]));
+    let diff = mean_abs_diff(&read_png(&out), &expected);
+    assert!(diff < 8.0, "mean abs diff {diff}: not the third frame");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_without_auth_gets_an_empty_response_and_no_token_is_needed() {
+    let agent = FakeAgent::start(Script {
+        token: None,
+        ..Script::with_token("", vec![gradient(8, 8)])
+    })
+    .await;
+    let dir = scratch_dir("noauth");
+    let out = dir.join("open.png");
+    let target = agent.target();
+    // The fake agent refuses anything but an empty response when open.
+    run_viewer(config(&[
+        &target,
+        "--token",
+        "ignored",
+        "--snapshot",
+        out.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(read_png(&out).dimensions(), (8, 8));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_token_is_auth_failed_and_exit_status_2() {
+    let agent = FakeAgent::start(Script::with_token(TOKEN, vec![gradient(8, 8)])).await;
+    let dir = scratch_dir("wrong");
+    let out = dir.join("never.png");
+    let target = agent.target();
+
+    let err = run_viewer(config(&[
+        &target,
+        "--token",
+        "wrong",
+        "--snapshot",
+        out.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap_err();
+
+    assert!(
+        matches!(err, RunError::Session(SessionError::AuthFailed(_))),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), 2);
+    assert!(!out.exists());
+    assert!(agent.seen().is_empty(), "commands after a failed handshake");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_token_for_a_token_agent_is_exit_status_2() {
+    let agent = FakeAgent::start(Script::with_token(TOKEN, vec![gradient(8, 8)])).await;
+    let mut config = config(&[&agent.target(), "--snapshot", "unused.png"]);
+    config.token = None;
+    let err = run_viewer(config).await.unwrap_err();
+    assert!(
+        matches!(err, RunError::Session(SessionError::TokenRequired)),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_agent_is_exit_status_1() {
+    // A port that was just free: nothing listens there now.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let target = format!("127.0.0.1:{port}");
+    let err = run_viewer(config(&[
+        &target,
+        "--token",
+        TOKEN,
+        "--snapshot",
+        "unused.png",
+        "--timeout",
+        "2",
+    ]))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RunError::Session(SessionError::Connect { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_agent_times_out_with_exit_status_1() {
+    let agent = FakeAgent::start(Script {
+        silent: true,
+        ..Script::with_token(TOKEN, vec![])
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = run_viewer(config(&[
+        &agent.target(),
+        "--token",
+        TOKEN,
+        "--snapshot",
+        "unused.png",
+        "--timeout",
+        "1",
+    ]))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RunError::Session(SessionError::Timeout(_))),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The window mode's background, with the test in the window's place.
+struct Headless {
+    net: Option<NetThread>,
+    status: watch::Receiver<Status>,
+    commands: mpsc::Sender<Command>,
+    jpegs: Arc<Latest<lookout_viewer::connection::EncodedFrame>>,
+}
+
+impl Headless {
+    fn start(config: Config) -> Self {
+        let jpegs = Arc::new(Latest::new());
+        let (status_tx, status) = watch::channel(Status::default());
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let net = NetThread::spawn(
+            config,
+            Arc::clone(&jpegs),
+            Arc::new(AtomicU64::new(0)),
+            status_tx,
+            command_rx,
+        )
+        .unwrap();
+        Self {
+            net: Some(net),
+            status,
+            commands,
+            jpegs,
+        }
+    }
+
+    async fn wait_status(&mut self, what: &str, pred: impl Fn(&Status) -> bool) -> Status {
+        let waited = tokio::time::timeout(TEST_TIMEOUT, self.status.wait_for(|s| pred(s))).await;
+        match waited {
+            Ok(Ok(status)) => status.clone(),
+            other => panic!("timed out waiting for {what}: {other:?}"),
+        }
+    }
+
+    fn stop(&mut self) -> Option<SessionError> {
+        self.net.take().and_then(|net| net.stop().unwrap())
+    }
+}
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        if let Some(net) = self.net.take() {
+            let _ = net.stop();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_thread_reconnects_and_restores_the_chosen_monitor() {
+    let agent = FakeAgent::start(Script {
+        monitors: vec![monitor(0, 64, 32), monitor(1, 32, 64)],
+        ..Script::with_token(TOKEN, vec![gradient(64, 32)])
+    })
+    .await;
+    let mut headless = Headless::start(config(&[&agent.target(), "--token", TOKEN]));
+
+    let first = headless
+        .wait_status("the first session", |s| s.link == Link::Live)
+        .await;
+    assert_eq!(
+        (first.session, first.monitor, first.control),
+        (1, Some(0), true)
+    );
+    agent
+        .wait_for("start_monitor", |seen| {
+            seen.iter().any(|s| s.msg == ClientMessage::StartMonitor)
+        })
+        .await;
+    let jpegs = Arc::clone(&headless.jpegs);
+    let frame = tokio::task::spawn_blocking(move || jpegs.take_timeout(TEST_TIMEOUT))
+        .await
+        .unwrap()
+        .expect("no JPEG reached the decoder slot");
+    assert_eq!((frame.meta.width, frame.meta.height), (64, 32));
+
+    headless.commands.try_send(Command::NextMonitor).unwrap();
+    agent
+        .wait_for("select_monitor 1", |seen| {
+            seen.iter()
+                .any(|s| s.connection == 0 && s.msg == ClientMessage::SelectMonitor { id: 1 })
+        })
+        .await;
+
+    agent.kick();
+    let second = headless
+        .wait_status("the second session", |s| {
+            s.session == 2 && s.link == Link::Live
+        })
+        .await;
+    assert_eq!(second.monitor, Some(1));
+    agent
+        .wait_for("monitor 1 re-selected, then streaming", |seen| {
+            let again: Vec<_> = seen
+                .iter()
+                .filter(|s| s.connection == 1)
+                .map(|s| s.msg.clone())
+                .collect();
+            again.starts_with(&[
+                ClientMessage::SelectMonitor { id: 1 },
+                ClientMessage::StartMonitor,
+            ])
+        })
+        .await;
+    assert_eq!(headless.stop().map(|e| e.to_string()), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_thread_stays_paused_across_a_reconnect() {
+    let agent = FakeAgent::start(Script::with_token(TOKEN, vec![gradient(16, 16)])).await;
+    let mut headless = Headless::start(config(&[&agent.target(), "--token", TOKEN]));
+    headless.wait_status("live", |s| s.link == Link::Live).await;
+    headless
+        .commands
+        .try_send(Command::SetPaused(true))
+        .unwrap();
+    agent
+        .wait_for("stop_monitor", |seen| {
+            seen.iter().any(|s| s.msg == ClientMessage::StopMonitor)
+        })
+        .await;
+
+    agent.kick();
+    headless
+        .wait_status("the second session", |s| {
+            s.session == 2 && s.link == Link::Live && s.paused
+        })
+        .await;
+    // Give a wrongly sent start_monitor time to arrive, then check none did.
+    headless
+        .commands
+        .try_send(Command::Input(ClientMessage::MouseMove { x: 1, y: 1 }))
+        .unwrap();
+    agent
+        .wait_for("the probe move", |seen| {
+            seen.iter().any(|s| s.connection == 1)
+        })
+        .await;
+    let second: Vec<_> = agent
+        .seen()
+        .into_iter()
+        .filter(|s| s.connection == 1)
+        .map(|s| s.msg)
+        .collect();
+    assert_eq!(second, vec![ClientMessage::MouseMove { x: 1, y: 1 }]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_thread_gives_up_on_a_wrong_token() {
+    let agent = FakeAgent::start(Script::with_token(TOKEN, vec![])).await;
+    let mut headless = Headless::start(config(&[&agent.target(), "--token", "nope"]));
+    headless
+        .wait_status("failure", |s| s.link == Link::Failed)
+        .await;
+    let err = headless.stop();
+    assert!(matches!(err, Some(SessionError::AuthFailed(_))), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_thread_keeps_retrying_while_the_agent_is_down() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let target = format!("127.0.0.1:{port}");
+    let mut headless = Headless::start(config(&[&target, "--token", TOKEN]));
+    headless
+        .wait_status("reconnecting", |s| s.link == Link::Reconnecting)
+        .await;
+    // Still trying, not failed, a little later.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(headless.status.borrow().link, Link::Reconnecting);
+    assert_eq!(headless.stop().map(|e| e.to_string()), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_of_a_busy_agent_is_exit_status_1() {
+    let agent = FakeAgent::start(Script {
+        busy: true,
+        ..Script::with_token(TOKEN, vec![])
+    })
+    .await;
+    let err = run_viewer(config(&[
+        &agent.target(),
+        "--token",
+        TOKEN,
+        "--snapshot",
+        "unused.png",
+    ]))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RunError::Session(SessionError::Busy(_))),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_thread_retries_a_busy_agent_and_says_so() {
+    let agent = FakeAgent::start(Script {
+        busy: true,
+        ..Script::with_token(TOKEN, vec![])
+    })
+    .await;
+    let mut headless = Headless::start(config(&[&agent.target(), "--token", TOKEN]));
+    headless.wait_status("busy", |s| s.link == Link::Busy).await;
+    let waited = tokio::time::timeout(TEST_TIMEOUT, async {
+        while agent.connections() < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "no retries: {} connections",
+        agent.connections()
+    );
+    assert_eq!(headless.stop().map(|e| e.to_string()), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_without_frame_message_drops_the_connection_and_the_viewer_comes_back() {
+    let agent = FakeAgent::start(Script {
+        bad_image_first: true,
+        ..Script::with_token(TOKEN, vec![gradient(16, 16)])
+    })
+    .await;
+    let mut headless = Headless::start(config(&[&agent.target(), "--token", TOKEN]));
+    headless
+        .wait_status("the second session", |s| {
+            s.session == 2 && s.link == Link::Live
+        })
+        .await;
+    agent
+        .wait_for("streaming again", |seen| {
+            seen.iter()
+                .any(|s| s.connection == 1 && s.msg == ClientMessage::StartMonitor)
+        })
+        .await;
+    let jpegs = Arc::clone(&headless.jpegs);
+    let frame = tokio::task::spawn_blocking(move || jpegs.take_timeout(TEST_TIMEOUT))
+        .await
+        .unwrap()
+        .expect("no frame after reconnecting");
+    assert_eq!(frame.meta.seq, 1);
+}
+
+#[test]
+fn frames_option_is_a_positive_count() {
+    let config = config(&["h", "--snapshot", "x.png", "--frames", "2"]);
+    assert!(matches!(
+        config.mode,
+        lookout_viewer::Mode::Snapshot { frame, .. } if frame == NonZeroU32::new(2).unwrap()
+    ));
+}
