@@ -1,6 +1,7 @@
 //! `lookout-viewer`: parse the command line, set up logging, run the viewer,
 //! turn the outcome into the exit status (0 ok, 1 failure, 2 token refused).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match args.into_config() {
         Ok(config) => config,
