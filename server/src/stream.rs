@@ -9,7 +9,10 @@
 //! Each monitor has a `tokio::sync::watch` slot holding the newest encoded
 //! frame: a viewer that is slow simply sees fewer frames, it never makes a
 //! queue grow. The thread captures only monitors somebody is watching and
-//! sleeps on a condition variable while nobody is.
+//! sleeps on a condition variable while nobody is. An image identical to the
+//! last one sent is neither encoded nor sent: a still screen costs one
+//! capture and one compare per tick, and a viewer that starts watching gets
+//! the cached frame at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -20,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use lookout_protocol::{Limits, MonitorInfo, ServerMessage, Tag, frame_header};
 use tokio::sync::watch;
 
-use crate::capture::{CaptureError, Capturer, CapturerFactory};
+use crate::capture::{CaptureError, CapturedImage, Capturer, CapturerFactory};
 use crate::encode::FrameEncoder;
 
 /// One captured, encoded frame, shared by every viewer that sends it.
@@ -286,6 +289,9 @@ fn capture_loop(
     let period = Duration::from_secs(1) / settings.fps.max(1);
     let mut encoder = FrameEncoder::new(settings.quality);
     let mut seqs: HashMap<u32, u64> = HashMap::new();
+    // The last image sent per monitor: a capture identical to it is neither
+    // encoded nor sent (a still screen costs a capture and a compare).
+    let mut previous: HashMap<u32, CapturedImage> = HashMap::new();
     let mut failing = false;
     loop {
         let Some(watched) = demand.wait_for_watchers() else {
@@ -294,22 +300,32 @@ fn capture_loop(
         let tick = Instant::now();
         for id in &watched {
             let Some(slot) = slots.get(id) else { continue };
-            let seq = seqs.entry(*id).or_insert(0);
-            match produce(capturer.as_mut(), &mut encoder, *id, *seq + 1) {
-                Ok(frame) => {
-                    *seq += 1;
-                    slot.send_replace(Some(Arc::new(frame)));
-                    if failing {
-                        tracing::info!(monitor = id, "capture recovered");
-                        failing = false;
-                    }
-                }
+            let captured_at_us = unix_micros();
+            let image = match capturer.capture(*id) {
+                Ok(image) => image,
                 Err(err) => {
                     if !failing {
                         tracing::warn!(monitor = id, error = %err, "capture failed; retrying");
                         failing = true;
                     }
+                    continue;
                 }
+            };
+            if failing {
+                tracing::info!(monitor = id, "capture recovered");
+                failing = false;
+            }
+            if previous.get(id) == Some(&image) && slot.borrow().is_some() {
+                continue;
+            }
+            let seq = seqs.entry(*id).or_insert(0);
+            match encode_frame(&mut encoder, &image, *seq + 1, captured_at_us) {
+                Ok(frame) => {
+                    *seq += 1;
+                    slot.send_replace(Some(Arc::new(frame)));
+                    previous.insert(*id, image);
+                }
+                Err(err) => tracing::warn!(monitor = id, error = %err, "frame dropped"),
             }
         }
         // Drop the cached frame of every monitor nobody watches any more, so
@@ -318,6 +334,7 @@ fn capture_loop(
         for (id, slot) in slots {
             if !still_watched.contains(id) && slot.borrow().is_some() {
                 slot.send_replace(None);
+                previous.remove(id);
             }
         }
         // Pace to a deadline; a failing source retries slower.
@@ -332,18 +349,20 @@ fn capture_loop(
     }
 }
 
-/// Captures and encodes one frame, with its header bytes ready to send.
-fn produce(
-    capturer: &mut dyn Capturer,
-    encoder: &mut FrameEncoder,
-    monitor: u32,
-    seq: u64,
-) -> Result<EncodedFrame, ProduceError> {
-    let captured_at_us = SystemTime::now()
+fn unix_micros() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    let image = capturer.capture(monitor)?;
-    let jpeg = encoder.encode(&image)?;
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Encodes one image, with its header bytes ready to send.
+fn encode_frame(
+    encoder: &mut FrameEncoder,
+    image: &CapturedImage,
+    seq: u64,
+    captured_at_us: u64,
+) -> Result<EncodedFrame, ProduceError> {
+    let jpeg = encoder.encode(image)?;
     let meta = ServerMessage::Frame {
         seq,
         width: image.width,
@@ -365,8 +384,6 @@ fn produce(
 
 #[derive(Debug, thiserror::Error)]
 enum ProduceError {
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
     #[error(transparent)]
     Encode(#[from] crate::encode::EncodeError),
     #[error("frame cannot be sent: {0}")]

@@ -564,3 +564,37 @@ async fn shutdown_closes_viewers_and_returns() {
     agent.stop().await;
     assert!(client.closed_within(WAIT).await);
 }
+
+#[tokio::test]
+async fn still_screen_is_sent_once_and_a_new_viewer_gets_the_cached_frame_at_once() {
+    let agent = TestAgent::start(Options {
+        still: true,
+        ..Options::default()
+    })
+    .await;
+    let (mut a, _) = common::welcome(agent.addr).await;
+    a.send(ClientMessage::StartMonitor).await;
+    let (ServerMessage::Frame { seq, .. }, _) = a.image().await else {
+        unreachable!()
+    };
+    // The agent keeps looking, but sends nothing new.
+    let captured = agent.captures();
+    let quiet = tokio::time::timeout(Duration::from_millis(500), a.framed.next()).await;
+    assert!(quiet.is_err(), "a still screen was sent again: {quiet:?}");
+    assert!(agent.captures() > captured, "capture stopped while watched");
+
+    let (mut b, _) = common::welcome(agent.addr).await;
+    let asked = tokio::time::Instant::now();
+    b.send(ClientMessage::StartMonitor).await;
+    let (ServerMessage::Frame { seq: cached, .. }, jpeg) = b.image().await else {
+        unreachable!()
+    };
+    assert!(
+        asked.elapsed() < Duration::from_millis(200),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(cached, seq, "the cached frame, not a new encoding");
+    assert_eq!(decode(&jpeg).dimensions(), (64, 48));
+    agent.stop().await;
+}

@@ -2,7 +2,6 @@
 //! `xdotool` for the pointer and keys, ImageMagick for screenshots and for
 //! painting the root window.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,41 +18,50 @@ impl Xvfb {
     /// Starts Xvfb with one `width`x`height` screen on a free display number
     /// and waits until it accepts connections.
     ///
-    /// `-noreset` matters: without it the server resets when its last client
-    /// leaves, and the root window and the pointer snap back.
+    /// Xvfb picks the number itself (`-displayfd`), so tests running in
+    /// parallel never race for one. `-noreset` matters: without it the
+    /// server resets when its last client leaves, and the root window and
+    /// the pointer snap back.
     pub fn start(width: u32, height: u32) -> Self {
         assert!(
             which("Xvfb"),
             "Xvfb is not installed: run ./dev.sh deps (or apt-get install xvfb)"
         );
-        // Display numbers from the process id, so parallel test binaries
-        // rarely even try the same one; lock files settle the rest.
-        let mut n = 100 + (std::process::id() % 400) * 7;
-        for _ in 0..200 {
-            n += 1;
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            {
-                continue;
-            }
-            let child = Command::new("Xvfb")
-                .arg(format!(":{n}"))
-                .args(["-screen", "0", &format!("{width}x{height}x24")])
-                .args(["-noreset", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn Xvfb");
-            let mut xvfb = Xvfb {
-                display: format!(":{n}"),
-                child,
-            };
-            if xvfb.wait_ready(Duration::from_secs(10)) {
-                return xvfb;
-            }
-            // Lost a race for this number (or it failed): try the next.
-        }
-        panic!("could not start Xvfb on any display number");
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1"])
+            .args(["-screen", "0", &format!("{width}x{height}x24")])
+            .args(["-noreset", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn Xvfb");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // One message: the display number Xvfb chose, or nothing.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let number = rx
+            .recv_timeout(Duration::from_secs(10))
+            .ok()
+            .and_then(|line| line.trim().parse::<u32>().ok());
+        let Some(number) = number else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("Xvfb did not report a display number");
+        };
+        let mut xvfb = Xvfb {
+            display: format!(":{number}"),
+            child,
+        };
+        assert!(
+            xvfb.wait_ready(Duration::from_secs(10)),
+            "Xvfb {} does not accept connections",
+            xvfb.display
+        );
+        xvfb
     }
 
     fn wait_ready(&mut self, within: Duration) -> bool {

@@ -100,8 +100,13 @@ fn day_or_month(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
+/// How long without a new frame means the agent's screen is still (the
+/// agent sends a frame only when the screen changes).
+const STILL_SCREEN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Connects and returns the `nth` frame received, waiting at most
-/// `config.timeout` for the connection and for each frame.
+/// `config.timeout` for the connection and the first frame. When the screen
+/// is still, fewer than `nth` frames come: then the newest one is returned.
 pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<EncodedFrame, SessionError> {
     let conn = connection::connect(
         &config.target,
@@ -114,16 +119,34 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<EncodedFram
     tracing::debug!(server = %welcome.server, monitor = welcome.monitor, "connected");
     writer.send(&ClientMessage::StartMonitor).await?;
     let mut seen = 0;
+    let mut latest: Option<EncodedFrame> = None;
     loop {
-        let event = tokio::time::timeout(config.timeout, reader.next_event())
-            .await
-            .map_err(|_| SessionError::Timeout(config.timeout))??;
+        // The agent sends nothing new while the screen is still: once we
+        // have a frame, a quiet spell means the newest one is the answer.
+        let wait = if latest.is_some() {
+            STILL_SCREEN.min(config.timeout)
+        } else {
+            config.timeout
+        };
+        let event = match tokio::time::timeout(wait, reader.next_event()).await {
+            Ok(event) => event?,
+            Err(_) => match latest {
+                Some(frame) => {
+                    tracing::info!(
+                        "the screen is still: taking frame {seen} instead of frame {nth}"
+                    );
+                    return Ok(frame);
+                }
+                None => return Err(SessionError::Timeout(config.timeout)),
+            },
+        };
         match event {
             Event::Frame(frame) => {
                 seen += 1;
                 if seen >= nth.get() {
                     return Ok(frame);
                 }
+                latest = Some(frame);
             }
             Event::Pong(_) => {}
             Event::Notice { code, message } => {

@@ -29,8 +29,11 @@ pub async fn welcome(addr: std::net::SocketAddr) -> (Client, lookout_protocol::S
 pub struct FakeScreen {
     monitors: Vec<MonitorInfo>,
     pub captures: Arc<AtomicUsize>,
-    /// Side length multiplier: big frames make slow-viewer tests meaningful.
+    /// Noise instead of a flat colour: big JPEGs for slow-viewer tests.
     noisy: bool,
+    /// Every capture identical (a still screen); otherwise each capture
+    /// differs in its first pixel.
+    still: bool,
 }
 
 pub fn monitors() -> Vec<MonitorInfo> {
@@ -74,6 +77,9 @@ impl Capturer for FakeScreen {
             [20, 20, 220, 255]
         };
         let mut rgba = color.repeat((m.width * m.height) as usize);
+        if !self.still {
+            rgba[..4].copy_from_slice(&(n as u32).to_le_bytes());
+        }
         if self.noisy {
             // Pseudo-random noise compresses badly: big JPEGs.
             let mut x = (n as u32).wrapping_mul(2_654_435_761) | 1;
@@ -99,6 +105,8 @@ pub struct Options {
     pub fps: u32,
     /// Replace monitor 0 with a big noisy one (for slow-viewer tests).
     pub big_noisy: Option<(u32, u32)>,
+    /// A screen that never changes.
+    pub still: bool,
 }
 
 impl Default for Options {
@@ -112,6 +120,7 @@ impl Default for Options {
             max_viewers: 16,
             fps: 30,
             big_noisy: None,
+            still: false,
         }
     }
 }
@@ -149,6 +158,7 @@ impl TestAgent {
             monitors,
             captures: Arc::clone(&captures),
             noisy: opts.big_noisy.is_some(),
+            still: opts.still,
         };
         let input = RecordingSink::new();
         let sink = input.clone();
