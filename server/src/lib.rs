@@ -32,7 +32,25 @@ use input::{EnigoSink, InputSink, InputSinkFactory};
 /// The capturer factory for a configured source.
 pub fn capturer_for(source: Source) -> CapturerFactory {
     match source {
-        Source::Screen => Box::new(|| Ok(Box::new(ScreenCapturer::new()?) as Box<dyn Capturer>)),
+        Source::Screen => Box::new(|| {
+            // On X11 the direct capturer (one connection, shared memory)
+            // costs a fraction of xcap per frame; xcap covers the rest.
+            #[cfg(target_os = "linux")]
+            match capture::X11Capturer::from_session() {
+                Some(Ok(x11)) => {
+                    tracing::info!(transport = ?x11.transport(), "screen capture: X11");
+                    return Ok(Box::new(x11) as Box<dyn Capturer>);
+                }
+                Some(Err(err)) => {
+                    let error = &err as &dyn std::error::Error;
+                    tracing::info!(error, "X11 capture unavailable; falling back to xcap");
+                }
+                None => {}
+            }
+            let xcap = ScreenCapturer::new()?;
+            tracing::info!("screen capture: xcap");
+            Ok(Box::new(xcap) as Box<dyn Capturer>)
+        }),
         Source::TestPattern { width, height } => {
             Box::new(move || Ok(Box::new(TestPattern::new(width, height)) as Box<dyn Capturer>))
         }

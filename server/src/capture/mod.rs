@@ -5,9 +5,13 @@
 
 mod pattern;
 mod screen;
+#[cfg(target_os = "linux")]
+mod x11;
 
 pub use pattern::TestPattern;
 pub use screen::ScreenCapturer;
+#[cfg(target_os = "linux")]
+pub use x11::{BgrxImage, ImageTransport, X11Capturer, bgrx_to_rgba_in_place};
 
 use lookout_protocol::MonitorInfo;
 
@@ -51,6 +55,31 @@ pub enum CaptureError {
         /// Buffer length.
         got: usize,
     },
+    /// An image would not fit in a shared memory segment (over 4 GiB).
+    #[cfg(target_os = "linux")]
+    #[error("a {0}-byte image does not fit in a shared memory segment")]
+    X11TooLarge(u64),
+    /// No connection to the X server.
+    #[cfg(target_os = "linux")]
+    #[error("cannot connect to the X server")]
+    X11Connect(#[source] x11rb::errors::ConnectError),
+    /// An X request failed, or the connection broke.
+    #[cfg(target_os = "linux")]
+    #[error("X11 request failed")]
+    X11(#[source] x11rb::errors::ReplyOrIdError),
+    /// The X server's pixel format is not one the X11 capturer reads.
+    #[cfg(target_os = "linux")]
+    #[error("unsupported X11 pixel format: depth {depth}, {bits_per_pixel} bits per pixel")]
+    X11Format {
+        /// Image depth.
+        depth: u8,
+        /// Bits per pixel of that depth.
+        bits_per_pixel: u8,
+    },
+    /// The MIT-SHM segment could not be read.
+    #[cfg(target_os = "linux")]
+    #[error("cannot read the X11 shared memory segment")]
+    X11ShmRead(#[source] std::io::Error),
 }
 
 /// A source of screen images, one monitor at a time.
