@@ -7,6 +7,7 @@ use std::num::NonZeroUsize;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{Access, Config, ConfigError, Source};
+use crate::encode::Subsampling;
 use crate::stream::CaptureSettings;
 
 /// lookout-server: share this machine's screen with lookout viewers and let
@@ -47,6 +48,11 @@ pub struct Args {
     #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
 
+    /// JPEG chroma subsampling: 420 (smaller, faster) or 444 (full colour
+    /// resolution: crisp coloured text, bigger frames).
+    #[arg(long, value_enum, default_value_t = SubsamplingArg::S420)]
+    pub subsampling: SubsamplingArg,
+
     /// Monitor id (from the viewer's monitor list, 0 = first) that viewers
     /// see when they connect. Default: the primary monitor.
     #[arg(long, value_name = "ID")]
@@ -64,6 +70,17 @@ pub struct Args {
     /// Size of the test scene, WIDTHxHEIGHT (with --source test-pattern).
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub pattern_size: (u32, u32),
+}
+
+/// `--subsampling` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubsamplingArg {
+    /// 4:2:0.
+    #[value(name = "420")]
+    S420,
+    /// 4:4:4.
+    #[value(name = "444")]
+    S444,
 }
 
 /// `--source` values.
@@ -110,6 +127,10 @@ impl Args {
             capture: CaptureSettings {
                 fps: self.fps,
                 quality: self.quality,
+                subsampling: match self.subsampling {
+                    SubsamplingArg::S420 => Subsampling::Half,
+                    SubsamplingArg::S444 => Subsampling::Full,
+                },
             },
             monitor: self.monitor,
             max_viewers: self.max_viewers,
@@ -145,6 +166,10 @@ mod tests {
         assert!(config.control);
         assert_eq!(config.capture.fps, 30);
         assert_eq!(config.capture.quality, 75);
+        assert_eq!(config.capture.subsampling, Subsampling::Half);
+        let crisp = parse(&["--subsampling", "444"]).unwrap();
+        assert_eq!(crisp.capture.subsampling, Subsampling::Full);
+        assert!(parse(&["--subsampling", "422"]).is_err());
         assert_eq!(config.max_viewers.get(), 16);
     }
 

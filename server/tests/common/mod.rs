@@ -143,6 +143,7 @@ impl TestAgent {
             capture: CaptureSettings {
                 fps: opts.fps,
                 quality: 75,
+                subsampling: Default::default(),
             },
             monitor: None,
             max_viewers: NonZeroUsize::new(opts.max_viewers).unwrap(),
