@@ -115,6 +115,7 @@ mod auth;
 #[cfg(feature = "codec")]
 pub mod codec;
 mod error;
+mod fingerprint;
 mod frame;
 mod key;
 mod limits;
@@ -122,12 +123,13 @@ mod message;
 
 pub use auth::{Challenge, ParseChallengeError, auth_response, verify_response};
 pub use error::ProtocolError;
+pub use fingerprint::{FINGERPRINT_PREFIX, Fingerprint, ParseFingerprintError};
 pub use frame::{
     FrameDecoder, HEADER_LEN, RawFrame, Tag, encode_control, encode_image, frame_header,
 };
 pub use key::{Key, ParseKeyError};
 pub use limits::{
     DEFAULT_MAX_IMAGE_LEN, DEFAULT_PORT, HANDSHAKE_TIMEOUT, Limits, MAX_CONTROL_LEN,
-    MAX_TEXT_CHARS, PROTOCOL_VERSION,
+    MAX_TEXT_CHARS, PING_INTERVAL, PROTOCOL_VERSION, SILENCE_LIMIT,
 };
 pub use message::{AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerMessage};

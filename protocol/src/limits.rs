@@ -21,6 +21,16 @@ pub const MAX_TEXT_CHARS: usize = 1024;
 /// A peer that has not completed the handshake within this time is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A peer that sends nothing for this long is considered gone, by the agent
+/// and by the viewer alike: heartbeats keep an idle session alive.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
+
+/// How often a viewer pings the agent (well inside [`SILENCE_LIMIT`], so
+/// one lost or late ping never ends a session). The agent answers each
+/// `ping` with a `pong`, which is also the viewer's proof that the agent
+/// is alive on a still screen.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+
 /// What one receiver (or sender) accepts, checked before any allocation.
 ///
 /// The defaults are the safe configuration: [`Limits::viewer`] accepts images

@@ -3,26 +3,31 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use lookout_protocol::MonitorInfo;
+use lookout_protocol::{Fingerprint, MonitorInfo};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::capture::{CaptureError, CapturerFactory};
-use crate::config::{Access, Config};
+use crate::config::{Access, Config, Transport};
 use crate::input::{InputError, InputHandle, InputSinkFactory, InputThread};
+use crate::limiter::AuthLimiter;
+use crate::pending::PendingHandshakes;
 use crate::session::serve_connection;
 use crate::stream::{CaptureThread, FrameHub};
+use crate::tls::{Identity, IdentityError};
 
 /// Connections that have not finished the handshake yet. Each costs a task
-/// and a small buffer for at most [`lookout_protocol::HANDSHAKE_TIMEOUT`];
-/// beyond this many, new connections are closed at once so a flood of
-/// half-open connections cannot exhaust memory or starve real viewers.
+/// and a TLS state of a few dozen KiB for at most
+/// [`lookout_protocol::HANDSHAKE_TIMEOUT`]. Beyond this many, the oldest
+/// pending handshake is dropped for the newcomer (see [`crate::pending`]),
+/// so a flood of half-open connections can neither exhaust memory nor keep a
+/// real viewer out.
 pub const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// How long shutdown waits for sessions to close before giving up on them.
@@ -51,6 +56,9 @@ pub enum AgentError {
         /// The ids there are.
         available: String,
     },
+    /// The TLS identity could not be loaded or made.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// A blocking start-up step panicked.
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -60,6 +68,9 @@ pub enum AgentError {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub access: Access,
+    /// `None` with `--no-tls`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub limiter: Mutex<AuthLimiter>,
     control: bool,
     pub hub: FrameHub,
     pub input: Option<InputHandle>,
@@ -82,6 +93,22 @@ impl Shared {
     pub(crate) fn next_viewer_id(&self) -> u64 {
         self.next_viewer.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Records a failed authentication from `peer`; returns the block it
+    /// starts, if any.
+    pub(crate) fn auth_failed(&self, peer: SocketAddr) -> Option<Duration> {
+        self.limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failure(peer.ip(), Instant::now())
+    }
+
+    fn blocked(&self, peer: SocketAddr) -> Option<Duration> {
+        self.limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocked(peer.ip(), Instant::now())
+    }
 }
 
 /// A bound, ready agent. [`Agent::run`] serves until the shutdown token
@@ -89,6 +116,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct Agent {
     listener: TcpListener,
+    identity: Option<(Fingerprint, bool)>,
     shared: Arc<Shared>,
     capture: CaptureThread,
     input: Option<InputThread>,
@@ -110,6 +138,18 @@ impl Agent {
                 addr: config.bind,
                 source,
             })?;
+        let identity = match config.transport.clone() {
+            Transport::Plain => None,
+            Transport::TlsWith(identity) => Some((identity, false)),
+            Transport::Tls(dir) => {
+                Some(tokio::task::spawn_blocking(move || Identity::load_or_create(&dir)).await??)
+            }
+        };
+        let tls = identity
+            .as_ref()
+            .map(|(identity, _)| identity.server_config())
+            .transpose()?;
+        let identity = identity.map(|(identity, created)| (identity.fingerprint(), created));
         let settings = config.capture;
         let (capture, hub) =
             tokio::task::spawn_blocking(move || CaptureThread::spawn(capture, settings)).await??;
@@ -128,6 +168,8 @@ impl Agent {
         };
         let shared = Arc::new(Shared {
             access: config.access.clone(),
+            tls,
+            limiter: Mutex::new(AuthLimiter::new()),
             control: config.control,
             hub,
             input: handle,
@@ -138,6 +180,7 @@ impl Agent {
         });
         Ok(Self {
             listener,
+            identity,
             shared,
             capture,
             input,
@@ -147,6 +190,16 @@ impl Agent {
     /// The address the agent listens on (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The TLS certificate's fingerprint (`None` with `--no-tls`).
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        self.identity.map(|(fingerprint, _)| fingerprint)
+    }
+
+    /// Whether the TLS identity was made by this start (first run).
+    pub fn identity_created(&self) -> bool {
+        self.identity.is_some_and(|(_, created)| created)
     }
 
     /// The monitors viewers can choose from.
@@ -167,8 +220,9 @@ impl Agent {
             shared,
             capture,
             input,
+            ..
         } = self;
-        let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+        let pending = PendingHandshakes::new(MAX_PENDING_HANDSHAKES);
         let tracker = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
@@ -185,11 +239,22 @@ impl Agent {
                     continue;
                 }
             };
-            let Ok(slot) = Arc::clone(&pending).try_acquire_owned() else {
-                tracing::warn!(%peer, "refused: {MAX_PENDING_HANDSHAKES} handshakes already pending");
+            if let Some(left) = shared.blocked(peer) {
+                tracing::warn!(
+                    %peer,
+                    role = "none",
+                    outcome = "refused: too many failed authentications",
+                    blocked_for = ?left,
+                    "connection"
+                );
                 continue;
-            };
-            tracing::info!(%peer, "connection");
+            }
+            let (slot, displaced) = pending.admit();
+            if displaced {
+                tracing::warn!(
+                    "{MAX_PENDING_HANDSHAKES} handshakes pending: dropped the oldest for {peer}"
+                );
+            }
             tracker.spawn(serve_connection(
                 stream,
                 peer,

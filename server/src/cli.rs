@@ -3,20 +3,23 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{Access, Config, ConfigError, Source};
+use crate::config::{Access, Config, ConfigError, Source, Transport};
 use crate::encode::Subsampling;
 use crate::stream::CaptureSettings;
 
 /// lookout-server: share this machine's screen with lookout viewers and let
 /// them steer its mouse and keyboard.
 ///
-/// Viewers connect with `lookout-viewer HOST[:PORT] --token TOKEN`. Every
-/// viewer must prove it knows the token (an HMAC challenge; the token never
-/// crosses the network). Without --token the agent makes one up and prints
-/// it once, with a viewer command line to paste.
+/// Viewers connect with `lookout-viewer HOST[:PORT] --token TOKEN`. All
+/// traffic is TLS 1.3; the agent's certificate is its own, made on first
+/// start, and its fingerprint is printed at every start for viewers to pin.
+/// Every viewer must prove it knows a token (an HMAC challenge; the token
+/// never crosses the network). Without --token the agent makes one up and
+/// prints it once, with a viewer command line to paste.
 #[derive(Debug, Parser)]
 #[command(name = "lookout-server", version, about, long_about)]
 pub struct Args {
@@ -29,10 +32,31 @@ pub struct Args {
     #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "T")]
     pub token: Option<String>,
 
+    /// A second token that lets viewers watch but never control (input is
+    /// refused with `control_disabled`). Environment: LOOKOUT_VIEW_TOKEN.
+    #[arg(
+        long,
+        env = "LOOKOUT_VIEW_TOKEN",
+        hide_env_values = true,
+        value_name = "T"
+    )]
+    pub view_token: Option<String>,
+
+    /// Directory holding the agent's TLS key and certificate (made on first
+    /// start, owner-only permissions). Default: lookout-server in the user's
+    /// config directory (~/.config/lookout-server).
+    #[arg(long, value_name = "DIR")]
+    pub identity: Option<PathBuf>,
+
+    /// Speak plain TCP instead of TLS, for debugging with other tools. Only
+    /// allowed with a loopback --bind.
+    #[arg(long, conflicts_with = "identity")]
+    pub no_tls: bool,
+
     /// Accept viewers without a token. Only allowed when --bind is a
     /// loopback address (127.0.0.1, ::1), so it never exposes the screen to
     /// the network.
-    #[arg(long, conflicts_with = "token")]
+    #[arg(long, conflicts_with_all = ["token", "view_token"])]
     pub no_auth: bool,
 
     /// Let viewers watch but not control: input commands are refused with
@@ -107,22 +131,40 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 impl Args {
     /// Checks the combination of options and turns them into a [`Config`].
     pub fn into_config(self) -> Result<Config, ConfigError> {
+        let loopback = self.bind.ip().is_loopback();
+        if [&self.token, &self.view_token]
+            .into_iter()
+            .any(|t| t.as_deref() == Some(""))
+        {
+            return Err(ConfigError::EmptyToken);
+        }
+        if self.token.is_some() && self.token == self.view_token {
+            return Err(ConfigError::SameTokens);
+        }
         let access = match (self.token, self.no_auth) {
-            (Some(token), _) if token.is_empty() => return Err(ConfigError::EmptyToken),
             (Some(token), _) => Access::Token {
                 token,
+                view_token: self.view_token,
                 generated: false,
             },
-            (None, true) if self.bind.ip().is_loopback() => Access::Open,
+            (None, true) if loopback => Access::Open,
             (None, true) => return Err(ConfigError::NoAuthOffLoopback(self.bind)),
             (None, false) => Access::Token {
                 token: crate::config::generate_token()?,
+                view_token: self.view_token,
                 generated: true,
             },
+        };
+        let transport = match (self.no_tls, self.identity) {
+            (true, _) if loopback => Transport::Plain,
+            (true, _) => return Err(ConfigError::NoTlsOffLoopback(self.bind)),
+            (false, Some(dir)) => Transport::Tls(dir),
+            (false, None) => Transport::Tls(crate::tls::Identity::default_dir()?),
         };
         Ok(Config {
             bind: self.bind,
             access,
+            transport,
             control: !self.view_only,
             capture: CaptureSettings {
                 fps: self.fps,
@@ -161,7 +203,10 @@ mod tests {
         let config = parse(&[]).unwrap();
         assert_eq!(config.bind.port(), 6868);
         assert!(
-            matches!(config.access, Access::Token { generated: true, ref token } if token.len() == 32)
+            matches!(config.access, Access::Token { generated: true, ref token, view_token: None } if token.len() == 32)
+        );
+        assert!(
+            matches!(config.transport, Transport::Tls(ref dir) if dir.ends_with("lookout-server"))
         );
         assert!(config.control);
         assert_eq!(config.capture.fps, 30);
@@ -179,6 +224,41 @@ mod tests {
         assert!(err.contains("loopback"), "{err}");
         assert!(parse(&["--no-auth", "--bind", "127.0.0.1:0"]).is_ok());
         assert!(parse(&["--no-auth", "--bind", "[::1]:0"]).is_ok());
+    }
+
+    #[test]
+    fn no_tls_is_refused_off_loopback() {
+        let err = parse(&["--no-tls"]).unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+        let plain = parse(&["--no-tls", "--bind", "127.0.0.1:0"]).unwrap();
+        assert!(matches!(plain.transport, Transport::Plain));
+        assert!(parse(&["--no-tls", "--identity", "/tmp/x", "--bind", "127.0.0.1:0"]).is_err());
+        let chosen = parse(&["--identity", "/tmp/x"]).unwrap();
+        assert!(
+            matches!(chosen.transport, Transport::Tls(ref dir) if dir == std::path::Path::new("/tmp/x"))
+        );
+    }
+
+    #[test]
+    fn view_token_sits_beside_the_token() {
+        let config = parse(&["--token", "a", "--view-token", "b"]).unwrap();
+        assert!(matches!(
+            config.access,
+            Access::Token { ref token, view_token: Some(ref view), generated: false }
+                if token == "a" && view == "b"
+        ));
+        assert!(parse(&["--token", "a", "--view-token", "a"]).is_err());
+        assert!(parse(&["--token", "a", "--view-token", ""]).is_err());
+        assert!(parse(&["--no-auth", "--view-token", "b", "--bind", "127.0.0.1:1"]).is_err());
+        // A view token alone: the full-control token is made up and printed.
+        let config = parse(&["--view-token", "b"]).unwrap();
+        assert!(matches!(
+            config.access,
+            Access::Token {
+                generated: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 
 use crate::stream::CaptureSettings;
+use crate::tls::Identity;
 
 /// Everything the agent needs to know to run, already checked.
 #[derive(Debug, Clone)]
@@ -13,6 +15,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Who may connect.
     pub access: Access,
+    /// TLS (the default) or plain TCP.
+    pub transport: Transport,
     /// Whether viewers may send input (`false` with `--view-only`).
     pub control: bool,
     /// Capture pace and JPEG quality.
@@ -28,10 +32,12 @@ pub struct Config {
 /// How viewers authenticate.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Access {
-    /// Viewers must prove they know this token.
+    /// Viewers must prove they know a token.
     Token {
-        /// The shared secret. Never logged: see the `Debug` impl.
+        /// The full-control secret. Never logged: see the `Debug` impl.
         token: String,
+        /// A second secret that only lets viewers watch (`--view-token`).
+        view_token: Option<String>,
         /// Made up at start because none was given (so it gets printed).
         generated: bool,
     },
@@ -39,17 +45,44 @@ pub enum Access {
     Open,
 }
 
+impl Access {
+    /// Full control with `token`, no view-only token.
+    pub fn token(token: impl Into<String>) -> Self {
+        Access::Token {
+            token: token.into(),
+            view_token: None,
+            generated: false,
+        }
+    }
+}
+
 impl fmt::Debug for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Access::Token { generated, .. } => f
+            Access::Token {
+                view_token,
+                generated,
+                ..
+            } => f
                 .debug_struct("Token")
                 .field("token", &"<redacted>")
+                .field("view_token", &view_token.as_ref().map(|_| "<redacted>"))
                 .field("generated", generated)
                 .finish(),
             Access::Open => f.write_str("Open"),
         }
     }
+}
+
+/// What carries the protocol.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// TLS 1.3 with the identity kept in this directory (made on first start).
+    Tls(PathBuf),
+    /// TLS 1.3 with an identity held in memory (tests, throwaway agents).
+    TlsWith(Identity),
+    /// Plain TCP: `--no-tls`, loopback binds only, for debugging.
+    Plain,
 }
 
 /// Where frames come from.
@@ -75,9 +108,21 @@ pub enum ConfigError {
          it would hand the screen and mouse to anyone on the network"
     )]
     NoAuthOffLoopback(SocketAddr),
-    /// `--token ""`.
-    #[error("the token must not be empty")]
+    /// `--no-tls` with a bind address other hosts can reach.
+    #[error(
+        "--no-tls is only allowed with a loopback --bind (such as 127.0.0.1:6868), not {0}: \
+         it would send the screen and the token proof in the clear"
+    )]
+    NoTlsOffLoopback(SocketAddr),
+    /// `--identity` not given and no config directory to default to.
+    #[error(transparent)]
+    Identity(#[from] crate::tls::IdentityError),
+    /// `--token ""` or `--view-token ""`.
+    #[error("a token must not be empty")]
     EmptyToken,
+    /// `--view-token` equal to `--token`.
+    #[error("--view-token must differ from --token")]
+    SameTokens,
     /// The OS random number generator failed.
     #[error("cannot generate a token: {0}")]
     Random(#[from] getrandom::Error),

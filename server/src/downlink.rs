@@ -7,6 +7,7 @@
 //! slows anyone else.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use lookout_protocol::ServerMessage;
@@ -15,6 +16,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::stream::{EncodedFrame, FrameHub, Subscription};
+
+/// A viewer that accepts not one byte for this long is dropped. Its socket
+/// buffers are full by then, so it holds one frame and its TLS buffer at
+/// most; the deadline frees even that.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// What this viewer wants to see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +45,8 @@ pub(crate) enum Outgoing {
 pub(crate) enum DownlinkError {
     #[error("write failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("viewer accepted no data for {WRITE_DEADLINE:?}")]
+    Stalled,
     #[error("cannot encode a reply: {0}")]
     Encode(#[from] lookout_protocol::ProtocolError),
     #[error("cancelled")]
@@ -120,20 +128,36 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     }
 
     /// Writes every part, giving up as soon as the session is cancelled
-    /// (a stalled viewer must not keep a shutdown waiting).
+    /// (a stalled viewer must not keep a shutdown waiting) or the viewer
+    /// takes no byte for [`WRITE_DEADLINE`].
     async fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), DownlinkError> {
         let cancel = self.cancel.clone();
         let write = &mut self.write;
         let all = async {
             for part in parts {
-                write.write_all(part).await?;
+                let mut rest = *part;
+                while !rest.is_empty() {
+                    let n = progress(write.write(rest)).await?;
+                    if n == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+                    }
+                    rest = rest.get(n..).unwrap_or_default();
+                }
             }
-            write.flush().await
+            progress(write.flush()).await
         };
         tokio::select! {
             () = cancel.cancelled() => Err(DownlinkError::Cancelled),
-            res = all => Ok(res?),
+            res = all => res,
         }
+    }
+}
+
+/// One write step, which must make progress within [`WRITE_DEADLINE`].
+async fn progress<T>(step: impl Future<Output = std::io::Result<T>>) -> Result<T, DownlinkError> {
+    match tokio::time::timeout(WRITE_DEADLINE, step).await {
+        Ok(res) => Ok(res?),
+        Err(_) => Err(DownlinkError::Stalled),
     }
 }
 

@@ -12,11 +12,31 @@ use tokio_util::codec::FramedRead;
 
 use crate::config::Access;
 
+/// What an authenticated viewer may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Watch and steer (the `--token`, or an open agent).
+    Control,
+    /// Watch only (the `--view-token`).
+    View,
+}
+
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::Control => "control",
+            Role::View => "view",
+        }
+    }
+}
+
 /// A viewer that proved who it is.
 #[derive(Debug)]
 pub(crate) struct Authenticated {
     /// The viewer's self-description, for logs (truncated).
     pub client: String,
+    /// Which token it proved.
+    pub role: Role,
 }
 
 /// Why a handshake did not produce a viewer.
@@ -103,14 +123,30 @@ pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
     if protocol != PROTOCOL_VERSION {
         return Err(HandshakeError::Version(protocol));
     }
-    let ok = match access {
-        Access::Token { token, .. } => verify_response(token, challenge, &response),
-        Access::Open => true,
+    let role = match access {
+        Access::Token {
+            token, view_token, ..
+        } => {
+            // Both checks always run, each in constant time, so the answer's
+            // timing does not tell which token a guess came close to.
+            let control = verify_response(token, challenge, &response);
+            let view = view_token
+                .as_ref()
+                .is_some_and(|view| verify_response(view, challenge, &response));
+            match (control, view) {
+                (true, _) => Role::Control,
+                (false, true) => Role::View,
+                (false, false) => return Err(HandshakeError::WrongToken),
+            }
+        }
+        Access::Open => Role::Control,
     };
-    if !ok {
-        return Err(HandshakeError::WrongToken);
-    }
     Ok(Authenticated {
-        client: client.chars().take(64).collect(),
+        client: client
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect(),
+        role,
     })
 }

@@ -4,27 +4,40 @@
 //!
 //! ```text
 //! capture thread ──(capture, JPEG once)──▶ watch slot per monitor
-//!                                              │ newest frame only
-//!   accept ─▶ handshake ─▶ session ─┬─ downlink task: replies + frames ─▶ socket
-//!                                   └─ uplink loop: commands ─▶ input thread (enigo)
+//!                                                    │ newest frame only
+//!   accept ─▶ TLS ─▶ token handshake ─▶ session ─┬─ downlink task: replies + frames ─▶ socket
+//!                                                └─ uplink loop: commands ─▶ input thread (enigo)
 //! ```
+//!
+//! Every connection is bounded: a per-address limit on failed
+//! authentications ([`limiter`]), a bounded table of pending handshakes
+//! that drops the oldest when full, one deadline for TLS and the token, a
+//! write deadline, a silence limit, and paced pointer moves.
 //!
 //! The wire format is the `lookout-protocol` crate's.
 
 pub mod agent;
 pub mod capture;
 pub mod cli;
+pub mod coalesce;
 pub mod config;
 mod downlink;
 pub mod encode;
 mod handshake;
 pub mod input;
+pub mod limiter;
 pub mod mapping;
+mod pending;
 mod session;
 pub mod stream;
+pub mod tls;
+mod uplink;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES};
-pub use config::{Access, Config, Source};
+pub use coalesce::MOVE_INTERVAL;
+pub use config::{Access, Config, Source, Transport};
+pub use downlink::WRITE_DEADLINE;
+pub use tls::Identity;
 
 use capture::{Capturer, CapturerFactory, ScreenCapturer, TestPattern};
 use input::{EnigoSink, InputSink, InputSinkFactory};

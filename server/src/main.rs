@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use lookout_protocol::Fingerprint;
 use lookout_server::cli::Args;
-use lookout_server::{Access, Agent, capturer_for, desktop_input};
+use lookout_server::{Access, Agent, Config, Transport, capturer_for, desktop_input};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -49,7 +50,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%addr, control = agent.control(), fps = config.capture.fps, "listening");
-    announce_access(&config.access, addr);
+    announce_identity(&config, &agent);
+    announce_access(&config.access, addr, agent.fingerprint());
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
@@ -57,21 +59,45 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the fingerprint line (every start), or warns that there is no TLS.
+fn announce_identity(config: &Config, agent: &Agent) {
+    match (agent.fingerprint(), &config.transport) {
+        (Some(fingerprint), transport) => {
+            if let (true, Transport::Tls(dir)) = (agent.identity_created(), transport) {
+                tracing::info!(dir = %dir.display(), "made a new TLS identity");
+            }
+            println!("fingerprint {fingerprint}");
+        }
+        (None, _) => tracing::warn!(
+            "--no-tls: traffic is not encrypted and viewers cannot check who they talk to; \
+             for debugging only"
+        ),
+    }
+}
+
 /// Prints a generated token once, on stdout, never through the log.
-fn announce_access(access: &Access, addr: std::net::SocketAddr) {
+fn announce_access(access: &Access, addr: std::net::SocketAddr, fingerprint: Option<Fingerprint>) {
     match access {
         Access::Token {
             token,
             generated: true,
+            ..
         } => {
             let host = if addr.ip().is_unspecified() {
                 "127.0.0.1".to_string()
             } else {
                 addr.ip().to_string()
             };
+            let pin = match fingerprint {
+                Some(fingerprint) => format!(" --fingerprint {fingerprint}"),
+                None => " --no-tls".to_owned(),
+            };
             println!("No --token given; this run's token is: {token}");
             println!("Connect a viewer with:");
-            println!("  lookout-viewer {host}:{} --token {token}", addr.port());
+            println!(
+                "  lookout-viewer {host}:{} --token {token}{pin}",
+                addr.port()
+            );
         }
         Access::Token { .. } => {}
         Access::Open => {

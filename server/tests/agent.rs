@@ -12,8 +12,8 @@ use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{
     Button, ClientMessage, ErrorCode, Key, Limits, ServerMessage, encode_control,
 };
-use lookout_server::Access;
 use lookout_server::input::InputAction;
+use lookout_server::{Access, MOVE_INTERVAL};
 use tokio::io::AsyncWriteExt;
 
 fn error_code(msg: &ServerMessage) -> Option<ErrorCode> {
@@ -261,9 +261,13 @@ async fn select_monitor_switches_this_viewer_and_unknown_ids_are_bad_requests() 
 async fn mouse_moves_are_mapped_to_the_monitor_and_clamped() {
     let agent = TestAgent::start(Options::default()).await;
     let (mut client, _) = common::welcome(agent.addr).await;
+    // Spaced out, so that pacing (see the next test) keeps every move.
+    let pause = MOVE_INTERVAL * 3;
     client.send(ClientMessage::MouseMove { x: 10, y: 20 }).await;
     client.send(ClientMessage::SelectMonitor { id: 1 }).await;
+    tokio::time::sleep(pause).await;
     client.send(ClientMessage::MouseMove { x: 10, y: 20 }).await;
+    tokio::time::sleep(pause).await;
     client
         .send(ClientMessage::MouseMove { x: -40, y: 999 })
         .await;
@@ -279,6 +283,69 @@ async fn mouse_moves_are_mapped_to_the_monitor_and_clamped() {
             InputAction::MoveTo { x: 64, y: 31 },
         ]
     );
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_moves_is_paced_and_the_last_position_wins() {
+    let agent = TestAgent::start(Options::default()).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
+    let started = std::time::Instant::now();
+    for i in 0..2000 {
+        client
+            .send(ClientMessage::MouseMove { x: i % 64, y: 7 })
+            .await;
+    }
+    client.send(ClientMessage::MouseMove { x: 33, y: 44 }).await;
+    // A click right after a held move lands where the pointer was sent.
+    client
+        .send(ClientMessage::MouseButton {
+            button: Button::Left,
+            pressed: true,
+        })
+        .await;
+    client.ping(1).await;
+    let elapsed = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let actions = agent.input.actions();
+    let moves = actions
+        .iter()
+        .filter(|a| matches!(a, InputAction::MoveTo { .. }))
+        .count();
+    // At most one move per interval, plus the first and the flushed one.
+    let allowed = (elapsed.as_secs_f64() / MOVE_INTERVAL.as_secs_f64()).ceil() as usize + 2;
+    assert!(
+        moves <= allowed && moves < 2001,
+        "{moves} moves carried out in {elapsed:?} (allowed {allowed})"
+    );
+    assert_eq!(
+        actions[actions.len() - 2..],
+        [
+            InputAction::MoveTo { x: 33, y: 44 },
+            InputAction::Button {
+                button: Button::Left,
+                pressed: true
+            }
+        ],
+        "{actions:?}"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_held_move_is_carried_out_when_due() {
+    let agent = TestAgent::start(Options::default()).await;
+    let (mut client, _) = common::welcome(agent.addr).await;
+    client.send(ClientMessage::MouseMove { x: 1, y: 1 }).await;
+    client.send(ClientMessage::MouseMove { x: 2, y: 2 }).await;
+    client.send(ClientMessage::MouseMove { x: 3, y: 3 }).await;
+    client.ping(1).await;
+    // Nothing else comes: the held (3, 3) still goes out on its own.
+    tokio::time::sleep(MOVE_INTERVAL * 4 + Duration::from_millis(100)).await;
+    let actions = agent.input.actions();
+    assert_eq!(actions.first(), Some(&InputAction::MoveTo { x: 1, y: 1 }));
+    assert_eq!(actions.last(), Some(&InputAction::MoveTo { x: 3, y: 3 }));
+    assert!(actions.len() <= 3, "{actions:?}");
     agent.stop().await;
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{ServerFrame, ViewerCodec};
-use lookout_protocol::{ClientMessage, ServerMessage, auth_response};
+use lookout_protocol::{ClientMessage, Fingerprint, ServerMessage, auth_response};
+use lookout_viewer::connection::Transport;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
@@ -15,19 +16,48 @@ use tokio_util::codec::Framed;
 /// Upper bound for any single wait.
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// Where an agent listens and, for a TLS agent, the fingerprint to pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The address.
+    pub addr: SocketAddr,
+    /// `Some` for TLS pinned to this certificate, `None` for plain TCP.
+    pub pin: Option<Fingerprint>,
+}
+
+impl From<SocketAddr> for Endpoint {
+    /// A plain-TCP agent (`--no-tls`).
+    fn from(addr: SocketAddr) -> Self {
+        Self { addr, pin: None }
+    }
+}
+
 /// A protocol-level test viewer.
 #[derive(Debug)]
 pub struct Client {
     /// The framed connection, for tests that need to go around the helpers.
-    pub framed: Framed<TcpStream, ViewerCodec>,
+    pub framed: Framed<Box<dyn Transport>, ViewerCodec>,
 }
 
 impl Client {
-    pub async fn connect(addr: SocketAddr) -> Self {
-        let stream = timeout(WAIT, TcpStream::connect(addr))
+    /// Connects (and runs TLS, pinned, for a TLS endpoint).
+    pub async fn connect(endpoint: impl Into<Endpoint>) -> Self {
+        let endpoint = endpoint.into();
+        let tcp = timeout(WAIT, TcpStream::connect(endpoint.addr))
             .await
             .unwrap()
             .unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let stream: Box<dyn Transport> = match endpoint.pin {
+            None => Box::new(tcp),
+            Some(pin) => {
+                let (tls, _) = timeout(WAIT, lookout_viewer::trust::handshake(tcp, Some(pin)))
+                    .await
+                    .expect("TLS handshake in time")
+                    .expect("TLS handshake with the pinned agent");
+                Box::new(tls)
+            }
+        };
         Self {
             framed: Framed::new(stream, ViewerCodec::default()),
         }
@@ -35,8 +65,8 @@ impl Client {
 
     /// Connects and authenticates with `token`; returns the server's answer
     /// to the auth (welcome or error).
-    pub async fn login(addr: SocketAddr, token: &str) -> (Self, ServerMessage) {
-        let mut client = Self::connect(addr).await;
+    pub async fn login(endpoint: impl Into<Endpoint>, token: &str) -> (Self, ServerMessage) {
+        let mut client = Self::connect(endpoint).await;
         let ServerMessage::Hello { challenge, .. } = client.message().await else {
             panic!("expected hello first");
         };
@@ -52,8 +82,8 @@ impl Client {
     }
 
     /// Logs in with `token` and expects `welcome`.
-    pub async fn welcome(addr: SocketAddr, token: &str) -> (Self, ServerMessage) {
-        let (client, answer) = Self::login(addr, token).await;
+    pub async fn welcome(endpoint: impl Into<Endpoint>, token: &str) -> (Self, ServerMessage) {
+        let (client, answer) = Self::login(endpoint, token).await;
         assert!(
             matches!(answer, ServerMessage::Welcome { .. }),
             "expected welcome, got {answer:?}"

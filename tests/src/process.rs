@@ -2,7 +2,11 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use lookout_protocol::Fingerprint;
+
+use crate::client::Endpoint;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -148,13 +152,37 @@ pub struct AgentProcess {
     pub process: Running,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The fingerprint it printed (`None` with `--no-tls`).
+    pub fingerprint: Option<Fingerprint>,
+    /// Its identity directory (removed on drop unless given by the test).
+    identity: Option<TempDir>,
 }
 
 impl AgentProcess {
     /// Starts `lookout-server --bind 127.0.0.1:0 ARGS` on `display` (none
-    /// for sources that need no display) and waits until it listens.
+    /// for sources that need no display) and waits until it listens. Unless
+    /// ARGS say otherwise (`--identity`, `--no-tls`), it gets a fresh
+    /// identity in a temporary directory.
     pub fn start(display: Option<&str>, args: &[&str]) -> Self {
         Self::start_on("127.0.0.1:0", display, args)
+    }
+
+    /// Where a test viewer connects: TLS pinned to the printed fingerprint,
+    /// or plain TCP for a `--no-tls` agent.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            addr: self.addr,
+            pin: self.fingerprint,
+        }
+    }
+
+    /// The viewer options that trust this agent: `--fingerprint sha256:...`,
+    /// or `--no-tls` for a plain-TCP agent.
+    pub fn viewer_trust_args(&self) -> Vec<String> {
+        match self.fingerprint {
+            Some(fp) => vec!["--fingerprint".into(), fp.to_string()],
+            None => vec!["--no-tls".into()],
+        }
     }
 
     /// Like [`AgentProcess::start`] with a chosen bind address (to restart
@@ -162,6 +190,11 @@ impl AgentProcess {
     pub fn start_on(bind: &str, display: Option<&str>, args: &[&str]) -> Self {
         let mut cmd = Command::new(binary("lookout-server"));
         cmd.args(["--bind", bind]).args(args);
+        let wants_identity = !args.iter().any(|a| *a == "--identity" || *a == "--no-tls");
+        let identity = wants_identity.then(|| TempDir::new("identity"));
+        if let Some(dir) = &identity {
+            cmd.arg("--identity").arg(dir.path());
+        }
         cmd.env("RUST_LOG", "info").env_remove("LOOKOUT_TOKEN");
         match display {
             Some(display) => cmd.env("DISPLAY", display),
@@ -182,6 +215,65 @@ impl AgentProcess {
                 process.stderr.text()
             );
         };
-        Self { process, addr }
+        // The fingerprint line comes before "listening" is logged... on
+        // another stream, so wait for it too (unless plain TCP).
+        let plain = args.contains(&"--no-tls");
+        let fingerprint = (!plain).then(|| {
+            process
+                .stdout
+                .wait_for(Duration::from_secs(5), |line| {
+                    line.strip_prefix("fingerprint ")?.parse().ok()
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no fingerprint line; stdout:\n{}\nlog:\n{}",
+                        process.stdout.text(),
+                        process.stderr.text()
+                    )
+                })
+        });
+        Self {
+            process,
+            addr,
+            fingerprint,
+            identity,
+        }
+    }
+
+    /// The identity directory the harness made for it, if it did.
+    pub fn identity_dir(&self) -> Option<&Path> {
+        self.identity.as_ref().map(TempDir::path)
+    }
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new, empty, uniquely named directory under the system temp dir.
+    pub fn new(label: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "lookout-test-{label}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

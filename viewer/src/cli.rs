@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use lookout_protocol::{DEFAULT_PORT, Limits};
+use lookout_protocol::{DEFAULT_PORT, Fingerprint, Limits};
+
+use crate::trust::Trust;
 
 /// Listed under `--help`: the keys the window keeps for itself.
 const KEYS_HELP: &str = "\
@@ -21,15 +23,23 @@ Every other key (letters, digits, F1-F6, F11, F12, Enter, Escape, arrows, ...),
 the mouse buttons and the wheel go to the agent while the pointer is over the
 image. Close the window to quit.
 
+Identity: the connection is TLS 1.3, and the agent is recognised by the SHA-256
+fingerprint of its certificate, which it prints at every start. Pass it with
+--fingerprint, or let the first connection record it in the known-hosts file
+(~/.config/lookout-viewer/known_hosts): later connections then refuse an agent
+with another identity, like SSH does.
+
 Exit status: 0 when the window is closed or the snapshot written; 2 when the
-agent refuses the token (or wants one and none was given); 1 for anything else
-(agent unreachable, timeout, busy agent with --snapshot, bad usage).";
+agent refuses the token (or wants one and none was given); 3 when the agent is
+not the one pinned (another fingerprint); 1 for anything else (agent
+unreachable, timeout, busy agent with --snapshot, bad usage).";
 
 /// lookout-viewer: watch and steer a lookout agent's screen.
 ///
-/// Connects to `lookout-server` at HOST (port 6868 unless given), proves the
-/// shared token (an HMAC challenge; the token never crosses the network) and
-/// shows the screen in a window scaled to fit. When the agent goes away the
+/// Connects to `lookout-server` at HOST (port 6868 unless given) over TLS,
+/// checks the agent's identity, proves the shared token (an HMAC challenge;
+/// the token never crosses the network) and shows the screen in a window
+/// scaled to fit. When the agent goes away the
 /// window keeps the last image and reconnects by itself.
 #[derive(Debug, Parser)]
 #[command(name = "lookout-viewer", version, about, long_about, after_help = KEYS_HELP)]
@@ -42,6 +52,21 @@ pub struct Args {
     /// command lines are visible to other local users.
     #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "T")]
     pub token: Option<String>,
+
+    /// The agent's fingerprint as it prints it (sha256:HEX): connect only
+    /// if it matches. Without it, the known-hosts file decides.
+    #[arg(long, value_name = "sha256:HEX")]
+    pub fingerprint: Option<Fingerprint>,
+
+    /// The known-hosts file: where agents met before are recorded.
+    /// Default: ~/.config/lookout-viewer/known_hosts.
+    #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Plain TCP, for an agent started with --no-tls (debugging only: no
+    /// encryption, no identity check).
+    #[arg(long, conflicts_with_all = ["fingerprint", "known_hosts"])]
+    pub no_tls: bool,
 
     /// No window: connect, write one frame as a PNG to FILE, exit.
     #[arg(long, value_name = "FILE")]
@@ -189,6 +214,8 @@ pub enum Mode {
 pub struct Config {
     /// The agent to connect to.
     pub target: Target,
+    /// How to check the agent's identity (or plain TCP).
+    pub trust: Trust,
     /// The token, if any (an agent started with `--no-auth` needs none).
     pub token: Option<Token>,
     /// Window or snapshot.
@@ -200,10 +227,12 @@ pub struct Config {
 }
 
 impl Config {
-    /// A window-mode configuration with the defaults of the command line.
-    pub fn new(target: Target, token: Option<Token>) -> Self {
+    /// A window-mode configuration with the defaults of the command line
+    /// but `trust`.
+    pub fn new(target: Target, trust: Trust, token: Option<Token>) -> Self {
         Self {
             target,
+            trust,
             token,
             mode: Mode::Window,
             timeout: Duration::from_secs(10),
@@ -226,6 +255,11 @@ pub enum ConfigError {
     /// `--token ""`.
     #[error("the token is empty; leave --token and LOOKOUT_TOKEN unset for an agent without auth")]
     EmptyToken,
+    /// No `--fingerprint`, no `--known-hosts` and no config directory.
+    #[error(
+        "no config directory for the known-hosts file (is HOME set?); pass --fingerprint or --known-hosts FILE"
+    )]
+    NoKnownHosts,
 }
 
 impl Args {
@@ -236,6 +270,15 @@ impl Args {
             Some(token) if token.is_empty() => return Err(ConfigError::EmptyToken),
             token => token.map(Token::new),
         };
+        let trust = match (self.no_tls, self.fingerprint, self.known_hosts) {
+            (true, _, _) => {
+                tracing::warn!("--no-tls: no encryption and no check of who answers");
+                Trust::Plain
+            }
+            (false, Some(fingerprint), _) => Trust::Pinned(fingerprint),
+            (false, None, Some(path)) => Trust::KnownHosts(path),
+            (false, None, None) => Trust::default_known_hosts().ok_or(ConfigError::NoKnownHosts)?,
+        };
         let mode = match self.snapshot {
             Some(path) => Mode::Snapshot {
                 path,
@@ -245,6 +288,7 @@ impl Args {
         };
         Ok(Config {
             target,
+            trust,
             token,
             mode,
             timeout: Duration::from_secs(self.timeout),

@@ -217,13 +217,7 @@ impl Supervisor {
     /// good. Returns the fatal error, if that is what ended it.
     async fn run(mut self) -> Option<SessionError> {
         loop {
-            let attempt = connection::connect(
-                &self.config.target,
-                self.config.token.as_ref(),
-                self.config.limits(),
-                self.config.timeout,
-            )
-            .await;
+            let attempt = connection::connect((&self.config).into(), self.config.timeout).await;
             let err = match attempt {
                 Ok(conn) => {
                     self.backoff.reset();

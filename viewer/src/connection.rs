@@ -1,10 +1,11 @@
-//! One connection to an agent: TCP connect, the token handshake, then a
+//! One connection to an agent: TCP connect, TLS with the agent's identity
+//! checked ([`crate::trust`]), the token handshake, then a
 //! reading half that yields typed [`Event`]s and a writing half that sends
 //! commands. Both the window's network thread and `--snapshot` use it.
 //!
 //! ```text
-//! connect ─▶ hello ─▶ auth ─▶ welcome ─┬─▶ FrameReader: frame+HT pairs, pong, notices
-//!                                      └─▶ CommandWriter: start/stop, input, ping
+//! connect ─▶ TLS ─▶ hello ─▶ auth ─▶ welcome ─┬─▶ FrameReader: frame+HT pairs, pong, notices
+//!                                             └─▶ CommandWriter: start/stop, input, ping
 //! ```
 
 use std::io;
@@ -17,18 +18,24 @@ use lookout_protocol::{
     AuthMode, ClientMessage, ErrorCode, Limits, MonitorInfo, PROTOCOL_VERSION, ProtocolError,
     ServerMessage, auth_response,
 };
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::cli::{Target, Token};
+use crate::trust::{self, Mismatch, TlsError, Trust};
 
-/// A connection that hears nothing for this long is dead. The viewer pings
-/// every [`PING_INTERVAL`], so a live agent always says something sooner.
-pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
+/// A byte stream the protocol can run over: TLS, or plain TCP with
+/// `--no-tls`.
+pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + std::fmt::Debug> Transport for T {}
 
-/// How often a connected viewer pings the agent.
-pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+type Stream = Box<dyn Transport>;
+
+/// A connection that hears nothing for [`SILENCE_LIMIT`] is dead; the viewer
+/// pings every [`PING_INTERVAL`], so a live agent always says something
+/// sooner (a `pong` at least).
+pub use lookout_protocol::{PING_INTERVAL, SILENCE_LIMIT};
 
 /// What the viewer calls itself in `auth`.
 const CLIENT_NAME: &str = concat!("lookout-viewer ", env!("CARGO_PKG_VERSION"));
@@ -42,6 +49,29 @@ pub enum SessionError {
         /// `host:port`.
         target: String,
         /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The agent is not the one pinned (`--fingerprint` or known hosts).
+    #[error("{0}")]
+    Impostor(Box<Mismatch>),
+    /// TLS did not come up (not a TLS agent, a bad handshake signature...).
+    #[error(
+        "no secure connection to {target}: {source} (an agent started with --no-tls needs --no-tls here too)"
+    )]
+    Tls {
+        /// `host:port`.
+        target: String,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The known-hosts file could not be read or written.
+    #[error("known-hosts file {path}: {source}")]
+    KnownHosts {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
         #[source]
         source: io::Error,
     },
@@ -95,12 +125,33 @@ pub enum SessionError {
 
 impl SessionError {
     /// Whether trying again cannot help (wrong or missing token, another
-    /// protocol version): the viewer gives up instead of reconnecting.
+    /// protocol version, an impostor, an unusable known-hosts file): the
+    /// viewer gives up instead of reconnecting.
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            SessionError::AuthFailed(_) | SessionError::TokenRequired | SessionError::Version(_)
+            SessionError::AuthFailed(_)
+                | SessionError::TokenRequired
+                | SessionError::Version(_)
+                | SessionError::Impostor(_)
+                | SessionError::KnownHosts { .. }
         )
+    }
+
+    /// Whether the agent is not the one pinned (exit status 3).
+    pub fn is_impostor(&self) -> bool {
+        matches!(self, SessionError::Impostor(_))
+    }
+
+    fn from_tls(err: TlsError, target: &Target) -> Self {
+        match err {
+            TlsError::Mismatch(mismatch) => SessionError::Impostor(mismatch),
+            TlsError::Handshake(source) => SessionError::Tls {
+                target: target.to_string(),
+                source,
+            },
+            TlsError::KnownHosts { path, source } => SessionError::KnownHosts { path, source },
+        }
     }
 
     /// Whether the token was the problem (exit status 2).
@@ -201,36 +252,65 @@ pub enum Event {
 pub struct Connection {
     /// What the agent offered.
     pub welcome: Welcome,
-    reader: FramedRead<OwnedReadHalf, ViewerCodec>,
-    writer: FramedWrite<OwnedWriteHalf, ViewerCodec>,
+    reader: FramedRead<ReadHalf<Stream>, ViewerCodec>,
+    writer: FramedWrite<WriteHalf<Stream>, ViewerCodec>,
 }
 
-/// Connects to `target` and authenticates, all within `timeout`.
-pub async fn connect(
-    target: &Target,
-    token: Option<&Token>,
-    limits: Limits,
-    timeout: Duration,
-) -> Result<Connection, SessionError> {
-    tokio::time::timeout(timeout, connect_and_authenticate(target, token, limits))
+/// Where and how to connect.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial<'a> {
+    /// The agent.
+    pub target: &'a Target,
+    /// How to check who answers.
+    pub trust: &'a Trust,
+    /// The token to prove, if the agent asks for one.
+    pub token: Option<&'a Token>,
+    /// What the viewer accepts.
+    pub limits: Limits,
+}
+
+impl<'a> From<&'a crate::Config> for Dial<'a> {
+    fn from(config: &'a crate::Config) -> Self {
+        Self {
+            target: &config.target,
+            trust: &config.trust,
+            token: config.token.as_ref(),
+            limits: config.limits(),
+        }
+    }
+}
+
+/// Connects, secures and authenticates, all within `timeout`.
+pub async fn connect(dial: Dial<'_>, timeout: Duration) -> Result<Connection, SessionError> {
+    tokio::time::timeout(timeout, connect_and_authenticate(dial))
         .await
         .unwrap_or_else(|_| Err(SessionError::Timeout(timeout)))
 }
 
-async fn connect_and_authenticate(
-    target: &Target,
-    token: Option<&Token>,
-    limits: Limits,
-) -> Result<Connection, SessionError> {
-    let stream = TcpStream::connect((target.host.as_str(), target.port))
+async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionError> {
+    let Dial {
+        target,
+        trust,
+        token,
+        limits,
+    } = dial;
+    let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|source| SessionError::Connect {
             target: target.to_string(),
             source,
         })?;
     // Input commands are tiny and latency-sensitive.
-    stream.set_nodelay(true)?;
-    let (read, write) = stream.into_split();
+    tcp.set_nodelay(true)?;
+    let stream: Stream = match trust {
+        Trust::Plain => Box::new(tcp),
+        trust => Box::new(
+            trust::secure(tcp, target, trust)
+                .await
+                .map_err(|err| SessionError::from_tls(err, target))?,
+        ),
+    };
+    let (read, write) = tokio::io::split(stream);
     let mut reader = FramedRead::new(read, ViewerCodec::with_limits(limits));
     let mut writer = FramedWrite::new(write, ViewerCodec::with_limits(limits));
 
@@ -301,7 +381,7 @@ async fn connect_and_authenticate(
 
 /// The next message of the handshake; images are not allowed yet.
 async fn next_control(
-    reader: &mut FramedRead<OwnedReadHalf, ViewerCodec>,
+    reader: &mut FramedRead<ReadHalf<Stream>, ViewerCodec>,
 ) -> Result<ServerMessage, SessionError> {
     match reader.next().await {
         None => Err(SessionError::Closed),
@@ -331,7 +411,7 @@ impl Connection {
 /// The reading half: pairs each `frame` message with its `HT` image.
 #[derive(Debug)]
 pub struct FrameReader {
-    inner: FramedRead<OwnedReadHalf, ViewerCodec>,
+    inner: FramedRead<ReadHalf<Stream>, ViewerCodec>,
     pending: Option<FrameMeta>,
 }
 
@@ -395,7 +475,7 @@ impl FrameReader {
 /// The writing half.
 #[derive(Debug)]
 pub struct CommandWriter {
-    inner: FramedWrite<OwnedWriteHalf, ViewerCodec>,
+    inner: FramedWrite<WriteHalf<Stream>, ViewerCodec>,
 }
 
 impl CommandWriter {

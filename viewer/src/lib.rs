@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!             ┌──────────── network thread (tokio current-thread) ────────────┐
-//!  agent ◀──▶ │ connect ─▶ handshake ─▶ session: downlink ∥ uplink ─▶ backoff │
+//!  agent ◀──▶ │ connect ─▶ TLS+token ─▶ session: downlink ∥ uplink ─▶ backoff │
 //!             └──────┬───────────────────────────────────▲────────────────────┘
 //!                    │ JPEG (latest-value slot)          │ commands (bounded mpsc)
 //!                    ▼                                   │
@@ -27,10 +27,12 @@ pub mod snapshot;
 pub mod stats;
 pub mod steering;
 pub mod title;
+pub mod trust;
 mod window;
 
 pub use cli::{Args, Config, Mode, Target, Token};
 pub use connection::SessionError;
+pub use trust::Trust;
 
 /// Why a viewer run failed. [`RunError::exit_code`] is the process exit
 /// status.
@@ -58,10 +60,12 @@ pub enum RunError {
 
 impl RunError {
     /// The exit status for this failure: 2 when the token was the problem
-    /// (refused or missing), 1 for everything else. Success is 0.
+    /// (refused or missing), 3 when the agent is not the one pinned, 1 for
+    /// everything else. Success is 0.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Session(err) if err.is_auth() => 2,
+            RunError::Session(err) if err.is_impostor() => 3,
             _ => 1,
         }
     }

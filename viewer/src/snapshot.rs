@@ -108,13 +108,7 @@ const STILL_SCREEN: std::time::Duration = std::time::Duration::from_secs(2);
 /// `config.timeout` for the connection and the first frame. When the screen
 /// is still, fewer than `nth` frames come: then the newest one is returned.
 pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<EncodedFrame, SessionError> {
-    let conn = connection::connect(
-        &config.target,
-        config.token.as_ref(),
-        config.limits(),
-        config.timeout,
-    )
-    .await?;
+    let conn = connection::connect(config.into(), config.timeout).await?;
     let (welcome, mut reader, mut writer) = conn.split();
     tracing::debug!(server = %welcome.server, monitor = welcome.monitor, "connected");
     writer.send(&ClientMessage::StartMonitor).await?;

@@ -20,11 +20,13 @@ use util::{FakeAgent, Script, TEST_TIMEOUT, gradient, mean_abs_diff, monitor, sc
 
 const TOKEN: &str = "correct horse battery staple";
 
+/// The viewer's configuration for these arguments. The fake agent speaks
+/// plain TCP, so `--no-tls` is added (TLS has its own tests, in `tls.rs`).
 fn config(args: &[&str]) -> Config {
-    Args::try_parse_from(std::iter::once("lookout-viewer").chain(args.iter().copied()))
-        .unwrap()
-        .into_config()
-        .unwrap()
+    let args = std::iter::once("lookout-viewer")
+        .chain(args.iter().copied())
+        .chain(["--no-tls"]);
+    Args::try_parse_from(args).unwrap().into_config().unwrap()
 }
 
 /// Runs the (blocking) viewer off the test's runtime, bounded in time.

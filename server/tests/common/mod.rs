@@ -11,12 +11,12 @@ use lookout_protocol::MonitorInfo;
 use lookout_server::capture::{CaptureError, CapturedImage, Capturer};
 use lookout_server::input::{InputSink, RecordingSink};
 use lookout_server::stream::CaptureSettings;
-use lookout_server::{Access, Agent, Config, Source};
+use lookout_server::{Access, Agent, Config, Identity, Source, Transport};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
-pub use lookout_tests::client::{Client, WAIT, decode};
+pub use lookout_tests::client::{Client, Endpoint, WAIT, decode};
 
 pub const TOKEN: &str = "correct horse battery staple";
 
@@ -107,20 +107,21 @@ pub struct Options {
     pub big_noisy: Option<(u32, u32)>,
     /// A screen that never changes.
     pub still: bool,
+    /// TLS with a fresh identity (the default is plain TCP, to keep these
+    /// tests about the session, not the transport).
+    pub tls: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
-            access: Access::Token {
-                token: TOKEN.into(),
-                generated: false,
-            },
+            access: Access::token(TOKEN),
             control: true,
             max_viewers: 16,
             fps: 30,
             big_noisy: None,
             still: false,
+            tls: false,
         }
     }
 }
@@ -128,6 +129,8 @@ impl Default for Options {
 /// A running agent on 127.0.0.1 with a fake screen and recording input.
 pub struct TestAgent {
     pub addr: std::net::SocketAddr,
+    /// What a test viewer connects to (pinned TLS, or plain).
+    pub endpoint: Endpoint,
     pub captures: Arc<AtomicUsize>,
     pub input: RecordingSink,
     pub shutdown: CancellationToken,
@@ -136,9 +139,15 @@ pub struct TestAgent {
 
 impl TestAgent {
     pub async fn start(opts: Options) -> Self {
+        let transport = if opts.tls {
+            Transport::TlsWith(Identity::generate().unwrap())
+        } else {
+            Transport::Plain
+        };
         let config = Config {
             bind: "127.0.0.1:0".parse().unwrap(),
             access: opts.access,
+            transport,
             control: opts.control,
             capture: CaptureSettings {
                 fps: opts.fps,
@@ -171,10 +180,15 @@ impl TestAgent {
         .await
         .unwrap();
         let addr = agent.local_addr().unwrap();
+        let endpoint = Endpoint {
+            addr,
+            pin: agent.fingerprint(),
+        };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(agent.run(shutdown.clone()));
         Self {
             addr,
+            endpoint,
             captures,
             input,
             shutdown,

@@ -1,0 +1,414 @@
+//! Who the viewer is talking to. Agents make their own self-signed
+//! certificate, so there is no authority to ask; the viewer pins the
+//! certificate's SHA-256 [`Fingerprint`] instead, the way SSH pins host keys:
+//!
+//! * `--fingerprint sha256:HEX` pins it for this run;
+//! * otherwise the known-hosts file decides: a recorded agent must present
+//!   the recorded fingerprint, and an agent met for the first time is
+//!   recorded (trust on first use);
+//! * `--no-tls` talks plain TCP to an agent started with `--no-tls`.
+//!
+//! Pinning replaces only the certificate chain check. The TLS 1.3 handshake
+//! signature is still verified against the pinned certificate's key, so an
+//! impostor that replays the real certificate without its key fails.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use lookout_protocol::Fingerprint;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::cli::Target;
+
+/// How the viewer decides whether to trust an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// TLS; the agent must present this fingerprint (`--fingerprint`).
+    Pinned(Fingerprint),
+    /// TLS; the known-hosts file at this path decides, and learns agents
+    /// met for the first time.
+    KnownHosts(PathBuf),
+    /// Plain TCP (`--no-tls`): no encryption, no identity check.
+    Plain,
+}
+
+impl Trust {
+    /// The default: TLS with the known-hosts file in the user's config
+    /// directory, `None` when there is no such directory.
+    pub fn default_known_hosts() -> Option<Self> {
+        default_known_hosts_path().map(Trust::KnownHosts)
+    }
+}
+
+/// `known_hosts` in `lookout-viewer` in the user's config directory
+/// (`~/.config/lookout-viewer/known_hosts` on Linux).
+pub fn default_known_hosts_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|dir| dir.join("lookout-viewer").join("known_hosts"))
+}
+
+/// Where an expected fingerprint came from, for the refusal message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSource {
+    /// `--fingerprint`.
+    Flag,
+    /// A line of the known-hosts file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+    },
+}
+
+/// The agent presented another certificate than the pinned one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The agent.
+    pub target: String,
+    /// What was pinned.
+    pub expected: Fingerprint,
+    /// What the agent presented.
+    pub got: Fingerprint,
+    /// Where the pin came from.
+    pub source: PinSource,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Mismatch {
+            target,
+            expected,
+            got,
+            source,
+        } = self;
+        write!(
+            f,
+            "REFUSED: the agent at {target} is not the one you pinned. It presented {got}, \
+             expected {expected}. Someone may be impersonating it, or it got a new identity \
+             (reinstalled, or its identity directory was removed). "
+        )?;
+        match source {
+            PinSource::Flag => write!(
+                f,
+                "Check the fingerprint the agent prints at start and pass that to --fingerprint."
+            ),
+            PinSource::File { path, line } => write!(
+                f,
+                "If you trust the new identity, delete line {line} of {} and connect again.",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Why the TLS layer did not come up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The agent's certificate is not the pinned one.
+    #[error("{0}")]
+    Mismatch(Box<Mismatch>),
+    /// The handshake failed: not a TLS agent, a bad signature, a reset...
+    #[error("TLS handshake failed: {0}")]
+    Handshake(#[source] io::Error),
+    /// The known-hosts file could not be read or written.
+    #[error("known-hosts file {path}: {source}")]
+    KnownHosts {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The name sent in the TLS ClientHello. The certificate is pinned, not
+/// matched against a name, so this is just the name agents put in theirs.
+const SERVER_NAME: &str = "lookout-server";
+
+/// Runs the TLS handshake over `io`; fails unless the agent presents
+/// `expected` (when given) and proves it holds that certificate's key.
+/// Returns the stream and the fingerprint the agent presented.
+pub async fn handshake<IO>(
+    io: IO,
+    expected: Option<Fingerprint>,
+) -> Result<(TlsStream<IO>, Fingerprint), HandshakeFailure>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let verifier = Arc::new(PinnedVerifier::new(expected));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|err| HandshakeFailure::Io(io::Error::other(err)))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    let name = ServerName::try_from(SERVER_NAME).map_err(io::Error::other)?;
+    let connector = TlsConnector::from(Arc::new(config));
+    match connector.connect(name, io).await {
+        Ok(stream) => match verifier.seen() {
+            Some(seen) => Ok((stream, seen)),
+            None => Err(HandshakeFailure::Io(io::Error::other(
+                "no certificate was checked",
+            ))),
+        },
+        Err(err) => match (expected, verifier.seen()) {
+            (Some(expected), Some(got)) if expected != got => {
+                Err(HandshakeFailure::Mismatch { expected, got })
+            }
+            _ => Err(HandshakeFailure::Io(err)),
+        },
+    }
+}
+
+/// Why [`handshake`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeFailure {
+    /// The certificate is not the expected one.
+    #[error("the agent presented {got}, expected {expected}")]
+    Mismatch {
+        /// Pinned.
+        expected: Fingerprint,
+        /// Presented.
+        got: Fingerprint,
+    },
+    /// Anything else.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Secures a fresh connection to `target` as `trust` says: the TLS
+/// handshake and, with a known-hosts file, the lookup before and the record
+/// after a first meeting.
+pub async fn secure<IO>(io: IO, target: &Target, trust: &Trust) -> Result<TlsStream<IO>, TlsError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let (expected, source) = match trust {
+        Trust::Pinned(fingerprint) => (Some(*fingerprint), Some(PinSource::Flag)),
+        Trust::KnownHosts(path) => match lookup(path, target).await? {
+            Some((fingerprint, line)) => (
+                Some(fingerprint),
+                Some(PinSource::File {
+                    path: path.clone(),
+                    line,
+                }),
+            ),
+            None => (None, None),
+        },
+        Trust::Plain => {
+            return Err(TlsError::Handshake(io::Error::other(
+                "--no-tls asks for plain TCP, not TLS",
+            )));
+        }
+    };
+    match handshake(io, expected).await {
+        Ok((stream, got)) => {
+            if let (Trust::KnownHosts(path), None) = (trust, expected) {
+                record(path, target, got).await?;
+                tracing::warn!(
+                    "first connection to {target}: trusting its fingerprint {got} from now on \
+                     (recorded in {})",
+                    path.display()
+                );
+            }
+            Ok(stream)
+        }
+        Err(HandshakeFailure::Mismatch { expected, got }) => {
+            Err(TlsError::Mismatch(Box::new(Mismatch {
+                target: target.to_string(),
+                expected,
+                got,
+                source: source.unwrap_or(PinSource::Flag),
+            })))
+        }
+        Err(HandshakeFailure::Io(err)) => Err(TlsError::Handshake(err)),
+    }
+}
+
+/// The key a target is recorded under: `host:port`, host in lower case.
+fn host_key(target: &Target) -> String {
+    Target {
+        host: target.host.to_lowercase(),
+        port: target.port,
+    }
+    .to_string()
+}
+
+/// The fingerprint recorded for `target` and its line number.
+async fn lookup(path: &Path, target: &Target) -> Result<Option<(Fingerprint, usize)>, TlsError> {
+    let text = match tokio::fs::read_to_string(path).await {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(TlsError::KnownHosts {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    Ok(find(&text, &host_key(target)))
+}
+
+/// Looks `key` up in the text of a known-hosts file: lines of
+/// `host:port sha256:HEX`; blank lines, `#` comments and lines that do not
+/// parse are skipped. The last matching line wins.
+fn find(text: &str, key: &str) -> Option<(Fingerprint, usize)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let mut words = line.split_whitespace();
+            let host = words.next().filter(|w| !w.starts_with('#'))?;
+            let fingerprint = words.next()?.parse().ok()?;
+            (host == key).then_some((fingerprint, i + 1))
+        })
+        .last()
+}
+
+/// Appends `target`'s fingerprint to the known-hosts file, creating it (and
+/// its directory) readable by the owner only.
+async fn record(path: &Path, target: &Target, fingerprint: Fingerprint) -> Result<(), TlsError> {
+    let io_err = |source| TlsError::KnownHosts {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = tokio::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(dir).await.map_err(io_err)?;
+    }
+    let mut options = tokio::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await.map_err(io_err)?;
+    let line = format!("{} {fingerprint}\n", host_key(target));
+    file.write_all(line.as_bytes()).await.map_err(io_err)?;
+    file.flush().await.map_err(io_err)
+}
+
+/// Accepts exactly the certificate with the expected fingerprint (any, when
+/// none is expected, for a first meeting), then checks the handshake
+/// signature against that certificate like any TLS client would.
+#[derive(Debug)]
+struct PinnedVerifier {
+    expected: Option<Fingerprint>,
+    seen: Mutex<Option<Fingerprint>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedVerifier {
+    fn new(expected: Option<Fingerprint>) -> Self {
+        Self {
+            expected,
+            seen: Mutex::new(None),
+            algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        }
+    }
+
+    fn seen(&self) -> Option<Fingerprint> {
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = Fingerprint::of_certificate(end_entity);
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(got);
+        match self.expected {
+            Some(expected) if expected != got => Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const B: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+    #[test]
+    fn known_hosts_lookup_skips_comments_and_junk_and_takes_the_last_line() {
+        let text = format!(
+            "# lookout known hosts\n\nbox:6868 {A}\ngarbage line\nother:6868 {B}\nbox:6868 {B}\nbox:6869 {A}\n"
+        );
+        let b: Fingerprint = B.parse().unwrap();
+        let a: Fingerprint = A.parse().unwrap();
+        assert_eq!(find(&text, "box:6868"), Some((b, 6)));
+        assert_eq!(find(&text, "box:6869"), Some((a, 7)));
+        assert_eq!(find(&text, "nobody:6868"), None);
+        assert_eq!(find(&format!("#box:6868 {A}"), "#box:6868"), None);
+    }
+
+    #[test]
+    fn host_keys_are_lower_case_with_ipv6_in_brackets() {
+        let t = |host: &str| Target {
+            host: host.into(),
+            port: 6868,
+        };
+        assert_eq!(host_key(&t("Box.LAN")), "box.lan:6868");
+        assert_eq!(host_key(&t("::1")), "[::1]:6868");
+    }
+
+    #[test]
+    fn the_refusal_names_the_file_and_line_to_edit() {
+        let m = Mismatch {
+            target: "box:6868".into(),
+            expected: A.parse().unwrap(),
+            got: B.parse().unwrap(),
+            source: PinSource::File {
+                path: "/home/u/.config/lookout-viewer/known_hosts".into(),
+                line: 3,
+            },
+        };
+        let text = m.to_string();
+        assert!(
+            text.contains("line 3 of /home/u/.config/lookout-viewer/known_hosts"),
+            "{text}"
+        );
+        assert!(text.contains(A) && text.contains(B), "{text}");
+    }
+}

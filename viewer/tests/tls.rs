@@ -1,0 +1,287 @@
+//! The viewer's side of TLS against small TLS agents on loopback: trust on
+//! first use, pinning, impostors (another key, or the real certificate
+//! replayed without its key) and plain-TCP agents. An impostor must be
+//! refused before the viewer sends its token proof.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use lookout_protocol::codec::ServerCodec;
+use lookout_protocol::{AuthMode, Challenge, ClientMessage, Fingerprint, Limits, ServerMessage};
+use lookout_viewer::connection::{self, Dial};
+use lookout_viewer::{SessionError, Target, Token, Trust};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_util::codec::Framed;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A key and certificate, as an agent makes them.
+struct Id {
+    cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl Id {
+    fn new() -> Self {
+        let made = rcgen::generate_simple_self_signed(vec!["lookout-server".into()]).unwrap();
+        Self {
+            cert: made.cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()),
+        }
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of_certificate(&self.cert)
+    }
+}
+
+/// Presents `cert` signed with `key`, whether or not they belong together.
+#[derive(Debug)]
+struct Present(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Present {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+fn server_config(cert: &Id, key: &Id) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let signing = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(key.key.clone_key()))
+        .unwrap();
+    let certified = Arc::new(CertifiedKey::new(vec![cert.cert.clone()], signing));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Present(certified)));
+    Arc::new(config)
+}
+
+/// A TLS agent that greets, counts the `auth` messages it receives and
+/// welcomes every one. `tls: None` speaks plain TCP.
+struct Agent {
+    addr: SocketAddr,
+    auths: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Agent {
+    async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        Self::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), tls)
+    }
+
+    /// On `port`, which was just freed by another agent (bounded retries).
+    async fn start_on(port: u16, tls: Arc<rustls::ServerConfig>) -> Self {
+        for _ in 0..100 {
+            if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)).await {
+                return Self::serve(listener, Some(tls));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("port {port} did not come free");
+    }
+
+    fn serve(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let addr = listener.local_addr().unwrap();
+        let auths = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&auths);
+        let task = tokio::spawn(async move {
+            for _ in 0..16 {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let counter = Arc::clone(&counter);
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        Some(config) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                greet(stream, &counter).await;
+                            }
+                        }
+                        None => greet(tcp, &counter).await,
+                    }
+                });
+            }
+        });
+        Self { addr, auths, task }
+    }
+
+    fn auths(&self) -> usize {
+        self.auths.load(Ordering::SeqCst)
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            host: "127.0.0.1".into(),
+            port: self.addr.port(),
+        }
+    }
+}
+
+async fn greet<S>(stream: S, auths: &AtomicUsize)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut framed = Framed::new(stream, ServerCodec::default());
+    let hello = ServerMessage::Hello {
+        protocol: 1,
+        server: "fake".into(),
+        auth: AuthMode::Token,
+        challenge: Challenge::from_bytes([7; 32]),
+    };
+    let mut buf = bytes::BytesMut::new();
+    hello.encode(&mut buf).unwrap();
+    if framed.get_mut().write_all_buf(&mut buf).await.is_err() {
+        return;
+    }
+    if let Some(Ok(ClientMessage::Auth { .. })) = framed.next().await {
+        auths.fetch_add(1, Ordering::SeqCst);
+        let welcome = ServerMessage::Welcome {
+            protocol: 1,
+            monitor: 0,
+            control: false,
+            monitors: Vec::new(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        welcome.encode(&mut buf).unwrap();
+        let _ = framed.get_mut().write_all_buf(&mut buf).await;
+        let _ = framed.flush().await;
+        // Hold the connection until the viewer goes.
+        let _ = tokio::time::timeout(WAIT, framed.next()).await;
+    }
+}
+
+async fn dial(agent: &Agent, trust: &Trust) -> Result<(), SessionError> {
+    let target = agent.target();
+    let token = Token::new("t");
+    let dial = Dial {
+        target: &target,
+        trust,
+        token: Some(&token),
+        limits: Limits::viewer(),
+    };
+    connection::connect(dial, WAIT).await.map(drop)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "lookout-viewer-tls-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn first_use_is_recorded_and_a_new_key_is_then_refused_before_the_token_proof() {
+    let dir = scratch("tofu");
+    let known = dir.join("sub").join("known_hosts");
+    let trust = Trust::KnownHosts(known.clone());
+    let real = Id::new();
+    let agent = Agent::start(Some(server_config(&real, &real))).await;
+
+    dial(&agent, &trust).await.expect("first connection");
+    let text = std::fs::read_to_string(&known).unwrap();
+    assert_eq!(
+        text,
+        format!("127.0.0.1:{} {}\n", agent.addr.port(), real.fingerprint())
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&known).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    dial(&agent, &trust).await.expect("second connection");
+    assert_eq!(agent.auths(), 2);
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        text,
+        "recorded once"
+    );
+
+    // Another agent on the same address, with another key.
+    let port = agent.addr.port();
+    drop(agent);
+    let impostor_id = Id::new();
+    let impostor = Agent::start_on(port, server_config(&impostor_id, &impostor_id)).await;
+    let err = dial(&impostor, &trust).await.unwrap_err();
+    assert!(err.is_impostor() && err.is_fatal(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&impostor_id.fingerprint().to_string()),
+        "{text}"
+    );
+    assert!(text.contains("line 1 of"), "{text}");
+    assert!(text.contains(known.to_str().unwrap()), "{text}");
+    assert_eq!(impostor.auths(), 0, "the token proof went to an impostor");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_pinned_fingerprint_admits_its_agent_and_refuses_others() {
+    let real = Id::new();
+    let other = Id::new();
+    let agent = Agent::start(Some(server_config(&real, &real))).await;
+    dial(&agent, &Trust::Pinned(real.fingerprint()))
+        .await
+        .expect("the pinned agent");
+    let err = dial(&agent, &Trust::Pinned(other.fingerprint()))
+        .await
+        .unwrap_err();
+    assert!(err.is_impostor(), "{err}");
+    assert!(err.to_string().contains("--fingerprint"), "{err}");
+    assert_eq!(agent.auths(), 1);
+}
+
+#[tokio::test]
+async fn the_real_certificate_without_its_key_is_refused() {
+    // The classic pinning bug is a verifier that checks the certificate and
+    // then accepts any handshake signature. This impostor presents the real
+    // certificate but signs with its own key.
+    let real = Id::new();
+    let thief = Id::new();
+    let impostor = Agent::start(Some(server_config(&real, &thief))).await;
+    let err = dial(&impostor, &Trust::Pinned(real.fingerprint()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Tls { .. }), "{err}");
+    assert_eq!(impostor.auths(), 0);
+}
+
+#[tokio::test]
+async fn a_plain_tcp_agent_is_not_mistaken_for_a_secure_one() {
+    let plain = Agent::start(None).await;
+    let err = dial(&plain, &Trust::Pinned(Id::new().fingerprint()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Tls { .. }), "{err}");
+    assert!(err.to_string().contains("--no-tls"), "{err}");
+    assert_eq!(plain.auths(), 0);
+    // And with --no-tls it works.
+    dial(&plain, &Trust::Plain).await.expect("plain TCP");
+    assert_eq!(plain.auths(), 1);
+}
