@@ -22,9 +22,15 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-wait_port() {
+# The agent prints its TLS fingerprint on stdout once it listens; the
+# viewer pins it (--fingerprint), so nobody else can stand in for the agent.
+OUT=$(mktemp)
+trap 'cleanup; rm -f "$OUT"' EXIT
+FINGERPRINT=
+wait_agent() {
   for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+    FINGERPRINT=$(sed -n 's/^fingerprint //p' "$OUT")
+    [ -n "$FINGERPRINT" ] && return 0
     sleep 0.1
   done
   echo "the agent did not start listening on port $PORT" >&2
@@ -42,10 +48,10 @@ hold() {
 
 if [ -n "${DISPLAY:-}" ] && xdpyinfo >/dev/null 2>&1; then
   echo "Screen found ($DISPLAY): streaming it to a viewer window."
-  "$BIN/lookout-server" --bind "127.0.0.1:$PORT" &
+  "$BIN/lookout-server" --bind "127.0.0.1:$PORT" >"$OUT" &
   pids+=($!)
-  wait_port
-  "$BIN/lookout-viewer" "127.0.0.1:$PORT" &
+  wait_agent
+  "$BIN/lookout-viewer" "127.0.0.1:$PORT" --fingerprint "$FINGERPRINT" &
   pids+=($!)
   hold
   exit 0
@@ -59,19 +65,20 @@ pids+=($!)
 for _ in $(seq 1 100); do DISPLAY=":$n" xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
 
 # The agent needs no display for its test scene.
-env -u DISPLAY "$BIN/lookout-server" --bind "127.0.0.1:$PORT" --source test-pattern &
+env -u DISPLAY "$BIN/lookout-server" --bind "127.0.0.1:$PORT" --source test-pattern >"$OUT" &
 pids+=($!)
-wait_port
-DISPLAY=":$n" "$BIN/lookout-viewer" "127.0.0.1:$PORT" &
+wait_agent
+DISPLAY=":$n" "$BIN/lookout-viewer" "127.0.0.1:$PORT" --fingerprint "$FINGERPRINT" &
 pids+=($!)
 
 sleep 3
-"$BIN/lookout-viewer" "127.0.0.1:$PORT" --snapshot demo-snapshot.png
+"$BIN/lookout-viewer" "127.0.0.1:$PORT" --fingerprint "$FINGERPRINT" --snapshot demo-snapshot.png
 DISPLAY=":$n" import -window root demo-screen.png
 echo
 echo "It works:"
 echo "  demo-snapshot.png  one frame as the agent sent it (lookout-viewer --snapshot)"
 echo "  demo-screen.png    the virtual display, with the viewer's window showing the stream"
 echo "Watch it yourself from another machine with a screen:"
-echo "  lookout-viewer THIS-HOST:$PORT --token $LOOKOUT_TOKEN   (after re-running the agent with --bind 0.0.0.0:$PORT)"
+echo "  lookout-viewer THIS-HOST:$PORT --token $LOOKOUT_TOKEN --fingerprint $FINGERPRINT"
+echo "  (after re-running the agent with --bind 0.0.0.0:$PORT)"
 hold

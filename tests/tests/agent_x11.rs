@@ -17,7 +17,7 @@ async fn known_image_on_the_root_window_arrives_as_a_matching_jpeg() {
     x.set_root_image(&card);
     let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN, "--quality", "90"]);
 
-    let (mut client, welcome) = Client::welcome(agent.addr, TOKEN).await;
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
     let ServerMessage::Welcome { monitors, .. } = welcome else {
         unreachable!()
     };
@@ -63,7 +63,7 @@ async fn known_image_on_the_root_window_arrives_as_a_matching_jpeg() {
 async fn mouse_move_moves_the_x_pointer_to_the_mapped_clamped_position() {
     let x = Xvfb::start(640, 480);
     let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
-    let (mut client, _) = Client::welcome(agent.addr, TOKEN).await;
+    let (mut client, _) = Client::welcome(agent.endpoint(), TOKEN).await;
 
     x.move_pointer(5, 5);
     client
@@ -89,7 +89,7 @@ async fn wrong_token_gets_no_frame_and_does_not_move_the_pointer() {
     let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
     x.move_pointer(17, 19);
 
-    let (mut client, answer) = Client::login(agent.addr, "guess").await;
+    let (mut client, answer) = Client::login(agent.endpoint(), "guess").await;
     assert!(
         matches!(
             answer,
@@ -124,5 +124,5 @@ async fn wrong_token_gets_no_frame_and_does_not_move_the_pointer() {
     assert_eq!(images, 0);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(x.pointer(), (17, 19), "an impostor moved the pointer");
-    assert!(agent.process.stderr.text().contains("handshake failed"));
+    assert!(agent.process.stderr.text().contains("refused: wrong token"));
 }

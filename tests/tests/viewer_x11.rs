@@ -3,7 +3,6 @@
 //! watcher's. We look at B the way a person would (screenshots) and steer
 //! A through B's pointer and keyboard.
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,9 +14,11 @@ use lookout_tests::x11::{Geometry, Window, Xvfb, letterbox, mean_abs_diff, test_
 const TOKEN: &str = "viewer-e2e-token";
 const A_SIZE: (u32, u32) = (640, 480);
 
-fn viewer(display: &str, addr: SocketAddr, extra: &[&str]) -> Running {
+/// The viewer binary on `display`, pinned to `agent`'s fingerprint.
+fn viewer(display: &str, agent: &AgentProcess, extra: &[&str]) -> Running {
     let mut cmd = Command::new(binary("lookout-viewer"));
-    cmd.arg(addr.to_string())
+    cmd.arg(agent.addr.to_string())
+        .args(agent.viewer_trust_args())
         .args(["--token", TOKEN])
         .args(extra)
         .env("DISPLAY", display)
@@ -72,7 +73,7 @@ fn scene() -> Scene {
     let card = test_card(A_SIZE.0, A_SIZE.1);
     a.set_root_image(&card);
     let agent = AgentProcess::start(Some(a.display()), &["--token", TOKEN, "--quality", "90"]);
-    let viewer = viewer(b.display(), agent.addr, &[]);
+    let viewer = viewer(b.display(), &agent, &[]);
     let Some(window) = b.find_window("lookout", Duration::from_secs(15)) else {
         panic!(
             "no viewer window on B; viewer log:\n{}",
@@ -176,11 +177,17 @@ fn f8_pauses_the_stream_and_f8_again_resumes_it() {
 }
 
 #[test]
-fn viewer_survives_the_agent_stopping_and_reconnects_when_it_returns() {
+fn viewer_survives_the_agent_being_killed_and_reconnects_when_it_returns() {
     let s = scene();
     let addr = s.agent.addr;
-    let status = s.agent.process.terminate().expect("agent exits on SIGTERM");
-    assert!(status.success());
+    let identity = s
+        .agent
+        .identity_dir()
+        .expect("a harness identity")
+        .to_owned();
+    let mut agent = s.agent.process;
+    agent.signal("KILL");
+    assert!(agent.wait_exit(Duration::from_secs(5)).is_some());
     let title =
         s.b.wait_title(s.window, "reconnecting", Duration::from_secs(15));
     assert!(
@@ -197,9 +204,15 @@ fn viewer_survives_the_agent_stopping_and_reconnects_when_it_returns() {
 
     let card2 = imageops::flip_vertical(&s.card);
     s.a.set_root_image(&card2);
-    let _agent =
-        AgentProcess::start_on(&addr.to_string(), Some(s.a.display()), &["--token", TOKEN]);
+    // The same identity: a restarted agent is the same agent to the viewer.
+    let restarted = std::time::Instant::now();
+    let _agent = AgentProcess::start_on(
+        &addr.to_string(),
+        Some(s.a.display()),
+        &["--token", TOKEN, "--identity", identity.to_str().unwrap()],
+    );
     let title = s.b.wait_title(s.window, "· live", Duration::from_secs(10));
+    eprintln!("live again {:?} after the restart", restarted.elapsed());
     assert!(
         title.contains("· live"),
         "viewer did not come back: {title:?}"
@@ -220,7 +233,7 @@ fn snapshot_writes_a_png_that_matches_the_screen() {
     let out = std::env::temp_dir().join(format!("lookout-snapshot-{}.png", std::process::id()));
     let mut snap = viewer(
         "",
-        agent.addr,
+        &agent,
         &["--snapshot", out.to_str().unwrap(), "--frames", "3"],
     );
     let status = snap
@@ -239,6 +252,7 @@ fn wrong_token_is_not_retried_and_exits_2() {
     let agent = AgentProcess::start(None, &["--token", TOKEN, "--source", "test-pattern"]);
     let mut cmd = Command::new(binary("lookout-viewer"));
     cmd.arg(agent.addr.to_string())
+        .args(agent.viewer_trust_args())
         .args(["--token", "wrong", "--snapshot", "/dev/null"])
         .env_remove("LOOKOUT_TOKEN");
     let mut snap = Running::spawn(cmd);
