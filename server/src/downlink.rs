@@ -22,6 +22,9 @@ use crate::stream::{EncodedFrame, FrameHub, Subscription};
 /// most; the deadline frees even that.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long the writer tries to close the stream politely at the end.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// What this viewer wants to see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct View {
@@ -69,7 +72,9 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         let result = self.serve(&mut frames).await;
         // Whatever ended the writer ends the session.
         self.cancel.cancel();
-        let _ = self.write.shutdown().await;
+        // A TLS shutdown writes a close_notify, which a stalled viewer
+        // never takes: bounded, like every other write.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.write.shutdown()).await;
         (frames, result)
     }
 

@@ -1,10 +1,12 @@
 //! Connections that have not finished the handshake yet, bounded.
 //!
 //! When the table is full, a new connection does not wait and is not turned
-//! away: the *oldest* pending handshake is dropped instead. A real viewer
-//! finishes its handshake in milliseconds, so a flood of half-open
-//! connections, however long, only ever displaces itself, while a viewer
-//! that arrives during the flood gets through.
+//! away: an older pending handshake is dropped instead: the oldest of those
+//! whose peer has not sent a single byte, if there are any, else the
+//! oldest. A real viewer speaks at once (its TLS ClientHello) and is through
+//! the token in milliseconds, so a flood of half-open connections, however
+//! long, only ever displaces itself, while a viewer that arrives during the
+//! flood gets through.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,7 +24,15 @@ pub(crate) struct PendingHandshakes {
 struct State {
     next_id: u64,
     /// Oldest first.
-    queue: VecDeque<(u64, CancellationToken)>,
+    queue: VecDeque<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    evicted: CancellationToken,
+    /// The peer has sent something: not an idle socket.
+    progressed: bool,
 }
 
 /// One connection's place in the table; leaving it (drop) frees the place.
@@ -48,15 +58,20 @@ impl PendingHandshakes {
         let mut state = self.lock();
         let mut displaced = false;
         while state.queue.len() >= self.max {
-            if let Some((_, oldest)) = state.queue.pop_front() {
-                oldest.cancel();
+            let idle = state.queue.iter().position(|e| !e.progressed).unwrap_or(0);
+            if let Some(victim) = state.queue.remove(idle) {
+                victim.evicted.cancel();
                 displaced = true;
             }
         }
         let id = state.next_id;
         state.next_id += 1;
         let evicted = CancellationToken::new();
-        state.queue.push_back((id, evicted.clone()));
+        state.queue.push_back(Entry {
+            id,
+            evicted: evicted.clone(),
+            progressed: false,
+        });
         let slot = PendingSlot {
             table: Arc::clone(self),
             id,
@@ -76,10 +91,20 @@ impl PendingHandshakes {
     }
 }
 
+impl PendingSlot {
+    /// The peer has spoken: it is dropped only after idle connections.
+    pub(crate) fn progressed(&self) {
+        let mut state = self.table.lock();
+        if let Some(entry) = state.queue.iter_mut().find(|e| e.id == self.id) {
+            entry.progressed = true;
+        }
+    }
+}
+
 impl Drop for PendingSlot {
     fn drop(&mut self) {
         let mut state = self.table.lock();
-        if let Some(at) = state.queue.iter().position(|(id, _)| *id == self.id) {
+        if let Some(at) = state.queue.iter().position(|e| e.id == self.id) {
             state.queue.remove(at);
         }
     }
@@ -111,5 +136,24 @@ mod tests {
         // Dropping an already evicted slot changes nothing.
         drop(a);
         assert_eq!(table.len(), 3);
+    }
+
+    #[test]
+    fn idle_connections_go_before_ones_that_got_past_tls() {
+        let table = PendingHandshakes::new(3);
+        let (viewer, _) = table.admit();
+        viewer.progressed();
+        let (idle_1, _) = table.admit();
+        let (idle_2, _) = table.admit();
+        let (_new_1, displaced) = table.admit();
+        assert!(displaced);
+        assert!(idle_1.evicted.is_cancelled());
+        assert!(
+            !viewer.evicted.is_cancelled(),
+            "the viewer is older but busy"
+        );
+        let (_new_2, _) = table.admit();
+        assert!(idle_2.evicted.is_cancelled());
+        assert!(!viewer.evicted.is_cancelled());
     }
 }

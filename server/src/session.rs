@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{MAX_PENDING_HANDSHAKES, Shared};
 use crate::coalesce::MoveCoalescer;
-use crate::downlink::{Downlink, DownlinkError, View};
+use crate::downlink::{Downlink, DownlinkError, View, WRITE_DEADLINE};
 use crate::handshake::{self, HandshakeError, Role};
 use crate::pending::PendingSlot;
 use crate::uplink::{Ended, Uplink};
@@ -50,7 +50,7 @@ pub(crate) async fn serve_connection(
     let accepted = tokio::select! {
         () = cancel.cancelled() => return,
         () = pending.evicted.cancelled() => Err(Refusal::Displaced),
-        res = tokio::time::timeout_at(deadline, acceptor.accept(tcp)) => match res {
+        res = tokio::time::timeout_at(deadline, secure(acceptor, tcp, &pending)) => match res {
             Ok(Ok(tls)) => Ok(tls),
             Ok(Err(err)) => Err(Refusal::Tls(err)),
             Err(_) => Err(Refusal::Timeout),
@@ -60,6 +60,21 @@ pub(crate) async fn serve_connection(
         Ok(tls) => serve_stream(tls, peer, shared, pending, cancel, deadline, started).await,
         Err(refusal) => refusal.log(peer),
     }
+}
+
+/// The TLS handshake. Once the peer has said anything at all, it ranks
+/// above idle connections in the pending table.
+async fn secure(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: TcpStream,
+    pending: &PendingSlot,
+) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first).await? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    pending.progressed();
+    acceptor.accept(tcp).await
 }
 
 /// Why a connection ended before the token handshake began.
@@ -91,6 +106,7 @@ async fn serve_stream<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    pending.progressed();
     let (read, mut write) = tokio::io::split(stream);
     let mut reader = FramedRead::new(read, ServerCodec::default());
 
@@ -152,7 +168,12 @@ async fn serve_stream<S>(
         monitors: shared.hub.monitors().to_vec(),
     };
     let mut buf = bytes::BytesMut::new();
-    if welcome.encode(&mut buf).is_err() || write.write_all(&buf).await.is_err() {
+    let sent = welcome.encode(&mut buf).is_ok()
+        && matches!(
+            tokio::time::timeout(WRITE_DEADLINE, write.write_all(&buf)).await,
+            Ok(Ok(()))
+        );
+    if !sent {
         return;
     }
     tracing::info!(%peer, role, %client, viewer = id, control, outcome = "accepted", "connection");

@@ -10,7 +10,7 @@ use common::{Client, Options, TOKEN, TestAgent, WAIT, decode};
 use futures_util::StreamExt;
 use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{
-    Button, ClientMessage, ErrorCode, Key, Limits, ServerMessage, encode_control,
+    Button, ClientMessage, ErrorCode, Key, Limits, SILENCE_LIMIT, ServerMessage, encode_control,
 };
 use lookout_server::input::InputAction;
 use lookout_server::{Access, MOVE_INTERVAL};
@@ -283,6 +283,30 @@ async fn mouse_moves_are_mapped_to_the_monitor_and_clamped() {
             InputAction::MoveTo { x: 64, y: 31 },
         ]
     );
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_viewer_is_dropped_after_15_s_and_a_pinging_one_stays() {
+    let agent = TestAgent::start(Options::default()).await;
+    let (mut silent, _) = common::welcome(agent.addr).await;
+    let (mut pinging, _) = common::welcome(agent.addr).await;
+    let started = std::time::Instant::now();
+    let mut silent_closed_at = None;
+    for id in 0..5 {
+        // 5 x 4 s = 20 s, past the 15 s limit.
+        pinging.ping(id).await;
+        if silent_closed_at.is_none() && silent.closed_within(Duration::from_secs(4)).await {
+            silent_closed_at = Some(started.elapsed());
+        }
+    }
+    let closed_at = silent_closed_at.expect("the silent viewer was not dropped");
+    assert!(
+        closed_at >= SILENCE_LIMIT - Duration::from_secs(1)
+            && closed_at <= SILENCE_LIMIT + Duration::from_secs(3),
+        "dropped after {closed_at:?}"
+    );
+    pinging.ping(99).await;
     agent.stop().await;
 }
 

@@ -225,6 +225,27 @@ fn viewer_survives_the_agent_being_killed_and_reconnects_when_it_returns() {
 }
 
 #[test]
+fn viewer_notices_a_frozen_agent_within_15_s_and_recovers_when_it_thaws_out() {
+    let s = scene();
+    // A frozen agent closes nothing: only the missing pongs tell.
+    s.agent.process.signal("STOP");
+    let frozen = std::time::Instant::now();
+    let title =
+        s.b.wait_title(s.window, "reconnecting", Duration::from_secs(20));
+    let noticed = frozen.elapsed();
+    assert!(title.contains("reconnecting"), "title: {title:?}");
+    eprintln!("frozen agent noticed after {noticed:?}");
+    assert!(
+        noticed <= Duration::from_secs(16),
+        "noticed after {noticed:?}"
+    );
+    s.agent.process.signal("CONT");
+    let title = s.b.wait_title(s.window, "· live", Duration::from_secs(15));
+    assert!(title.contains("· live"), "not live again: {title:?}");
+    drop(s.viewer);
+}
+
+#[test]
 fn snapshot_writes_a_png_that_matches_the_screen() {
     let a = Xvfb::start(A_SIZE.0, A_SIZE.1);
     let card = test_card(A_SIZE.0, A_SIZE.1);

@@ -32,10 +32,15 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + std::fmt::Debug> Transport for T
 
 type Stream = Box<dyn Transport>;
 
-/// A connection that hears nothing for [`SILENCE_LIMIT`] is dead; the viewer
-/// pings every [`PING_INTERVAL`], so a live agent always says something
-/// sooner (a `pong` at least).
-pub use lookout_protocol::{PING_INTERVAL, SILENCE_LIMIT};
+/// The viewer pings every [`PING_INTERVAL`]; the agent drops a viewer it
+/// has not heard from for [`lookout_protocol::SILENCE_LIMIT`].
+pub use lookout_protocol::PING_INTERVAL;
+
+/// An agent that says nothing for this long is dead (frozen, unplugged, or
+/// behind a dead link that closed nothing). A live agent answers every ping
+/// at once, so this is two missed pongs and then some; it is shorter than
+/// the agent's own limit so that a dead agent is noticed within 15 s.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(12);
 
 /// What the viewer calls itself in `auth`.
 const CLIENT_NAME: &str = concat!("lookout-viewer ", env!("CARGO_PKG_VERSION"));
