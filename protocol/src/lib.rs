@@ -1,4 +1,4 @@
-//! The lookout wire protocol, version 1.
+//! The lookout wire protocol, version 1, and the TLS layer it runs in.
 //!
 //! This crate is the single Rust description of the contract between
 //! `lookout-server` (the capture agent) and any viewer. It does no I/O: it
@@ -88,6 +88,50 @@
 //! control message immediately followed by one `HT` frame with the JPEG.
 //! A slow viewer is skipped to the newest image (it sees a gap in `seq`).
 //!
+//! # Transport: TLS 1.3, pinned
+//!
+//! Everything above runs inside TLS 1.3 on the same TCP port, unchanged:
+//! the first bytes on the socket are the viewer's TLS ClientHello, and the
+//! `hello` above is the first thing the server writes *inside* TLS. A peer
+//! that does not speak TLS gets no `hello`, no image, nothing but the
+//! failed handshake and a closed connection. (`lookout-server --no-tls`
+//! serves the bare protocol for debugging, on a loopback address only.)
+//!
+//! * **Identity.** The server makes its own key and a self-signed
+//!   certificate on first start and keeps them. Its identity is the
+//!   certificate's [`Fingerprint`]: `sha256:` and the SHA-256 of the
+//!   certificate's DER in 64 lowercase hex characters, which the server
+//!   prints at every start (`fingerprint sha256:...`). The certificate's
+//!   names and dates mean nothing.
+//! * **Pinning.** A viewer accepts a server only if the certificate it
+//!   presents has the expected fingerprint: one given by the user, or one
+//!   recorded on the first connection to that `host:port` (trust on first
+//!   use, as SSH does). A different fingerprint is refused before anything
+//!   is sent inside TLS, so an impostor never even sees the token proof.
+//! * **Signature.** Pinning replaces only the certificate-chain check. The
+//!   viewer must still verify the TLS handshake signature against the pinned
+//!   certificate's public key; otherwise anyone could replay the real
+//!   certificate without holding its key.
+//! * Only TLS 1.3 is offered and accepted; there is no client certificate
+//!   (the token authenticates the viewer).
+//!
+//! # Roles
+//!
+//! A server may accept two tokens: one for full control, one for watching
+//! only. The `auth` message is the same for both; the server tries each in
+//! constant time, and `welcome.control` tells the viewer which it proved.
+//! Input from a watch-only viewer is answered with `control_disabled`.
+//!
+//! # Heartbeats
+//!
+//! A viewer sends something at least every [`PING_INTERVAL`] (a `ping`
+//! when it has nothing else to say). A server drops a viewer it has not
+//! heard from for [`SILENCE_LIMIT`]; a viewer should consider a server dead
+//! after a few unanswered pings (the lookout viewer waits 12 s) and
+//! reconnect. A server also drops a viewer that accepts no bytes for a
+//! while (the lookout server's write deadline is 10 s), and may carry out
+//! pointer moves at a bounded rate (the newest position wins).
+//!
 //! # Using the crate
 //!
 //! * [`FrameDecoder`] is the sans-IO decoder: feed it a `BytesMut`, get
@@ -97,6 +141,7 @@
 //!   into a typed message; [`encode_control`] and [`encode_image`] write
 //!   frames; [`frame_header`] gives the ten header bytes for writers that
 //!   send the payload without copying it.
+//! * [`Fingerprint`] computes, prints and parses a server's identity.
 //! * With the default `codec` feature, [`codec::ServerCodec`] and
 //!   [`codec::ViewerCodec`] adapt all of this to `tokio_util::codec`.
 #![forbid(unsafe_code)]
