@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{Access, Config, ConfigError, Source, Transport};
-use crate::encode::Subsampling;
+use crate::config::{Access, CaptureBackend, Config, ConfigError, Source, Transport};
+use crate::encode::{Codec, Subsampling};
 use crate::stream::CaptureSettings;
 
 /// lookout-server: share this machine's screen with lookout viewers and let
@@ -91,6 +91,16 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = SourceArg::Screen)]
     pub source: SourceArg,
 
+    /// How to capture the screen: auto (X11 with shared memory where
+    /// possible, else xcap), x11, or xcap (the portable path).
+    #[arg(long, value_enum, default_value_t = CaptureArg::Auto)]
+    pub capture: CaptureArg,
+
+    /// JPEG encoder: lookout (fast, SIMD) or image (the image crate's; only
+    /// to compare against in benchmarks).
+    #[arg(long, value_enum, default_value_t = EncoderArg::Lookout, hide = true)]
+    pub encoder: EncoderArg,
+
     /// Size of the test scene, WIDTHxHEIGHT (with --source test-pattern).
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub pattern_size: (u32, u32),
@@ -105,6 +115,26 @@ pub enum SubsamplingArg {
     /// 4:4:4.
     #[value(name = "444")]
     S444,
+}
+
+/// `--capture` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptureArg {
+    /// X11 where possible, else xcap.
+    Auto,
+    /// X11 only.
+    X11,
+    /// xcap only.
+    Xcap,
+}
+
+/// `--encoder` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncoderArg {
+    /// jpeg-encoder with SIMD.
+    Lookout,
+    /// The image crate's encoder.
+    Image,
 }
 
 /// `--source` values.
@@ -173,11 +203,19 @@ impl Args {
                     SubsamplingArg::S420 => Subsampling::Half,
                     SubsamplingArg::S444 => Subsampling::Full,
                 },
+                codec: match self.encoder {
+                    EncoderArg::Lookout => Codec::Lookout,
+                    EncoderArg::Image => Codec::ImageCrate,
+                },
             },
             monitor: self.monitor,
             max_viewers: self.max_viewers,
             source: match self.source {
-                SourceArg::Screen => Source::Screen,
+                SourceArg::Screen => Source::Screen(match self.capture {
+                    CaptureArg::Auto => CaptureBackend::Auto,
+                    CaptureArg::X11 => CaptureBackend::X11,
+                    CaptureArg::Xcap => CaptureBackend::Xcap,
+                }),
                 SourceArg::TestPattern => Source::TestPattern {
                     width: self.pattern_size.0,
                     height: self.pattern_size.1,

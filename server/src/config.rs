@@ -88,8 +88,8 @@ pub enum Transport {
 /// Where frames come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// The real screen.
-    Screen,
+    /// The real screen, through this capture backend.
+    Screen(CaptureBackend),
     /// The synthetic test scene.
     TestPattern {
         /// Scene width.
@@ -97,6 +97,19 @@ pub enum Source {
         /// Scene height.
         height: u32,
     },
+}
+
+/// How the real screen is captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaptureBackend {
+    /// X11 (one connection, shared memory) where available, else xcap.
+    #[default]
+    Auto,
+    /// The X11 capturer only.
+    X11,
+    /// xcap only: the portable path (Wayland, macOS, Windows), and the
+    /// straightforward baseline the benchmarks compare against.
+    Xcap,
 }
 
 /// A combination of options that cannot run.

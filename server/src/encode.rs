@@ -20,6 +20,17 @@ pub enum Subsampling {
     Full,
 }
 
+/// Which JPEG encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Codec {
+    /// `jpeg-encoder` with SIMD, straight from RGBA, box-averaged chroma.
+    #[default]
+    Lookout,
+    /// The `image` crate's encoder from an RGB copy (always 4:4:4): the
+    /// straightforward pipeline, kept as the benchmarks' baseline.
+    ImageCrate,
+}
+
 /// Why an image could not be encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -37,6 +48,9 @@ pub enum EncodeError {
     /// The JPEG encoder failed.
     #[error("JPEG encoding failed")]
     Jpeg(#[from] EncodingError),
+    /// The `image` crate's encoder failed.
+    #[error("JPEG encoding failed: {0}")]
+    Image(#[from] image::ImageError),
 }
 
 /// Encodes RGBA images as baseline JPEG at a fixed quality and subsampling.
@@ -44,6 +58,7 @@ pub enum EncodeError {
 pub struct FrameEncoder {
     quality: u8,
     subsampling: Subsampling,
+    codec: Codec,
     /// Size of the last output, to reserve the next one in one allocation.
     last_len: usize,
 }
@@ -60,8 +75,14 @@ impl FrameEncoder {
         Self {
             quality: quality.clamp(1, 100),
             subsampling,
+            codec: Codec::Lookout,
             last_len: 64 * 1024,
         }
+    }
+
+    /// The same encoder with another codec.
+    pub fn with_codec(self, codec: Codec) -> Self {
+        Self { codec, ..self }
     }
 
     /// Encodes one image.
@@ -82,6 +103,21 @@ impl FrameEncoder {
         let width = u16::try_from(image.width).map_err(|_| too_large())?;
         let height = u16::try_from(image.height).map_err(|_| too_large())?;
         let mut out = Vec::with_capacity(self.last_len + self.last_len / 4);
+        if self.codec == Codec::ImageCrate {
+            let rgb: Vec<u8> = image
+                .rgba
+                .chunks_exact(4)
+                .flat_map(|px| [px[0], px[1], px[2]])
+                .collect();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, self.quality).encode(
+                &rgb,
+                image.width,
+                image.height,
+                image::ExtendedColorType::Rgb8,
+            )?;
+            self.last_len = out.len();
+            return Ok(Bytes::from(out));
+        }
         let mut encoder = Encoder::new(&mut out, self.quality);
         encoder.set_sampling_factor(match self.subsampling {
             Subsampling::Half => SamplingFactor::R_4_2_0,

@@ -35,30 +35,38 @@ mod uplink;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES};
 pub use coalesce::MOVE_INTERVAL;
-pub use config::{Access, Config, Source, Transport};
+pub use config::{Access, CaptureBackend, Config, Source, Transport};
 pub use downlink::WRITE_DEADLINE;
 pub use tls::Identity;
 
-use capture::{Capturer, CapturerFactory, ScreenCapturer, TestPattern};
+use capture::{CaptureError, Capturer, CapturerFactory, ScreenCapturer, TestPattern};
 use input::{EnigoSink, InputSink, InputSinkFactory};
 
 /// The capturer factory for a configured source.
 pub fn capturer_for(source: Source) -> CapturerFactory {
     match source {
-        Source::Screen => Box::new(|| {
+        Source::Screen(backend) => Box::new(move || {
             // On X11 the direct capturer (one connection, shared memory)
             // costs a fraction of xcap per frame; xcap covers the rest.
             #[cfg(target_os = "linux")]
-            match capture::X11Capturer::from_session() {
-                Some(Ok(x11)) => {
-                    tracing::info!(transport = ?x11.transport(), "screen capture: X11");
-                    return Ok(Box::new(x11) as Box<dyn Capturer>);
+            if backend != CaptureBackend::Xcap {
+                match capture::X11Capturer::from_session() {
+                    Some(Ok(x11)) => {
+                        tracing::info!(transport = ?x11.transport(), "screen capture: X11");
+                        return Ok(Box::new(x11) as Box<dyn Capturer>);
+                    }
+                    Some(Err(err)) if backend == CaptureBackend::X11 => return Err(err),
+                    Some(Err(err)) => {
+                        let error = &err as &dyn std::error::Error;
+                        tracing::info!(error, "X11 capture unavailable; falling back to xcap");
+                    }
+                    None if backend == CaptureBackend::X11 => {
+                        return Err(CaptureError::Unavailable(
+                            "no X11 session (DISPLAY is not set)".into(),
+                        ));
+                    }
+                    None => {}
                 }
-                Some(Err(err)) => {
-                    let error = &err as &dyn std::error::Error;
-                    tracing::info!(error, "X11 capture unavailable; falling back to xcap");
-                }
-                None => {}
             }
             let xcap = ScreenCapturer::new()?;
             tracing::info!("screen capture: xcap");

@@ -24,7 +24,7 @@ use lookout_protocol::{Limits, MonitorInfo, ServerMessage, Tag, frame_header};
 use tokio::sync::watch;
 
 use crate::capture::{CaptureError, CapturedImage, Capturer, CapturerFactory};
-use crate::encode::{FrameEncoder, Subsampling};
+use crate::encode::{Codec, FrameEncoder, Subsampling};
 
 /// One captured, encoded frame, shared by every viewer that sends it.
 #[derive(Debug)]
@@ -55,6 +55,8 @@ pub struct CaptureSettings {
     pub quality: u8,
     /// JPEG chroma subsampling.
     pub subsampling: Subsampling,
+    /// JPEG encoder.
+    pub codec: Codec,
 }
 
 /// Which monitors are being watched, and by how many viewers.
@@ -289,7 +291,8 @@ fn capture_loop(
     slots: &Slots,
 ) {
     let period = Duration::from_secs(1) / settings.fps.max(1);
-    let mut encoder = FrameEncoder::with_subsampling(settings.quality, settings.subsampling);
+    let mut encoder = FrameEncoder::with_subsampling(settings.quality, settings.subsampling)
+        .with_codec(settings.codec);
     let mut seqs: HashMap<u32, u64> = HashMap::new();
     // The last image sent per monitor: a capture identical to it is neither
     // encoded nor sent (a still screen costs a capture and a compare).

@@ -42,6 +42,9 @@ pub enum CaptureError {
     /// The capture thread ended before reporting its monitors.
     #[error("the capture thread died while starting")]
     ThreadDied,
+    /// The chosen capture backend cannot run here.
+    #[error("{0}")]
+    Unavailable(String),
     /// The platform offers no monitor at all.
     #[error("no monitor found (is there a display? try --source test-pattern)")]
     NoMonitors,

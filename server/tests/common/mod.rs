@@ -153,10 +153,11 @@ impl TestAgent {
                 fps: opts.fps,
                 quality: 75,
                 subsampling: Default::default(),
+                codec: Default::default(),
             },
             monitor: None,
             max_viewers: NonZeroUsize::new(opts.max_viewers).unwrap(),
-            source: Source::Screen,
+            source: Source::Screen(Default::default()),
         };
         let captures = Arc::new(AtomicUsize::new(0));
         let mut monitors = monitors();
