@@ -4,6 +4,7 @@
 #   ./dev.sh run    install what is missing, build, start an agent and a viewer
 #   ./dev.sh test   install what is missing, then fmt, clippy and every test
 #   ./dev.sh deps   only install the system packages
+#   ./dev.sh fuzz   fuzz every network decoder for a short time (test does too)
 #
 # Needs Rust (rustup) already; everything else it installs with apt-get.
 set -euo pipefail
@@ -64,14 +65,38 @@ test_all() {
   log "doc tests and protocol docs"
   cargo test --workspace --doc --locked
   RUSTDOCFLAGS="-D warnings" cargo doc -p lookout-protocol --no-deps --locked
+  fuzz
+}
+
+# Runs each fuzz target in fuzz/ for FUZZ_SECONDS (default 20); a crash fails
+# the script and leaves its input in fuzz/artifacts/<target>/ (copy it to
+# fuzz/regressions/<target>/ to make it a test). Stable Rust: no sanitizer
+# (ASan needs nightly), but libFuzzer's coverage, with debug assertions. New
+# corpus entries go to a temporary directory, not to the committed seeds.
+fuzz() {
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  local opts=(--sanitizer none --debug-assertions)
+  local seconds="${FUZZ_SECONDS:-20}" corpus target
+  log "cargo fuzz build"
+  cargo fuzz build "${opts[@]}"
+  corpus="$(mktemp -d)"
+  # Double quotes: expanded now, as `corpus` is gone when the trap runs.
+  trap "rm -rf '$corpus'" EXIT
+  for target in frame_decoder client_message server_message handshake; do
+    log "cargo fuzz run $target (${seconds}s)"
+    mkdir "$corpus/$target"
+    cargo fuzz run "${opts[@]}" "$target" "$corpus/$target" "fuzz/corpus/$target" -- \
+      -max_total_time="$seconds" -timeout=10
+  done
 }
 
 case "${1:-}" in
   run) run ;;
   test) test_all ;;
   deps) deps ;;
+  fuzz) fuzz ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
