@@ -12,9 +12,10 @@ cd "$(dirname "$0")"
 
 # Build: xcap (PipeWire, Wayland, XCB, D-Bus), enigo (X11), minifb (X11,
 # xkbcommon). Run/test: Xvfb as a virtual screen, xdotool and x11-utils to
-# drive and read it, ImageMagick to screenshot it.
+# drive and read it, ImageMagick to screenshot it. cmake and nasm build
+# libjpeg-turbo (the agent's JPEG encoder) with its SIMD code.
 PACKAGES=(
-  build-essential pkg-config clang libclang-dev
+  build-essential pkg-config clang libclang-dev cmake nasm
   libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev libdbus-1-dev
   libx11-dev libx11-xcb-dev libxcb1-dev libxcb-randr0-dev libxcb-shm0-dev
   libxrandr-dev libxkbcommon-dev libxcursor-dev libxi-dev libxdo-dev

@@ -1,8 +1,8 @@
 //! What one 1920x1080 desktop-like frame costs after capture: JPEG encoding
-//! at the default quality (ours, next to the `image` crate's encoder), the
-//! protocol framing on both sides, and the
-//! viewer-side decode (with the `image` crate, the straightforward path that
-//! the speed work replaces).
+//! at the default quality (libjpeg-turbo and jpeg-encoder, next to the
+//! `image` crate's encoder), the protocol framing on both sides, and the
+//! viewer-side decode (zune-jpeg into the window's `u32` buffer, next to the
+//! straightforward `image` decode plus repacking).
 //!
 //! ```text
 //! cargo bench -p lookout-server --bench pipeline
@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput};
 use lookout_protocol::{FrameDecoder, Limits, encode_image};
 use lookout_server::capture::TestPattern;
-use lookout_server::encode::{FrameEncoder, Subsampling};
+use lookout_server::encode::{Codec, FrameEncoder, Subsampling};
 
 fn main() {
     let mut c = Criterion::default()
@@ -28,40 +28,50 @@ fn main() {
 
     let mut encode = c.benchmark_group("encode_1080p");
     encode.throughput(Throughput::Elements(1));
-    // The straightforward encoder, for comparison: `image` 0.25, 4:4:4 only.
-    encode.bench_function("image_crate_q75_444", |b| {
-        let view = image::ImageBuffer::<image::Rgba<u8>, &[u8]>::from_raw(
-            image.width,
-            image.height,
-            &image.rgba,
-        )
-        .expect("sized");
-        b.iter(|| {
-            let mut out = Vec::with_capacity(512 * 1024);
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 75)
-                .encode_image(black_box(&view))
-                .expect("encode");
-            out
-        });
-    });
-    for (name, subsampling) in [
-        ("lookout_q75_420", Subsampling::Half),
-        ("lookout_q75_444", Subsampling::Full),
+    // The straightforward encoder first (`image` 0.25 from an RGB copy,
+    // 4:4:4 only), then jpeg-encoder and libjpeg-turbo (the default).
+    for (name, codec, subsampling) in [
+        ("image_crate_q75_444", Codec::ImageCrate, Subsampling::Full),
+        ("jpeg_encoder_q75_420", Codec::Rust, Subsampling::Half),
+        ("jpeg_encoder_q75_444", Codec::Rust, Subsampling::Full),
+        ("turbojpeg_q75_420", Codec::Turbo, Subsampling::Half),
+        ("turbojpeg_q75_444", Codec::Turbo, Subsampling::Full),
     ] {
+        let mut encoder = FrameEncoder::with_subsampling(75, subsampling).with_codec(codec);
+        let size = encoder.encode(&image).expect("encode").len();
+        eprintln!("{name}: {size} bytes");
         encode.bench_function(name, |b| {
-            let mut encoder = FrameEncoder::with_subsampling(75, subsampling);
             b.iter(|| encoder.encode(black_box(&image)).expect("encode"));
         });
     }
     encode.finish();
 
     let mut decode = c.benchmark_group("decode_1080p");
-    decode.bench_function("image_to_rgb8", |b| {
+    // The straightforward path: `image` to RGB8, then packed into the
+    // window's 0RGB words.
+    decode.bench_function("image_rgb8_then_u32", |b| {
         b.iter(|| {
-            image::load_from_memory(black_box(&jpeg))
+            let rgb = image::load_from_memory(black_box(&jpeg))
                 .expect("decode")
-                .to_rgb8()
+                .to_rgb8();
+            rgb.as_raw()
+                .chunks_exact(3)
+                .map(|p| u32::from_be_bytes([0, p[0], p[1], p[2]]))
+                .collect::<Vec<u32>>()
         });
+    });
+    // What lookout-viewer does: zune-jpeg straight into the u32 buffer.
+    let frame = lookout_viewer::connection::EncodedFrame {
+        meta: lookout_viewer::connection::FrameMeta {
+            seq: 1,
+            width: image.width,
+            height: image.height,
+            captured_at_us: 0,
+        },
+        jpeg: jpeg.clone(),
+    };
+    decode.bench_function("viewer_zune_to_u32", |b| {
+        b.iter(|| lookout_viewer::decode::decode_jpeg(black_box(&frame)).expect("decode"));
     });
     decode.finish();
 

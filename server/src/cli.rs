@@ -96,9 +96,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = CaptureArg::Auto)]
     pub capture: CaptureArg,
 
-    /// JPEG encoder: lookout (fast, SIMD) or image (the image crate's; only
-    /// to compare against in benchmarks).
-    #[arg(long, value_enum, default_value_t = EncoderArg::Lookout, hide = true)]
+    /// JPEG encoder: turbo (libjpeg-turbo, the fastest), rust (jpeg-encoder)
+    /// or image (the image crate's, the benchmarks' slow baseline).
+    #[arg(long, value_enum, default_value_t = EncoderArg::Turbo, hide = true)]
     pub encoder: EncoderArg,
 
     /// Size of the test scene, WIDTHxHEIGHT (with --source test-pattern).
@@ -131,8 +131,10 @@ pub enum CaptureArg {
 /// `--encoder` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EncoderArg {
+    /// libjpeg-turbo.
+    Turbo,
     /// jpeg-encoder with SIMD.
-    Lookout,
+    Rust,
     /// The image crate's encoder.
     Image,
 }
@@ -204,7 +206,8 @@ impl Args {
                     SubsamplingArg::S444 => Subsampling::Full,
                 },
                 codec: match self.encoder {
-                    EncoderArg::Lookout => Codec::Lookout,
+                    EncoderArg::Turbo => Codec::Turbo,
+                    EncoderArg::Rust => Codec::Rust,
                     EncoderArg::Image => Codec::ImageCrate,
                 },
             },

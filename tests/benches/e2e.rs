@@ -33,8 +33,8 @@ use lookout_tests::process::AgentProcess;
 use lookout_tests::x11::Xvfb;
 use lookout_viewer::connection::{EncodedFrame, FrameMeta};
 use x11rb::connection::{Connection, RequestConnection};
-use x11rb::wrapper::ConnectionExt as _;
 use x11rb::protocol::xproto::{ConnectionExt, CreateGCAux, ImageFormat, Rectangle};
+use x11rb::wrapper::ConnectionExt as _;
 
 const TOKEN: &str = "e2e-benchmark-token";
 
@@ -47,7 +47,7 @@ enum Pipeline {
 impl Pipeline {
     fn name(self) -> &'static str {
         match self {
-            Pipeline::Lookout => "lookout (X11 SHM + jpeg-encoder 4:2:0)",
+            Pipeline::Lookout => "lookout (X11 SHM + libjpeg-turbo 4:2:0)",
             Pipeline::Baseline => "baseline (xcap + image 4:4:4)",
         }
     }

@@ -11,11 +11,13 @@
 //! before decoding starts is never decoded, and a decoded frame that a newer
 //! one replaces before the window presents it is never shown.
 
-use std::io::Cursor;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use image::{ImageFormat, ImageReader};
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
 
 use crate::connection::EncodedFrame;
 use crate::slot::Latest;
@@ -23,6 +25,10 @@ use crate::slot::Latest;
 /// Largest frame side we decode: far beyond any screen, and it keeps a
 /// hostile header from making the decoder allocate gigabytes.
 pub const MAX_SIDE: u32 = 16_384;
+
+/// Most pixels in one frame (256 MiB of window buffer): a 16K-by-4K wall of
+/// monitors fits, a hostile 16K-by-16K header does not.
+pub const MAX_PIXELS: usize = 64 * 1024 * 1024;
 
 /// One frame ready for the window.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,23 +73,55 @@ impl DecodedFrame {
 /// A JPEG that cannot be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    /// Not a JPEG the `image` crate can decode, or over [`MAX_SIDE`].
+    /// Not a JPEG the decoder can read, or over [`MAX_SIDE`].
     #[error("cannot decode the JPEG: {0}")]
-    Image(#[from] image::ImageError),
+    Jpeg(String),
+}
+
+impl From<zune_jpeg::errors::DecodeErrors> for DecodeError {
+    fn from(err: zune_jpeg::errors::DecodeErrors) -> Self {
+        DecodeError::Jpeg(err.to_string())
+    }
 }
 
 /// Decodes one JPEG into window pixels. The frame's announced size is
 /// informational; the JPEG's own size wins.
+///
+/// zune-jpeg (memory-safe Rust, SIMD) writes BGRA straight into the `u32`
+/// buffer the window shows: on a little-endian machine BGRA bytes are the
+/// `0RGB` words minifb wants, once the alpha byte is cleared. No RGB image
+/// in between, no per-pixel repacking.
 pub fn decode_jpeg(frame: &EncodedFrame) -> Result<DecodedFrame, DecodeError> {
-    let mut reader = ImageReader::with_format(Cursor::new(&frame.jpeg[..]), ImageFormat::Jpeg);
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    reader.limits(limits);
-    // `into_rgb8` keeps the decoder's buffer for RGB JPEGs (the usual case)
-    // and converts only grey or CMYK ones.
-    let rgb = reader.decode()?.into_rgb8();
-    let (width, height) = rgb.dimensions();
+    let options = DecoderOptions::default()
+        .set_max_width(MAX_SIDE as usize)
+        .set_max_height(MAX_SIDE as usize)
+        .jpeg_set_out_colorspace(ColorSpace::BGRA);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(&frame.jpeg[..]), options);
+    decoder.decode_headers()?;
+    let (w, h) = decoder
+        .dimensions()
+        .ok_or_else(|| DecodeError::Jpeg("no image size in the headers".into()))?;
+    if w.saturating_mul(h) > MAX_PIXELS {
+        return Err(DecodeError::Jpeg(format!(
+            "{w}x{h} is more than {MAX_PIXELS} pixels"
+        )));
+    }
+    let mut pixels = vec![0u32; w * h];
+    decoder.decode_into(bytemuck::cast_slice_mut(&mut pixels))?;
+    if cfg!(target_endian = "little") {
+        for p in &mut pixels {
+            *p &= 0x00ff_ffff;
+        }
+    } else {
+        for p in &mut pixels {
+            *p = u32::from_le(*p) & 0x00ff_ffff;
+        }
+    }
+    // Both bounded by MAX_SIDE above.
+    let (width, height) = (
+        u32::try_from(w).unwrap_or(u32::MAX),
+        u32::try_from(h).unwrap_or(u32::MAX),
+    );
     if (width, height) != (frame.meta.width, frame.meta.height) {
         tracing::debug!(
             seq = frame.meta.seq,
@@ -92,14 +130,6 @@ pub fn decode_jpeg(frame: &EncodedFrame) -> Result<DecodedFrame, DecodeError> {
             frame.meta.height
         );
     }
-    let pixels = rgb
-        .as_raw()
-        .chunks_exact(3)
-        .map(|p| match *p {
-            [r, g, b] => u32::from_be_bytes([0, r, g, b]),
-            _ => 0,
-        })
-        .collect();
     Ok(DecodedFrame {
         width,
         height,
