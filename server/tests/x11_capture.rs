@@ -267,3 +267,31 @@ impl RandrClient {
         cookie.check().unwrap();
     }
 }
+
+#[test]
+fn damage_reports_tell_a_still_screen_from_a_changed_one() {
+    let xvfb = Xvfb::start(320, 240);
+    xvfb.set_root_image(&test_card(320, 240));
+    let mut x11 = X11Capturer::new(Some(xvfb.display())).unwrap();
+    assert!(!x11.unchanged(0), "never captured: must count as changed");
+    let first = x11.capture(0).unwrap();
+    // Nothing draws: after the damage of painting has drained, still.
+    let settled = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        x11.unchanged(0)
+    });
+    assert!(settled, "a still screen never reported as unchanged");
+    assert_eq!(x11.capture(0).unwrap(), first);
+    assert!(
+        x11.unchanged(0),
+        "a capture of a still screen made it changed"
+    );
+    // A change anywhere on the monitor is reported.
+    xvfb.set_root_image(&stripes(320, 240));
+    let noticed = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !x11.unchanged(0)
+    });
+    assert!(noticed, "a change was not reported");
+    assert_ne!(x11.capture(0).unwrap(), first);
+}

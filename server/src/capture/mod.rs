@@ -92,6 +92,14 @@ pub trait Capturer {
 
     /// Captures the current image of monitor `id`.
     fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError>;
+
+    /// Whether monitor `id` is known not to have changed since its last
+    /// capture, so capturing it again would only return the same image.
+    /// `false` means "changed, or no way to know" (the default): the
+    /// caller captures and compares.
+    fn unchanged(&mut self, _id: u32) -> bool {
+        false
+    }
 }
 
 /// Builds a capturer on the capture thread.

@@ -46,6 +46,8 @@ use std::os::unix::fs::FileExt;
 use lookout_protocol::MonitorInfo;
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::errors::ReplyOrIdError;
+use x11rb::protocol::Event;
+use x11rb::protocol::damage;
 use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::shm::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat, ImageOrder, VisualClass};
@@ -86,6 +88,18 @@ pub struct X11Capturer {
     /// Whether the server has RandR 1.5 (monitors).
     randr: bool,
     shm: Option<Segment>,
+    /// Damage reports, when the server has the DAMAGE extension: which
+    /// monitors changed since their last capture.
+    damage: Option<DamageTracker>,
+}
+
+/// Follows the X server's damage reports (DAMAGE, raw rectangles: no
+/// state in the server to repair) to know which monitors changed, so that
+/// a still screen costs no capture at all.
+#[derive(Debug)]
+struct DamageTracker {
+    /// Per monitor (by id): changed since its last capture.
+    dirty: Vec<bool>,
 }
 
 impl std::fmt::Debug for X11Capturer {
@@ -181,6 +195,16 @@ impl Rect {
     fn image_len(self) -> u64 {
         u64::from(self.width) * u64::from(self.height) * 4
     }
+
+    /// Whether the two rectangles share at least one pixel.
+    fn intersects(self, other: Rect) -> bool {
+        let span = |start: i16, len: u16| (i32::from(start), i32::from(start) + i32::from(len));
+        let (ax0, ax1) = span(self.x, self.width);
+        let (ay0, ay1) = span(self.y, self.height);
+        let (bx0, bx1) = span(other.x, other.width);
+        let (by0, by1) = span(other.y, other.height);
+        ax0 < bx1 && bx0 < ax1 && ay0 < by1 && by0 < ay1
+    }
 }
 
 impl X11Capturer {
@@ -217,10 +241,12 @@ impl X11Capturer {
             infos,
             randr,
             shm: None,
+            damage: None,
         };
         if preferred == ImageTransport::SharedMemory {
             capturer.start_shm();
         }
+        capturer.start_damage();
         Ok(capturer)
     }
 
@@ -286,6 +312,72 @@ impl X11Capturer {
 
     /// Creates the segment for the largest monitor; on any failure logs why
     /// and stays with `GetImage`.
+    /// Subscribes to damage reports on the root window, if the server can.
+    fn start_damage(&mut self) {
+        let subscribed = (|| -> Result<bool, ReplyOrIdError> {
+            if self
+                .conn
+                .extension_information(damage::X11_EXTENSION_NAME)?
+                .is_none()
+            {
+                return Ok(false);
+            }
+            damage::query_version(&self.conn, 1, 1)?.reply()?;
+            let id = self.conn.generate_id()?;
+            damage::create(
+                &self.conn,
+                id,
+                self.root,
+                damage::ReportLevel::RAW_RECTANGLES,
+            )?
+            .check()?;
+            Ok(true)
+        })();
+        match subscribed {
+            Ok(true) => {
+                self.damage = Some(DamageTracker {
+                    dirty: vec![true; self.monitors.len()],
+                });
+            }
+            Ok(false) => {
+                tracing::debug!("no DAMAGE extension: a still screen is found by comparing")
+            }
+            Err(err) => tracing::debug!(error = %err, "DAMAGE unavailable"),
+        }
+    }
+
+    /// Reads the damage reports that arrived, marking the monitors they
+    /// touch. Any other event is ignored; a broken connection marks
+    /// everything changed (the next capture will report the error).
+    fn drain_damage(&mut self) {
+        let Some(tracker) = &mut self.damage else {
+            return;
+        };
+        loop {
+            match self.conn.poll_for_event() {
+                Ok(Some(Event::DamageNotify(notify))) => {
+                    let area = Rect {
+                        x: notify.area.x,
+                        y: notify.area.y,
+                        width: notify.area.width,
+                        height: notify.area.height,
+                    };
+                    for (dirty, monitor) in tracker.dirty.iter_mut().zip(&self.monitors) {
+                        if monitor.rect.intersects(area) {
+                            *dirty = true;
+                        }
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(_) => {
+                    tracker.dirty.fill(true);
+                    return;
+                }
+            }
+        }
+    }
+
     fn start_shm(&mut self) {
         let result = match shm_version(&self.conn) {
             Ok(Some((major, minor))) if (major, minor) < (1, 2) => {
@@ -414,12 +506,29 @@ impl Capturer for X11Capturer {
     }
 
     fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError> {
+        // Cleared before the capture: damage from now on means another one.
+        self.drain_damage();
+        if let Some(dirty) = self
+            .damage
+            .as_mut()
+            .and_then(|t| t.dirty.get_mut(id as usize))
+        {
+            *dirty = false;
+        }
         let (rect, rgba) = self.capture_as(id, Output::Rgba)?;
         Ok(CapturedImage {
             width: rect.width.into(),
             height: rect.height.into(),
             rgba,
         })
+    }
+
+    fn unchanged(&mut self, id: u32) -> bool {
+        self.drain_damage();
+        self.damage
+            .as_ref()
+            .and_then(|t| t.dirty.get(id as usize))
+            .is_some_and(|dirty| !dirty)
     }
 }
 
@@ -753,6 +862,23 @@ pub fn bgrx_to_rgba_in_place(pixels: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rectangles_intersect_only_when_they_share_a_pixel() {
+        let r = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        let screen = r(1920, 0, 1280, 1024);
+        assert!(screen.intersects(r(1920, 0, 1, 1)));
+        assert!(screen.intersects(r(3000, 1000, 500, 500)));
+        assert!(!screen.intersects(r(0, 0, 1920, 1080)), "touching edges");
+        assert!(!screen.intersects(r(3200, 0, 10, 10)));
+        assert!(!screen.intersects(r(1920, 1024, 10, 10)));
+        assert!(r(-5, -5, 10, 10).intersects(r(0, 0, 1, 1)));
+    }
 
     #[test]
     fn bgrx_pixels_become_rgba_with_opaque_alpha() {
