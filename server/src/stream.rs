@@ -1,10 +1,16 @@
 //! The capture thread and the frame hub that fans its output out to viewers.
 //!
 //! ```text
-//! capture thread --(capture, encode once)--> watch slot per monitor
+//! capture thread --(image, one per monitor at most)--> encode thread
+//!                                                        | JPEG once
+//!                                          watch slot per monitor
 //!                                              |  |  |
 //!                               one writer task per monitoring viewer
 //! ```
+//!
+//! Capture and encoding run on two threads, so on a machine with two cores
+//! frame N+1 is captured while frame N is encoded; the capture thread waits
+//! rather than run more than one frame ahead.
 //!
 //! Each monitor has a `tokio::sync::watch` slot holding the newest encoded
 //! frame: a viewer that is slow simply sees fewer frames, it never makes a
@@ -96,6 +102,10 @@ impl Demand {
 
     fn watched(&self) -> Vec<u32> {
         self.lock().watchers.keys().copied().collect()
+    }
+
+    fn is_watched(&self, monitor: u32) -> bool {
+        self.lock().watchers.contains_key(&monitor)
     }
 
     fn stop(&self) {
@@ -230,7 +240,22 @@ impl CaptureThread {
                 };
                 let _ = ready_tx.send(Ok(capturer.monitors().to_vec()));
                 let Ok(slots) = slots_rx.recv() else { return };
-                capture_loop(capturer, settings, &thread_demand, &slots);
+                let handoff = Handoff::default();
+                // Capture and encode overlap on two threads: while frame N
+                // is encoded, frame N+1 is captured.
+                std::thread::scope(|scope| {
+                    let encoder = std::thread::Builder::new()
+                        .name("lookout-encode".into())
+                        .spawn_scoped(scope, || {
+                            encode_loop(settings, &handoff, &thread_demand, &slots)
+                        });
+                    if encoder.is_err() {
+                        tracing::error!("cannot start the encode thread");
+                        return;
+                    }
+                    capture_loop(capturer, settings, &thread_demand, &slots, &handoff);
+                    handoff.stop();
+                });
             })
             .map_err(CaptureError::Thread)?;
         let monitors = match ready_rx.recv() {
@@ -285,19 +310,96 @@ impl Drop for CaptureThread {
 
 type Slots = HashMap<u32, watch::Sender<Option<Arc<EncodedFrame>>>>;
 
+/// A captured image on its way to the encoder.
+#[derive(Debug)]
+struct Job {
+    monitor: u32,
+    image: Arc<CapturedImage>,
+    captured_at_us: u64,
+}
+
+/// Captured images waiting for the encode thread: at most one per monitor,
+/// so the capture thread runs at most one frame ahead of the encoder and
+/// memory stays bounded whatever the speeds.
+#[derive(Debug, Default)]
+struct Handoff {
+    state: Mutex<HandoffState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct HandoffState {
+    jobs: Vec<Job>,
+    stopping: bool,
+}
+
+impl Handoff {
+    fn lock(&self) -> MutexGuard<'_, HandoffState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, job: Job) {
+        let mut state = self.lock();
+        state.jobs.retain(|j| j.monitor != job.monitor);
+        state.jobs.push(job);
+        self.changed.notify_all();
+    }
+
+    /// The oldest job; blocks while there is none. `None` once stopping.
+    fn take(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if state.stopping {
+                return None;
+            }
+            if !state.jobs.is_empty() {
+                let job = state.jobs.remove(0);
+                self.changed.notify_all();
+                return Some(job);
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Blocks until the encoder has taken `monitor`'s job, if one waits.
+    /// `false` once stopping.
+    fn wait_taken(&self, monitor: u32) -> bool {
+        let mut state = self.lock();
+        loop {
+            if state.stopping {
+                return false;
+            }
+            if !state.jobs.iter().any(|j| j.monitor == monitor) {
+                return true;
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn stop(&self) {
+        self.lock().stopping = true;
+        self.changed.notify_all();
+    }
+}
+
 fn capture_loop(
     mut capturer: Box<dyn Capturer>,
     settings: CaptureSettings,
     demand: &Demand,
     slots: &Slots,
+    handoff: &Handoff,
 ) {
     let period = Duration::from_secs(1) / settings.fps.max(1);
-    let mut encoder = FrameEncoder::with_subsampling(settings.quality, settings.subsampling)
-        .with_codec(settings.codec);
-    let mut seqs: HashMap<u32, u64> = HashMap::new();
-    // The last image sent per monitor: a capture identical to it is neither
-    // encoded nor sent (a still screen costs a capture and a compare).
-    let mut previous: HashMap<u32, CapturedImage> = HashMap::new();
+    // The last image handed to the encoder per monitor: a capture identical
+    // to it is neither encoded nor sent (a still screen costs a capture and
+    // a compare, or nothing when the source reports damage).
+    let mut previous: HashMap<u32, Arc<CapturedImage>> = HashMap::new();
     let mut failing = false;
     loop {
         let Some(watched) = demand.wait_for_watchers() else {
@@ -306,9 +408,14 @@ fn capture_loop(
         let tick = Instant::now();
         for id in &watched {
             let Some(slot) = slots.get(id) else { continue };
+            let known = previous.contains_key(id) && slot.borrow().is_some();
             // A still screen the source can vouch for costs no capture.
-            if previous.contains_key(id) && slot.borrow().is_some() && capturer.unchanged(*id) {
+            if known && capturer.unchanged(*id) {
                 continue;
+            }
+            // One frame ahead of the encoder at most.
+            if !handoff.wait_taken(*id) {
+                return;
             }
             let captured_at_us = unix_micros();
             let image = match capturer.capture(*id) {
@@ -325,18 +432,16 @@ fn capture_loop(
                 tracing::info!(monitor = id, "capture recovered");
                 failing = false;
             }
-            if previous.get(id) == Some(&image) && slot.borrow().is_some() {
+            if known && previous.get(id).is_some_and(|p| **p == image) {
                 continue;
             }
-            let seq = seqs.entry(*id).or_insert(0);
-            match encode_frame(&mut encoder, &image, *seq + 1, captured_at_us) {
-                Ok(frame) => {
-                    *seq += 1;
-                    slot.send_replace(Some(Arc::new(frame)));
-                    previous.insert(*id, image);
-                }
-                Err(err) => tracing::warn!(monitor = id, error = %err, "frame dropped"),
-            }
+            let image = Arc::new(image);
+            previous.insert(*id, Arc::clone(&image));
+            handoff.put(Job {
+                monitor: *id,
+                image,
+                captured_at_us,
+            });
         }
         // Drop the cached frame of every monitor nobody watches any more, so
         // that a viewer who starts later never gets a stale picture.
@@ -355,6 +460,30 @@ fn capture_loop(
         };
         if !demand.sleep_until(tick + wait) {
             return;
+        }
+    }
+}
+
+/// The encode thread: JPEG-encodes each handed-over image once and
+/// publishes it to its monitor's slot.
+fn encode_loop(settings: CaptureSettings, handoff: &Handoff, demand: &Demand, slots: &Slots) {
+    let mut encoder = FrameEncoder::with_subsampling(settings.quality, settings.subsampling)
+        .with_codec(settings.codec);
+    let mut seqs: HashMap<u32, u64> = HashMap::new();
+    while let Some(job) = handoff.take() {
+        let Some(slot) = slots.get(&job.monitor) else {
+            continue;
+        };
+        let seq = seqs.entry(job.monitor).or_insert(0);
+        match encode_frame(&mut encoder, &job.image, *seq + 1, job.captured_at_us) {
+            Ok(frame) => {
+                *seq += 1;
+                // Nobody watches any more: no stale picture for a later viewer.
+                if demand.is_watched(job.monitor) {
+                    slot.send_replace(Some(Arc::new(frame)));
+                }
+            }
+            Err(err) => tracing::warn!(monitor = job.monitor, error = %err, "frame dropped"),
         }
     }
 }
