@@ -1,5 +1,6 @@
-//! One viewer connection, from accept to close: handshake, then two small
-//! tasks, frames down ([`Downlink`]) and commands up (the loop here).
+//! One viewer connection, from accept to close: TLS, the token handshake,
+//! then two small tasks, frames down ([`Downlink`]) and commands up
+//! ([`Uplink`]), and one log line for the attempt and one for the end.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

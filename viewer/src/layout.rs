@@ -113,12 +113,28 @@ pub fn window_to_frame(
 }
 
 /// Draws frames into a window-sized `0RGB` buffer: the frame scaled into its
-/// [`Placement`], black everywhere else. Keeps the column table between
-/// calls, since window and frame sizes rarely change.
-#[derive(Debug, Default)]
+/// [`Placement`], black everywhere else.
+///
+/// At the frame's own size rows are copied as they are. Smaller than the
+/// frame (the usual case: a remote screen in a window), a SIMD filter
+/// (fast_image_resize, bilinear) averages the pixels, so text stays legible
+/// instead of losing whole rows and columns. Larger than the frame, pixels
+/// are repeated (nearest neighbour), which keeps them crisp. Buffers and the
+/// column table are kept between calls, since sizes rarely change.
+#[derive(Default)]
 pub struct Scaler {
     columns: Vec<usize>,
     columns_for: (usize, usize),
+    resizer: fast_image_resize::Resizer,
+    scaled: Vec<u32>,
+}
+
+impl std::fmt::Debug for Scaler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scaler")
+            .field("columns_for", &self.columns_for)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Scaler {
@@ -146,6 +162,12 @@ impl Scaler {
                 return None;
             }
         };
+        if (placement.w < src_w || placement.h < src_h)
+            && let Some(placement) =
+                self.render_filtered(src, (src_w, src_h), dst, dst_w, placement)
+        {
+            return Some(placement);
+        }
         if self.columns_for != (placement.w, src_w) {
             self.columns.clear();
             self.columns
@@ -173,6 +195,58 @@ impl Scaler {
                     *pixel = src_row.get(sx).copied().unwrap_or(0);
                 }
             }
+        }
+        Some(placement)
+    }
+
+    /// Downscales with the SIMD filter into the placement; `None` if the
+    /// resizer refuses (the caller then falls back to nearest neighbour).
+    fn render_filtered(
+        &mut self,
+        src: &[u32],
+        (src_w, src_h): (usize, usize),
+        dst: &mut [u32],
+        dst_w: usize,
+        placement: Placement,
+    ) -> Option<Placement> {
+        use fast_image_resize::images::{Image, ImageRef};
+        use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
+        let dim = |n: usize| u32::try_from(n).ok();
+        let source = ImageRef::new(
+            dim(src_w)?,
+            dim(src_h)?,
+            bytemuck::cast_slice(src),
+            PixelType::U8x4,
+        )
+        .ok()?;
+        self.scaled.resize(placement.w * placement.h, 0);
+        let mut target = Image::from_slice_u8(
+            dim(placement.w)?,
+            dim(placement.h)?,
+            bytemuck::cast_slice_mut(&mut self.scaled),
+            PixelType::U8x4,
+        )
+        .ok()?;
+        // Each byte is filtered on its own, so the 0RGB order does not
+        // matter; the fourth byte is padding, not alpha to multiply by.
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+            .use_alpha(false);
+        self.resizer.resize(&source, &mut target, &options).ok()?;
+        for (row_index, row) in dst.chunks_exact_mut(dst_w).enumerate() {
+            let Some(image_row) = row_index
+                .checked_sub(placement.y)
+                .filter(|&r| r < placement.h)
+            else {
+                row.fill(0);
+                continue;
+            };
+            let (left, rest) = row.split_at_mut(placement.x);
+            left.fill(0);
+            let (image, right) = rest.split_at_mut(placement.w);
+            right.fill(0);
+            let start = image_row * placement.w;
+            image.copy_from_slice(self.scaled.get(start..start + placement.w)?);
         }
         Some(placement)
     }
@@ -378,6 +452,30 @@ mod tests {
                     Some((fx, fy)) => assert_eq!(shown, fy as u32 * sw as u32 + fx as u32),
                     None => assert_eq!(shown, 0),
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_smaller_window_averages_pixels_instead_of_dropping_them() {
+        // One-pixel black and white columns, shown at half the width:
+        // averaging gives grey everywhere; dropping every other column would
+        // give solid black or solid white.
+        let (sw, sh) = (64, 32);
+        let src: Vec<u32> = (0..sw * sh)
+            .map(|i| if i % 2 == 0 { 0 } else { 0x00ff_ffff })
+            .collect();
+        let (dw, dh) = (32, 16);
+        let mut dst = vec![0; dw * dh];
+        let p = Scaler::new()
+            .render(&src, (sw, sh), &mut dst, (dw, dh))
+            .unwrap();
+        assert_eq!((p.w, p.h), (32, 16));
+        for &px in &dst[dw * 2..dw * 14] {
+            let [zero, r, g, b] = px.to_be_bytes();
+            assert_eq!(zero, 0);
+            for c in [r, g, b] {
+                assert!((96..=160).contains(&c), "{px:#08x}");
             }
         }
     }
