@@ -163,9 +163,16 @@ impl Scaler {
             }
         };
         if (placement.w < src_w || placement.h < src_h)
-            && let Some(placement) =
-                self.render_filtered(src, (src_w, src_h), dst, dst_w, placement)
+            && self.downscale(src, (src_w, src_h), placement)
         {
+            blit(
+                &self.scaled,
+                (placement.w, placement.h),
+                dst,
+                dst_w,
+                placement,
+                &[],
+            );
             return Some(placement);
         }
         if self.columns_for != (placement.w, src_w) {
@@ -174,81 +181,81 @@ impl Scaler {
                 .extend((0..placement.w).map(|x| scale_index(x, placement.w, src_w)));
             self.columns_for = (placement.w, src_w);
         }
-        for (row_index, row) in dst.chunks_exact_mut(dst_w).enumerate() {
-            let Some(image_row) = row_index
-                .checked_sub(placement.y)
-                .filter(|&r| r < placement.h)
-            else {
-                row.fill(0);
-                continue;
-            };
-            let sy = scale_index(image_row, placement.h, src_h);
-            let src_row = src.get(sy * src_w..(sy + 1) * src_w).unwrap_or_default();
-            let (left, rest) = row.split_at_mut(placement.x);
-            left.fill(0);
-            let (image, right) = rest.split_at_mut(placement.w);
-            right.fill(0);
-            if src_row.len() == image.len() {
-                image.copy_from_slice(src_row);
-            } else {
-                for (pixel, &sx) in image.iter_mut().zip(&self.columns) {
-                    *pixel = src_row.get(sx).copied().unwrap_or(0);
-                }
-            }
-        }
+        blit(src, (src_w, src_h), dst, dst_w, placement, &self.columns);
         Some(placement)
     }
 
-    /// Downscales with the SIMD filter into the placement; `None` if the
-    /// resizer refuses (the caller then falls back to nearest neighbour).
-    fn render_filtered(
+    /// Downscales `src` into `self.scaled` (the placement's size) with the
+    /// SIMD filter; `false` if the resizer refuses (the caller then falls
+    /// back to nearest neighbour).
+    fn downscale(
         &mut self,
         src: &[u32],
         (src_w, src_h): (usize, usize),
-        dst: &mut [u32],
-        dst_w: usize,
         placement: Placement,
-    ) -> Option<Placement> {
+    ) -> bool {
         use fast_image_resize::images::{Image, ImageRef};
         use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
         let dim = |n: usize| u32::try_from(n).ok();
-        let source = ImageRef::new(
-            dim(src_w)?,
-            dim(src_h)?,
-            bytemuck::cast_slice(src),
-            PixelType::U8x4,
-        )
-        .ok()?;
-        self.scaled.resize(placement.w * placement.h, 0);
-        let mut target = Image::from_slice_u8(
-            dim(placement.w)?,
-            dim(placement.h)?,
-            bytemuck::cast_slice_mut(&mut self.scaled),
-            PixelType::U8x4,
-        )
-        .ok()?;
-        // Each byte is filtered on its own, so the 0RGB order does not
-        // matter; the fourth byte is padding, not alpha to multiply by.
-        let options = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-            .use_alpha(false);
-        self.resizer.resize(&source, &mut target, &options).ok()?;
-        for (row_index, row) in dst.chunks_exact_mut(dst_w).enumerate() {
-            let Some(image_row) = row_index
-                .checked_sub(placement.y)
-                .filter(|&r| r < placement.h)
-            else {
-                row.fill(0);
-                continue;
-            };
-            let (left, rest) = row.split_at_mut(placement.x);
-            left.fill(0);
-            let (image, right) = rest.split_at_mut(placement.w);
-            right.fill(0);
-            let start = image_row * placement.w;
-            image.copy_from_slice(self.scaled.get(start..start + placement.w)?);
+        let resized = (|| {
+            let source = ImageRef::new(
+                dim(src_w)?,
+                dim(src_h)?,
+                bytemuck::cast_slice(src),
+                PixelType::U8x4,
+            )
+            .ok()?;
+            self.scaled.resize(placement.w * placement.h, 0);
+            let mut target = Image::from_slice_u8(
+                dim(placement.w)?,
+                dim(placement.h)?,
+                bytemuck::cast_slice_mut(&mut self.scaled),
+                PixelType::U8x4,
+            )
+            .ok()?;
+            // Each byte is filtered on its own, so the 0RGB order does not
+            // matter; the fourth byte is padding, not alpha to multiply by.
+            let options = ResizeOptions::new()
+                .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+                .use_alpha(false);
+            self.resizer.resize(&source, &mut target, &options).ok()
+        })();
+        resized.is_some()
+    }
+}
+
+/// Draws `src` into its placement in the window-sized `dst`, black around
+/// it: rows are copied when the widths match, else picked by `columns`
+/// (nearest neighbour, rows likewise).
+fn blit(
+    src: &[u32],
+    (src_w, src_h): (usize, usize),
+    dst: &mut [u32],
+    dst_w: usize,
+    placement: Placement,
+    columns: &[usize],
+) {
+    for (row_index, row) in dst.chunks_exact_mut(dst_w).enumerate() {
+        let Some(image_row) = row_index
+            .checked_sub(placement.y)
+            .filter(|&r| r < placement.h)
+        else {
+            row.fill(0);
+            continue;
+        };
+        let sy = scale_index(image_row, placement.h, src_h);
+        let src_row = src.get(sy * src_w..(sy + 1) * src_w).unwrap_or_default();
+        let (left, rest) = row.split_at_mut(placement.x);
+        left.fill(0);
+        let (image, right) = rest.split_at_mut(placement.w);
+        right.fill(0);
+        if src_row.len() == image.len() {
+            image.copy_from_slice(src_row);
+        } else {
+            for (pixel, &sx) in image.iter_mut().zip(columns) {
+                *pixel = src_row.get(sx).copied().unwrap_or(0);
+            }
         }
-        Some(placement)
     }
 }
 
