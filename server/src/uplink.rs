@@ -82,6 +82,14 @@ impl Uplink<'_> {
             heard = Instant::now();
             match next {
                 None => return Ended::Closed,
+                // A viewer that hangs up without a TLS close_notify has
+                // still just hung up: every message is length-framed, so
+                // nothing can have been cut short unnoticed.
+                Some(Err(CodecError::Io(err)))
+                    if err.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    return Ended::Closed;
+                }
                 Some(Err(CodecError::Io(err))) => return Ended::Io(err),
                 Some(Err(CodecError::Protocol(err))) => {
                     self.close(ServerMessage::error(ErrorCode::Protocol, err.to_string()));
