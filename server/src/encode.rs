@@ -1,7 +1,8 @@
 //! JPEG encoding of captured images, done once per frame for all viewers.
 //!
 //! The default is libjpeg-turbo (the `turbojpeg` crate, built from source
-//! with its SIMD code), straight from the captured RGBA: no RGB copy,
+//! with its SIMD code), straight from the captured pixels, RGBA or the X
+//! server's own BGRX: no conversion, no RGB copy,
 //! baseline JPEG, 4:2:0 chroma by default with libjpeg's box-averaged
 //! downsampling. Two others stay for comparison and as fallbacks: the pure
 //! Rust `jpeg-encoder` with SIMD, and the `image` crate's encoder (the
@@ -13,7 +14,7 @@
 use bytes::Bytes;
 use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, EncodingError, SamplingFactor};
 
-use crate::capture::{CaptureError, CapturedImage};
+use crate::capture::{CaptureError, CapturedImage, PixelOrder};
 
 /// Chroma subsampling of the JPEG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,10 +29,11 @@ pub enum Subsampling {
 /// Which JPEG encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Codec {
-    /// libjpeg-turbo, straight from RGBA: the fastest.
+    /// libjpeg-turbo, straight from the captured RGBA or BGRX: the fastest.
     #[default]
     Turbo,
-    /// `jpeg-encoder` with SIMD, straight from RGBA, box-averaged chroma.
+    /// `jpeg-encoder` with SIMD, straight from RGBA or BGRX, box-averaged
+    /// chroma.
     Rust,
     /// The `image` crate's encoder from an RGB copy (always 4:4:4): the
     /// straightforward pipeline, kept as the benchmarks' baseline.
@@ -101,11 +103,11 @@ impl FrameEncoder {
     /// Encodes one image.
     pub fn encode(&mut self, image: &CapturedImage) -> Result<Bytes, EncodeError> {
         let expected = image.width as usize * image.height as usize * 4;
-        if image.rgba.len() != expected {
+        if image.pixels.len() != expected {
             return Err(CaptureError::BadImage {
                 width: image.width,
                 height: image.height,
-                got: image.rgba.len(),
+                got: image.pixels.len(),
             }
             .into());
         }
@@ -120,11 +122,18 @@ impl FrameEncoder {
         }
         let mut out = Vec::with_capacity(self.last_len + self.last_len / 4);
         if self.codec == Codec::ImageCrate {
-            let rgb: Vec<u8> = image
-                .rgba
-                .chunks_exact(4)
-                .flat_map(|px| [px[0], px[1], px[2]])
-                .collect();
+            let rgb: Vec<u8> = match image.order {
+                PixelOrder::Rgba => image
+                    .pixels
+                    .chunks_exact(4)
+                    .flat_map(|px| [px[0], px[1], px[2]])
+                    .collect(),
+                PixelOrder::Bgrx => image
+                    .pixels
+                    .chunks_exact(4)
+                    .flat_map(|px| [px[2], px[1], px[0]])
+                    .collect(),
+            };
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, self.quality).encode(
                 &rgb,
                 image.width,
@@ -143,7 +152,11 @@ impl FrameEncoder {
         // paints one-pixel coloured text in its neighbour's colour.
         encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
         // Alpha is ignored by the encoder: no RGB copy of the frame.
-        encoder.encode(&image.rgba, width, height, ColorType::Rgba)?;
+        let color = match image.order {
+            PixelOrder::Rgba => ColorType::Rgba,
+            PixelOrder::Bgrx => ColorType::Bgra,
+        };
+        encoder.encode(&image.pixels, width, height, color)?;
         self.last_len = out.len();
         Ok(Bytes::from(out))
     }
@@ -163,11 +176,14 @@ impl FrameEncoder {
         };
         let (width, height) = (image.width as usize, image.height as usize);
         let jpeg = compressor.compress_to_vec(turbojpeg::Image {
-            pixels: &image.rgba[..],
+            pixels: &image.pixels[..],
             width,
             pitch: width * 4,
             height,
-            format: turbojpeg::PixelFormat::RGBX,
+            format: match image.order {
+                PixelOrder::Rgba => turbojpeg::PixelFormat::RGBX,
+                PixelOrder::Bgrx => turbojpeg::PixelFormat::BGRX,
+            },
         })?;
         self.last_len = jpeg.len();
         Ok(Bytes::from(jpeg))
@@ -182,7 +198,8 @@ mod tests {
         CapturedImage {
             width,
             height,
-            rgba: [200u8, 30, 30, 255].repeat((width * height) as usize),
+            pixels: [200u8, 30, 30, 255].repeat((width * height) as usize),
+            order: PixelOrder::Rgba,
         }
     }
 
@@ -214,6 +231,30 @@ mod tests {
     }
 
     #[test]
+    fn bgrx_and_rgba_of_one_picture_encode_alike() {
+        let rgba = red(32, 16);
+        let bgrx = CapturedImage {
+            order: PixelOrder::Bgrx,
+            pixels: rgba
+                .pixels
+                .chunks_exact(4)
+                .flat_map(|p| [p[2], p[1], p[0], 0])
+                .collect(),
+            ..rgba.clone()
+        };
+        for codec in CODECS {
+            let encode = |image: &CapturedImage| {
+                let jpeg = FrameEncoder::new(90)
+                    .with_codec(codec)
+                    .encode(image)
+                    .unwrap();
+                image::load_from_memory(&jpeg).unwrap().to_rgb8()
+            };
+            assert_eq!(encode(&rgba), encode(&bgrx), "{codec:?}");
+        }
+    }
+
+    #[test]
     fn full_chroma_keeps_one_pixel_colour_detail_that_half_chroma_blurs() {
         // Alternating red and blue columns: pure chroma detail.
         let (w, h) = (64u32, 16u32);
@@ -227,11 +268,7 @@ mod tests {
                 });
             }
         }
-        let image = CapturedImage {
-            width: w,
-            height: h,
-            rgba,
-        };
+        let image = CapturedImage::rgba(w, h, rgba);
         for codec in [Codec::Turbo, Codec::Rust] {
             let redness = |subsampling| {
                 let jpeg = FrameEncoder::with_subsampling(95, subsampling)
@@ -254,7 +291,7 @@ mod tests {
     #[test]
     fn wrong_buffer_size_and_oversized_images_are_errors_not_panics() {
         let mut bad = red(64, 48);
-        bad.rgba.truncate(10);
+        bad.pixels.truncate(10);
         assert!(matches!(
             FrameEncoder::new(75).encode(&bad),
             Err(EncodeError::BadImage(_))
@@ -262,7 +299,8 @@ mod tests {
         let huge = CapturedImage {
             width: 70_000,
             height: 1,
-            rgba: vec![0; 70_000 * 4],
+            pixels: vec![0; 70_000 * 4],
+            order: PixelOrder::Rgba,
         };
         assert!(matches!(
             FrameEncoder::new(75).encode(&huge),

@@ -410,7 +410,7 @@ fn animate(display: &str, w: u32, h: u32, running: &AtomicBool, stop: &AtomicBoo
     let max_bytes = conn.maximum_request_bytes().saturating_sub(64);
     let rows_per_strip = (max_bytes / (w as usize * 4)).max(1);
     let bgrx: Vec<u8> = desktop
-        .rgba
+        .pixels
         .chunks_exact(4)
         .flat_map(|p| [p[2], p[1], p[0], 0])
         .collect();

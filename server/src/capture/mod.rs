@@ -15,8 +15,9 @@ pub use x11::{BgrxImage, ImageTransport, X11Capturer, bgrx_to_rgba_in_place};
 
 use lookout_protocol::MonitorInfo;
 
-/// One captured image, tightly packed RGBA, 4 bytes per pixel, rows top to
-/// bottom.
+/// One captured image, tightly packed, 4 bytes per pixel, rows top to
+/// bottom, in the order the source produces (the encoder takes either, so
+/// no source converts for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapturedImage {
     /// Width in pixels.
@@ -24,7 +25,43 @@ pub struct CapturedImage {
     /// Height in pixels.
     pub height: u32,
     /// `width * height * 4` bytes.
-    pub rgba: Vec<u8>,
+    pub pixels: Vec<u8>,
+    /// What the four bytes of a pixel are.
+    pub order: PixelOrder,
+}
+
+/// The byte order of a 4-byte pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelOrder {
+    /// Red, green, blue, alpha (opaque).
+    Rgba,
+    /// Blue, green, red, padding: an X server's own layout.
+    Bgrx,
+}
+
+impl CapturedImage {
+    /// An RGBA image.
+    pub fn rgba(width: u32, height: u32, pixels: Vec<u8>) -> Self {
+        Self {
+            width,
+            height,
+            pixels,
+            order: PixelOrder::Rgba,
+        }
+    }
+
+    /// The pixels as opaque RGBA: a copy, converted if need be (for tests
+    /// and comparisons, not for the frame path).
+    pub fn to_rgba(&self) -> Vec<u8> {
+        match self.order {
+            PixelOrder::Rgba => self.pixels.clone(),
+            PixelOrder::Bgrx => self
+                .pixels
+                .chunks_exact(4)
+                .flat_map(|p| [p[2], p[1], p[0], 255])
+                .collect(),
+        }
+    }
 }
 
 /// Why a capture failed.

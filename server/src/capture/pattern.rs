@@ -84,11 +84,7 @@ impl TestPattern {
             taskbar.saturating_sub(16),
             ACCENT,
         );
-        CapturedImage {
-            width: w,
-            height: h,
-            rgba: img.px,
-        }
+        CapturedImage::rgba(w, h, img.px)
     }
 }
 
@@ -183,8 +179,8 @@ mod tests {
         let a = pattern.render(0.0);
         let b = pattern.render(1.0);
         assert_eq!((a.width, a.height), (320, 200));
-        assert_eq!(a.rgba.len(), 320 * 200 * 4);
-        assert_ne!(a.rgba, b.rgba, "the scene is animated");
+        assert_eq!(a.pixels.len(), 320 * 200 * 4);
+        assert_ne!(a.pixels, b.pixels, "the scene is animated");
     }
 
     #[test]

@@ -60,10 +60,6 @@ impl Capturer for ScreenCapturer {
             .ok_or(CaptureError::NoSuchMonitor(id))?;
         let image = monitor.capture_image()?;
         let (width, height) = image.dimensions();
-        Ok(CapturedImage {
-            width,
-            height,
-            rgba: image.into_raw(),
-        })
+        Ok(CapturedImage::rgba(width, height, image.into_raw()))
     }
 }

@@ -1,8 +1,8 @@
 //! The X11 screen read straight from the X server: one persistent
 //! connection, RandR for the monitor list, MIT-SHM for the pixels (core
-//! `GetImage` where shared memory is not offered or stops working), and the
-//! conversion from the server's pixel layout to the RGBA a [`CapturedImage`]
-//! holds.
+//! `GetImage` where shared memory is not offered or stops working), the
+//! server's damage reports to know when nothing changed, and the pixels in
+//! BGRX order, which the encoder takes as they are.
 //!
 //! Why not xcap on X11: for every frame it opens a new connection, asks
 //! RandR several times over and pulls the pixels through the socket. On
@@ -35,8 +35,8 @@
 //! Supported: 32 bits per pixel with 8-bit red, green and blue channels at
 //! byte boundaries, in either image byte order (depth 24 or 32 TrueColor,
 //! which is what Xorg, Xvfb and Xwayland use today). The common case is BGRX
-//! in memory: no work for [`BgrxImage`], one vectorised pass for RGBA. Other
-//! byte layouts are reordered pixel by pixel. Anything else (16-bit, 8-bit
+//! in memory, handed on without any work. Other byte layouts are reordered
+//! to BGRX pixel by pixel. Anything else (16-bit, 8-bit
 //! palettes) is refused when the capturer is built, so the caller can fall
 //! back to xcap.
 
@@ -53,7 +53,7 @@ use x11rb::protocol::shm::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat, ImageOrder, VisualClass};
 use x11rb::rust_connection::RustConnection;
 
-use super::{CaptureError, CapturedImage, Capturer};
+use super::{CaptureError, CapturedImage, Capturer, PixelOrder};
 
 /// How pixels travel from the X server to the capturer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,21 +131,16 @@ struct Segment {
 const CHUNK: usize = 128 * 1024;
 
 impl Segment {
-    /// The first `len` bytes of the segment, converted from `from` to
-    /// `output` piece by piece on the way.
-    fn read_converted(
-        &mut self,
-        len: usize,
-        from: ByteLayout,
-        output: Output,
-    ) -> Result<Vec<u8>, CaptureError> {
+    /// The first `len` bytes of the segment, converted from `from` to BGRX
+    /// piece by piece on the way (no work for the usual BGRX server).
+    fn read_converted(&mut self, len: usize, from: ByteLayout) -> Result<Vec<u8>, CaptureError> {
         let mut pixels = Vec::with_capacity(len);
         while pixels.len() < len {
             let chunk = &mut self.scratch[..CHUNK.min(len - pixels.len())];
             self.file
                 .read_exact_at(chunk, pixels.len() as u64)
                 .map_err(CaptureError::X11ShmRead)?;
-            convert(chunk, from, output);
+            convert(chunk, from);
             pixels.extend_from_slice(chunk);
         }
         Ok(pixels)
@@ -275,7 +270,7 @@ impl X11Capturer {
     /// Captures monitor `id` as BGRX, the server's own layout on every
     /// common X server: no per-pixel work unless the server's differs.
     pub fn capture_bgrx(&mut self, id: u32) -> Result<BgrxImage, CaptureError> {
-        let (rect, bgrx) = self.capture_as(id, Output::Bgrx)?;
+        let (rect, bgrx) = self.capture_bgrx_pixels(id)?;
         Ok(BgrxImage {
             width: rect.width.into(),
             height: rect.height.into(),
@@ -283,8 +278,8 @@ impl X11Capturer {
         })
     }
 
-    /// Captures monitor `id` with its pixels converted to `output`.
-    fn capture_as(&mut self, id: u32, output: Output) -> Result<(Rect, Vec<u8>), CaptureError> {
+    /// Captures monitor `id` as BGRX.
+    fn capture_bgrx_pixels(&mut self, id: u32) -> Result<(Rect, Vec<u8>), CaptureError> {
         self.follow_monitor_changes()?;
         let rect = usize::try_from(id)
             .ok()
@@ -293,19 +288,19 @@ impl X11Capturer {
             .ok_or(CaptureError::NoSuchMonitor(id))?
             .rect;
         let pixels = match self.shm {
-            Some(_) => match self.shm_image(rect, output) {
+            Some(_) => match self.shm_image(rect) {
                 Ok(pixels) => pixels,
                 Err(shm_err) => {
                     // Only give shared memory up if the socket path works:
                     // a failure of both is about the request, not SHM.
-                    let pixels = self.get_image(rect, output)?;
+                    let pixels = self.get_image(rect)?;
                     let error = &shm_err as &dyn std::error::Error;
                     tracing::warn!(error, "MIT-SHM capture failed; using GetImage from now on");
                     self.stop_shm();
                     pixels
                 }
             },
-            None => self.get_image(rect, output)?,
+            None => self.get_image(rect)?,
         };
         Ok((rect, pixels))
     }
@@ -405,7 +400,7 @@ impl X11Capturer {
         detach(&self.conn, self.shm.take());
     }
 
-    fn shm_image(&mut self, rect: Rect, output: Output) -> Result<Vec<u8>, CaptureError> {
+    fn shm_image(&mut self, rect: Rect) -> Result<Vec<u8>, CaptureError> {
         let len = rect.image_len();
         let segment = ensure_segment(&self.conn, &mut self.shm, len)?;
         let reply = self
@@ -434,10 +429,10 @@ impl X11Capturer {
             });
         }
         let len = usize::try_from(len).map_err(|_| CaptureError::X11TooLarge(len))?;
-        segment.read_converted(len, self.format.layout, output)
+        segment.read_converted(len, self.format.layout)
     }
 
-    fn get_image(&self, rect: Rect, output: Output) -> Result<Vec<u8>, CaptureError> {
+    fn get_image(&self, rect: Rect) -> Result<Vec<u8>, CaptureError> {
         let reply = self
             .conn
             .get_image(
@@ -463,7 +458,7 @@ impl X11Capturer {
             });
         }
         let mut pixels = reply.data;
-        convert(&mut pixels, self.format.layout, output);
+        convert(&mut pixels, self.format.layout);
         Ok(pixels)
     }
 
@@ -515,11 +510,13 @@ impl Capturer for X11Capturer {
         {
             *dirty = false;
         }
-        let (rect, rgba) = self.capture_as(id, Output::Rgba)?;
+        // The server's own byte order: the encoder takes BGRX as it is.
+        let (rect, pixels) = self.capture_bgrx_pixels(id)?;
         Ok(CapturedImage {
             width: rect.width.into(),
             height: rect.height.into(),
-            rgba,
+            pixels,
+            order: PixelOrder::Bgrx,
         })
     }
 
@@ -773,13 +770,6 @@ const BGRX: ByteLayout = ByteLayout {
     blue: 0,
 };
 
-/// Red, green, blue, alpha: what [`CapturedImage`] holds.
-const RGBA: ByteLayout = ByteLayout {
-    red: 0,
-    green: 1,
-    blue: 2,
-};
-
 /// The byte layout of 32-bit pixels with these channel masks, or `None` for
 /// anything but 8-bit channels on byte boundaries.
 fn byte_layout(
@@ -812,28 +802,13 @@ fn byte_layout(
     distinct.then_some(layout)
 }
 
-/// The pixel layouts the capturer hands out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Output {
-    /// For [`BgrxImage`]: the fourth byte may be anything.
-    Bgrx,
-    /// For [`CapturedImage`]: the fourth byte is alpha, 255.
-    Rgba,
-}
-
-/// Rewrites 4-byte pixels of layout `from` as `output`, in place. The
-/// common cases take no work (BGRX to BGRX) or the vectorised
-/// [`bgrx_to_rgba_in_place`]; other server layouts go pixel by pixel.
-fn convert(pixels: &mut [u8], from: ByteLayout, output: Output) {
-    let to = match (from == BGRX, output) {
-        (true, Output::Bgrx) => return,
-        (true, Output::Rgba) => {
-            bgrx_to_rgba_in_place(pixels);
-            return;
-        }
-        (false, Output::Bgrx) => BGRX,
-        (false, Output::Rgba) => RGBA,
-    };
+/// Rewrites 4-byte pixels of layout `from` as BGRX, in place: no work for
+/// the common BGRX server, pixel by pixel for the others.
+fn convert(pixels: &mut [u8], from: ByteLayout) {
+    if from == BGRX {
+        return;
+    }
+    let to = BGRX;
     for px in pixels.as_chunks_mut::<4>().0 {
         let (red, green, blue) = (px[from.red], px[from.green], px[from.blue]);
         px[to.red] = red;
@@ -912,13 +887,11 @@ mod tests {
     }
 
     #[test]
-    fn bgrx_server_pixels_pass_through_or_become_rgba() {
+    fn bgrx_server_pixels_pass_through() {
         let bgrx = [1, 2, 3, 0, 4, 5, 6, 0];
         let mut px = bgrx.to_vec();
-        convert(&mut px, BGRX, Output::Bgrx);
+        convert(&mut px, BGRX);
         assert_eq!(px, bgrx, "BGRX to BGRX is free");
-        convert(&mut px, BGRX, Output::Rgba);
-        assert_eq!(px, [3, 2, 1, 255, 6, 5, 4, 255]);
     }
 
     #[test]
@@ -928,7 +901,7 @@ mod tests {
     }
 
     #[test]
-    fn big_endian_server_is_xrgb_and_converts_to_both_outputs() {
+    fn big_endian_server_is_xrgb_and_converts_to_bgrx() {
         let layout = byte_layout(32, [0xff_0000, 0xff00, 0xff], ImageOrder::MSB_FIRST).unwrap();
         assert_eq!(
             layout,
@@ -940,23 +913,16 @@ mod tests {
         );
         let xrgb = [0, 30, 20, 10];
         let mut px = xrgb.to_vec();
-        convert(&mut px, layout, Output::Bgrx);
+        convert(&mut px, layout);
         assert_eq!(px, [10, 20, 30, 255]);
-        let mut px = xrgb.to_vec();
-        convert(&mut px, layout, Output::Rgba);
-        assert_eq!(px, [30, 20, 10, 255]);
     }
 
     #[test]
-    fn rgbx_masks_convert_to_both_outputs() {
+    fn rgbx_masks_convert_to_bgrx() {
         let layout = byte_layout(32, [0xff, 0xff00, 0xff_0000], ImageOrder::LSB_FIRST).unwrap();
         let mut px = vec![30, 20, 10, 0]; // r g b x
-        convert(&mut px, layout, Output::Bgrx);
+        convert(&mut px, layout);
         assert_eq!(px, [10, 20, 30, 255]);
-        // Already in RGBA order, but the fourth byte must become alpha.
-        let mut px = vec![30, 20, 10, 0];
-        convert(&mut px, layout, Output::Rgba);
-        assert_eq!(px, [30, 20, 10, 255]);
     }
 
     #[test]

@@ -90,11 +90,7 @@ impl Capturer for FakeScreen {
                 px[..3].copy_from_slice(&x.to_le_bytes()[..3]);
             }
         }
-        Ok(CapturedImage {
-            width: m.width,
-            height: m.height,
-            rgba,
-        })
+        Ok(CapturedImage::rgba(m.width, m.height, rgba))
     }
 }
 
