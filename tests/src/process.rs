@@ -33,7 +33,7 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Text a child wrote, collected by a reader thread.
 #[derive(Debug, Clone, Default)]
-pub struct Output(Arc<Mutex<String>>);
+pub struct Output(Arc<Mutex<String>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Output {
     fn collect(source: impl Read + Send + 'static) -> Self {
@@ -46,8 +46,19 @@ impl Output {
                 text.push_str(&line);
                 text.push('\n');
             }
+            sink.1.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         out
+    }
+
+    /// Waits (up to `within`) until the writer closed its end and every
+    /// line has been collected: after a process exits, its last lines may
+    /// still be on their way.
+    fn wait_closed(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.1.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Everything so far.
@@ -128,10 +139,13 @@ impl Running {
     }
 
     /// Waits up to `within` for it to exit on its own.
+    /// Once it has, everything it printed has been collected.
     pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(status) = self.try_status() {
+                self.stdout.wait_closed(Duration::from_secs(2));
+                self.stderr.wait_closed(Duration::from_secs(2));
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
