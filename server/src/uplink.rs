@@ -83,8 +83,8 @@ impl Uplink<'_> {
             match next {
                 None => return Ended::Closed,
                 // A viewer that hangs up without a TLS close_notify has
-                // still just hung up: every message is length-framed, so
-                // nothing can have been cut short unnoticed.
+                // still just hung up: messages are length-framed, so a
+                // half-received one is never acted on.
                 Some(Err(CodecError::Io(err)))
                     if err.kind() == std::io::ErrorKind::UnexpectedEof =>
                 {
