@@ -31,6 +31,49 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
 /// is alive on a still screen.
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How long the agent waits for a viewer that accepts no bytes before it
+/// drops it (one write of a frame or a reply may take this long at most).
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Every time limit of a session, in one value. Agent and viewer take theirs
+/// from here: the defaults are the protocol's, and tests shorten them so that
+/// they never wait in real time for a 15-second limit.
+///
+/// Only `handshake`, `silence` and `ping_interval` are part of the contract;
+/// `write` and `auth_block` are the agent's own choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TLS plus the token exchange must finish within this
+    /// ([`HANDSHAKE_TIMEOUT`]).
+    pub handshake: Duration,
+    /// A peer that sends nothing for this long is gone ([`SILENCE_LIMIT`]).
+    pub silence: Duration,
+    /// How often a viewer pings ([`PING_INTERVAL`]); well inside `silence`.
+    pub ping_interval: Duration,
+    /// How long one write to a viewer may take ([`WRITE_DEADLINE`]).
+    pub write: Duration,
+    /// The agent's first block of an address that failed authentication too
+    /// often; it doubles on each repeat, up to an hour.
+    pub auth_block: Duration,
+}
+
+impl Timeouts {
+    /// The protocol's defaults.
+    pub const DEFAULT: Self = Self {
+        handshake: HANDSHAKE_TIMEOUT,
+        silence: SILENCE_LIMIT,
+        ping_interval: PING_INTERVAL,
+        write: WRITE_DEADLINE,
+        auth_block: Duration::from_secs(10),
+    };
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// What one receiver (or sender) accepts, checked before any allocation.
 ///
 /// The defaults are the safe configuration: [`Limits::viewer`] accepts images
