@@ -175,6 +175,7 @@ pub use frame::{
 pub use key::{Key, ParseKeyError};
 pub use limits::{
     DEFAULT_MAX_IMAGE_LEN, DEFAULT_PORT, HANDSHAKE_TIMEOUT, Limits, MAX_CONTROL_LEN,
-    MAX_TEXT_CHARS, PING_INTERVAL, PROTOCOL_VERSION, SILENCE_LIMIT, Timeouts, WRITE_DEADLINE,
+    MAX_TEXT_CHARS, PING_INTERVAL, PROTOCOL_VERSION, ParseTimeoutsError, SILENCE_LIMIT, Timeouts,
+    WRITE_DEADLINE,
 };
 pub use message::{AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerMessage};

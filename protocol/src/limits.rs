@@ -74,6 +74,55 @@ impl Default for Timeouts {
     }
 }
 
+/// A `--timeouts` value that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0} (expected NAME=DURATION,... with names handshake, silence, ping, write, auth-block and durations such as 1500ms or 3s)"
+)]
+pub struct ParseTimeoutsError(&'static str);
+
+impl std::str::FromStr for Timeouts {
+    type Err = ParseTimeoutsError;
+
+    /// Reads `NAME=DURATION` pairs separated by commas, each overriding one
+    /// default: `handshake=2s,silence=3s,write=1500ms`. Durations are whole
+    /// milliseconds (`ms`) or seconds (`s`), above zero.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut timeouts = Self::DEFAULT;
+        for pair in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or(ParseTimeoutsError("a pair without '='"))?;
+            let value = value.trim();
+            let (digits, unit) = match value.strip_suffix("ms") {
+                Some(digits) => (digits, Duration::from_millis(1)),
+                None => (
+                    value
+                        .strip_suffix('s')
+                        .ok_or(ParseTimeoutsError("a duration without a unit"))?,
+                    Duration::from_secs(1),
+                ),
+            };
+            let n: u32 = digits
+                .parse()
+                .map_err(|_| ParseTimeoutsError("a duration that is not a whole number"))?;
+            if n == 0 {
+                return Err(ParseTimeoutsError("a zero duration"));
+            }
+            let field = match name.trim() {
+                "handshake" => &mut timeouts.handshake,
+                "silence" => &mut timeouts.silence,
+                "ping" => &mut timeouts.ping_interval,
+                "write" => &mut timeouts.write,
+                "auth-block" => &mut timeouts.auth_block,
+                _ => return Err(ParseTimeoutsError("an unknown name")),
+            };
+            *field = unit * n;
+        }
+        Ok(timeouts)
+    }
+}
+
 /// What one receiver (or sender) accepts, checked before any allocation.
 ///
 /// The defaults are the safe configuration: [`Limits::viewer`] accepts images
@@ -117,5 +166,35 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self::viewer()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_overrides_over_the_defaults() {
+        let t: Timeouts = "handshake=2s, silence=3s,write=1500ms".parse().unwrap();
+        assert_eq!(t.handshake, Duration::from_secs(2));
+        assert_eq!(t.silence, Duration::from_secs(3));
+        assert_eq!(t.write, Duration::from_millis(1500));
+        assert_eq!(t.ping_interval, PING_INTERVAL);
+        assert_eq!(t.auth_block, Timeouts::DEFAULT.auth_block);
+        assert_eq!("".parse::<Timeouts>().unwrap(), Timeouts::DEFAULT);
+    }
+
+    #[test]
+    fn timeouts_refuse_what_they_cannot_read() {
+        for bad in [
+            "handshake",
+            "handshake=2",
+            "handshake=0s",
+            "nap=2s",
+            "write=-1s",
+            "ping=1.5s",
+        ] {
+            assert!(bad.parse::<Timeouts>().is_err(), "{bad}");
+        }
     }
 }

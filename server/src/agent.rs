@@ -2,10 +2,9 @@
 //! and an orderly shutdown.
 
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use lookout_protocol::{Fingerprint, MonitorInfo};
 use tokio::net::TcpListener;
@@ -14,20 +13,20 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::capture::{CaptureError, CapturerFactory};
-use crate::config::{Access, Config, Transport};
-use crate::input::{InputError, InputHandle, InputSinkFactory, InputThread};
+use crate::config::{Config, Transport};
+use crate::input::{InputError, InputSinkFactory, InputThread};
 use crate::limiter::AuthLimiter;
-use crate::pending::PendingHandshakes;
-use crate::session::serve_connection;
-use crate::stream::{CaptureThread, FrameHub};
+use crate::session::{PendingHandshakes, Shared, serve_connection};
+use crate::stream::CaptureThread;
 use crate::tls::{Identity, IdentityError};
 
 /// Connections that have not finished the handshake yet. Each costs a task
-/// and a TLS state of a few dozen KiB for at most
-/// [`lookout_protocol::HANDSHAKE_TIMEOUT`]. Beyond this many, the oldest
-/// pending handshake is dropped for the newcomer (see [`crate::pending`]),
-/// so a flood of half-open connections can neither exhaust memory nor keep a
-/// real viewer out.
+/// and a TLS state of a few dozen KiB for at most the handshake deadline
+/// ([`lookout_protocol::Timeouts::handshake`]). Beyond this many, a pending
+/// handshake that has got least far is dropped for the newcomer (the
+/// session module's pending table explains the rule), so a flood of
+/// half-open connections can neither exhaust memory nor keep a real viewer
+/// out.
 pub const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// How long shutdown waits for sessions to close before giving up on them.
@@ -62,53 +61,6 @@ pub enum AgentError {
     /// A blocking start-up step panicked.
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
-}
-
-/// What every session reads: configuration and the shared threads' handles.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub access: Access,
-    /// `None` with `--no-tls`.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    pub limiter: Mutex<AuthLimiter>,
-    control: bool,
-    pub hub: FrameHub,
-    pub input: Option<InputHandle>,
-    pub default_monitor: u32,
-    pub viewers: Arc<Semaphore>,
-    pub max_viewers: NonZeroUsize,
-    next_viewer: AtomicU64,
-}
-
-impl Shared {
-    /// Whether viewers may steer: not view-only, and input is available.
-    pub(crate) fn control(&self) -> bool {
-        self.control && self.input.is_some()
-    }
-
-    pub(crate) fn monitor(&self, id: u32) -> Option<&MonitorInfo> {
-        self.hub.monitors().iter().find(|m| m.id == id)
-    }
-
-    pub(crate) fn next_viewer_id(&self) -> u64 {
-        self.next_viewer.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Records a failed authentication from `peer`; returns the block it
-    /// starts, if any.
-    pub(crate) fn auth_failed(&self, peer: SocketAddr) -> Option<Duration> {
-        self.limiter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .failure(peer.ip(), Instant::now())
-    }
-
-    fn blocked(&self, peer: SocketAddr) -> Option<Duration> {
-        self.limiter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .blocked(peer.ip(), Instant::now())
-    }
 }
 
 /// A bound, ready agent. [`Agent::run`] serves until the shutdown token
@@ -169,8 +121,9 @@ impl Agent {
         let shared = Arc::new(Shared {
             access: config.access.clone(),
             tls,
-            limiter: Mutex::new(AuthLimiter::new()),
-            control: config.control,
+            timeouts: config.timeouts,
+            limiter: Mutex::new(AuthLimiter::new(config.timeouts.auth_block)),
+            allow_control: config.control,
             hub,
             input: handle,
             default_monitor,
@@ -249,10 +202,10 @@ impl Agent {
                 );
                 continue;
             }
-            let (slot, displaced) = pending.admit();
+            let (slot, displaced) = pending.admit(&stream);
             if displaced {
                 tracing::warn!(
-                    "{MAX_PENDING_HANDSHAKES} handshakes pending: dropped the oldest for {peer}"
+                    "{MAX_PENDING_HANDSHAKES} handshakes pending: dropped the least advanced for {peer}"
                 );
             }
             tracker.spawn(serve_connection(

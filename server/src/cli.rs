@@ -104,6 +104,12 @@ pub struct Args {
     /// Size of the test scene, WIDTHxHEIGHT (with --source test-pattern).
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub pattern_size: (u32, u32),
+
+    /// Override session time limits, mostly for testing:
+    /// `handshake=10s,silence=15s,write=10s,auth-block=10s` are the defaults
+    /// (`ms` works too). Shorter limits drop slow viewers sooner.
+    #[arg(long, value_name = "NAME=DURATION,...", default_value = "")]
+    pub timeouts: lookout_protocol::Timeouts,
 }
 
 /// `--subsampling` values.
@@ -213,6 +219,7 @@ impl Args {
             },
             monitor: self.monitor,
             max_viewers: self.max_viewers,
+            timeouts: self.timeouts,
             source: match self.source {
                 SourceArg::Screen => Source::Screen(match self.capture {
                     CaptureArg::Auto => CaptureBackend::Auto,

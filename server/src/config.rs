@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use lookout_protocol::Timeouts;
+
 use crate::stream::CaptureSettings;
 use crate::tls::Identity;
 
@@ -27,6 +29,9 @@ pub struct Config {
     pub max_viewers: NonZeroUsize,
     /// What to stream.
     pub source: Source,
+    /// Every session time limit (the protocol's defaults unless a test
+    /// shortens them).
+    pub timeouts: Timeouts,
 }
 
 /// How viewers authenticate.

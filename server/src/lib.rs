@@ -21,22 +21,17 @@ pub mod capture;
 pub mod cli;
 pub mod coalesce;
 pub mod config;
-mod downlink;
 pub mod encode;
-mod handshake;
 pub mod input;
 pub mod limiter;
 pub mod mapping;
-mod pending;
 mod session;
 pub mod stream;
 pub mod tls;
-mod uplink;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES};
 pub use coalesce::MOVE_INTERVAL;
 pub use config::{Access, CaptureBackend, Config, Source, Transport};
-pub use downlink::WRITE_DEADLINE;
 pub use tls::Identity;
 
 use capture::{CaptureError, Capturer, CapturerFactory, ScreenCapturer, TestPattern};

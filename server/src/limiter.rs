@@ -1,7 +1,7 @@
 //! Slows down token guessing: an address that fails authentication
 //! [`MAX_FAILURES`] times within [`FAILURE_WINDOW`] is refused new
-//! connections for [`FIRST_BLOCK`], twice as long on each repeat (up to
-//! [`MAX_BLOCK`]). The table is bounded, so a spray of addresses cannot grow
+//! connections for a first block ([`Timeouts::auth_block`], 10 s by
+//! default), twice as long on each repeat (up to [`MAX_BLOCK`]). The table is bounded, so a spray of addresses cannot grow
 //! it without limit.
 //!
 //! Time is passed in, so the rules are tested without waiting.
@@ -10,16 +10,18 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use lookout_protocol::Timeouts;
+
 /// Failed authentications that trigger a block...
 pub const MAX_FAILURES: usize = 5;
 /// ...when they fall within this window.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// The first block.
-pub const FIRST_BLOCK: Duration = Duration::from_secs(10);
+/// The first block unless configured otherwise.
+pub const FIRST_BLOCK: Duration = Timeouts::DEFAULT.auth_block;
 /// The longest block, however often an address repeats.
 pub const MAX_BLOCK: Duration = Duration::from_secs(60 * 60);
 /// An address that stays clean this long after its last failure and the end
-/// of its last block starts over at [`FIRST_BLOCK`].
+/// of its last block starts over at the first block.
 const FORGIVE_AFTER: Duration = Duration::from_secs(10 * 60);
 /// Most addresses tracked at once.
 pub const MAX_TRACKED: usize = 4096;
@@ -37,11 +39,11 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(now: Instant) -> Self {
+    fn new(now: Instant, first_block: Duration) -> Self {
         Self {
             failures: VecDeque::with_capacity(MAX_FAILURES),
             blocked_until: None,
-            next_block: FIRST_BLOCK,
+            next_block: first_block,
             last_seen: now,
         }
     }
@@ -59,23 +61,33 @@ impl Entry {
 
     /// Nothing left worth remembering: no failure in the window, not
     /// blocked, and no repeat to double.
-    fn forgettable(&self, now: Instant) -> bool {
+    fn forgettable(&self, now: Instant, first_block: Duration) -> bool {
         let recent = now.saturating_duration_since(self.last_seen) < FAILURE_WINDOW;
         let blocked = self.blocked_until.is_some_and(|until| until > now);
-        !recent && !blocked && (self.next_block == FIRST_BLOCK || self.forgiven(now))
+        !recent && !blocked && (self.next_block == first_block || self.forgiven(now))
     }
 }
 
 /// Failed authentications per address.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AuthLimiter {
     entries: HashMap<IpAddr, Entry>,
+    first_block: Duration,
+}
+
+impl Default for AuthLimiter {
+    fn default() -> Self {
+        Self::new(FIRST_BLOCK)
+    }
 }
 
 impl AuthLimiter {
-    /// An empty table.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty table whose first block lasts `first_block`.
+    pub fn new(first_block: Duration) -> Self {
+        Self {
+            entries: HashMap::new(),
+            first_block,
+        }
     }
 
     /// How much longer `ip` is refused, if it is.
@@ -90,9 +102,13 @@ impl AuthLimiter {
         if !self.entries.contains_key(&ip) && self.entries.len() >= MAX_TRACKED {
             self.make_room(now);
         }
-        let entry = self.entries.entry(ip).or_insert_with(|| Entry::new(now));
+        let first_block = self.first_block;
+        let entry = self
+            .entries
+            .entry(ip)
+            .or_insert_with(|| Entry::new(now, first_block));
         if entry.forgiven(now) {
-            entry.next_block = FIRST_BLOCK;
+            entry.next_block = first_block;
         }
         entry.last_seen = now;
         while entry
@@ -116,7 +132,9 @@ impl AuthLimiter {
     /// Drops entries with nothing to remember; if none can go, the one
     /// quiet the longest.
     fn make_room(&mut self, now: Instant) {
-        self.entries.retain(|_, entry| !entry.forgettable(now));
+        let first_block = self.first_block;
+        self.entries
+            .retain(|_, entry| !entry.forgettable(now, first_block));
         if self.entries.len() < MAX_TRACKED {
             return;
         }
@@ -172,7 +190,7 @@ mod tests {
 
     #[test]
     fn five_failures_in_a_minute_block_for_ten_seconds() {
-        let mut l = AuthLimiter::new();
+        let mut l = AuthLimiter::default();
         let t0 = Instant::now();
         for i in 0..4 {
             assert_eq!(l.failure(A, t0 + i * 10 * S), None);
@@ -188,7 +206,7 @@ mod tests {
 
     #[test]
     fn failures_spread_over_more_than_a_minute_do_not_block() {
-        let mut l = AuthLimiter::new();
+        let mut l = AuthLimiter::default();
         let t0 = Instant::now();
         for i in 0..20 {
             assert_eq!(l.failure(A, t0 + i * 15 * S), None, "failure {i}");
@@ -197,7 +215,7 @@ mod tests {
 
     #[test]
     fn repeat_offenders_wait_twice_as_long_up_to_the_cap() {
-        let mut l = AuthLimiter::new();
+        let mut l = AuthLimiter::default();
         let mut now = Instant::now();
         let mut expected = FIRST_BLOCK;
         for _ in 0..12 {
@@ -213,7 +231,7 @@ mod tests {
 
     #[test]
     fn the_table_stays_bounded_and_keeps_blocking_recent_offenders() {
-        let mut l = AuthLimiter::new();
+        let mut l = AuthLimiter::default();
         let now = Instant::now();
         assert_eq!(fail_n(&mut l, A, now, MAX_FAILURES), Some(FIRST_BLOCK));
         for i in 0..(MAX_TRACKED as u32 * 2) {
@@ -235,7 +253,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_host_cannot_rotate_through_its_64() {
-        let mut l = AuthLimiter::new();
+        let mut l = AuthLimiter::default();
         let now = Instant::now();
         for i in 0..MAX_FAILURES as u16 {
             let ip: IpAddr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, i, i, i, i + 1).into();

@@ -1,10 +1,20 @@
-//! Shared harness for lookout's end-to-end tests: a protocol-level test
-//! client, virtual X displays, and the real `lookout-server` /
-//! `lookout-viewer` binaries as child processes.
+//! The one test harness of lookout, shared by the integration tests in
+//! `tests/tests/` and the end-to-end benchmark:
+//!
+//! - [`agent`]: the real agent library in-process, with a fake screen and a
+//!   recording input sink;
+//! - [`fake_agent`]: a scripted fake agent that drives the viewer;
+//! - [`client`]: a protocol-level test viewer;
+//! - [`process`]: the real `lookout-server` / `lookout-viewer` binaries as
+//!   child processes, and temporary directories;
+//! - [`x11`]: virtual X displays (Xvfb) and the tools that read and drive
+//!   them, and image comparisons.
 //!
 //! Everything here is bounded in time, talks to loopback only, and cleans up
 //! its processes on drop.
 
+pub mod agent;
 pub mod client;
+pub mod fake_agent;
 pub mod process;
 pub mod x11;

@@ -17,11 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::stream::{EncodedFrame, FrameHub, Subscription};
 
-/// A viewer that accepts not one byte for this long is dropped. Its socket
-/// buffers are full by then, so it holds one frame and its TLS buffer at
-/// most; the deadline frees even that.
-pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
-
 /// How long the writer tries to close the stream politely at the end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
@@ -48,12 +43,14 @@ pub(crate) enum Outgoing {
 pub(crate) enum DownlinkError {
     #[error("write failed: {0}")]
     Io(#[from] std::io::Error),
-    #[error("viewer accepted no data for {WRITE_DEADLINE:?}")]
-    Stalled,
+    #[error("viewer accepted no data for {0:?}")]
+    Stalled(Duration),
     #[error("cannot encode a reply: {0}")]
     Encode(#[from] lookout_protocol::ProtocolError),
     #[error("cancelled")]
     Cancelled,
+    #[error("the writer task panicked")]
+    Panicked,
 }
 
 /// The writer half of a session.
@@ -63,6 +60,11 @@ pub(crate) struct Downlink<W> {
     pub view: watch::Receiver<View>,
     pub outbox: mpsc::Receiver<Outgoing>,
     pub cancel: CancellationToken,
+    /// A viewer that accepts not one byte for this long is dropped
+    /// ([`lookout_protocol::Timeouts::write`]). Its socket buffers are full
+    /// by then, so it holds one frame and its TLS buffer at most; the
+    /// deadline frees even that.
+    pub write_deadline: Duration,
 }
 
 impl<W: AsyncWrite + Unpin> Downlink<W> {
@@ -134,22 +136,23 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
 
     /// Writes every part, giving up as soon as the session is cancelled
     /// (a stalled viewer must not keep a shutdown waiting) or the viewer
-    /// takes no byte for [`WRITE_DEADLINE`].
+    /// takes no byte for the write deadline.
     async fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), DownlinkError> {
         let cancel = self.cancel.clone();
+        let deadline = self.write_deadline;
         let write = &mut self.write;
         let all = async {
             for part in parts {
                 let mut rest = *part;
                 while !rest.is_empty() {
-                    let n = progress(write.write(rest)).await?;
+                    let n = progress(deadline, write.write(rest)).await?;
                     if n == 0 {
                         return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
                     }
                     rest = rest.get(n..).unwrap_or_default();
                 }
             }
-            progress(write.flush()).await
+            progress(deadline, write.flush()).await
         };
         tokio::select! {
             () = cancel.cancelled() => Err(DownlinkError::Cancelled),
@@ -158,11 +161,14 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     }
 }
 
-/// One write step, which must make progress within [`WRITE_DEADLINE`].
-async fn progress<T>(step: impl Future<Output = std::io::Result<T>>) -> Result<T, DownlinkError> {
-    match tokio::time::timeout(WRITE_DEADLINE, step).await {
+/// One write step, which must make progress within `deadline`.
+async fn progress<T>(
+    deadline: Duration,
+    step: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, DownlinkError> {
+    match tokio::time::timeout(deadline, step).await {
         Ok(res) => Ok(res?),
-        Err(_) => Err(DownlinkError::Stalled),
+        Err(_) => Err(DownlinkError::Stalled(deadline)),
     }
 }
 

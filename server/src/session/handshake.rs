@@ -7,7 +7,7 @@ use lookout_protocol::{
     AuthMode, Challenge, ClientMessage, PROTOCOL_VERSION, ProtocolError, ServerMessage,
     verify_response,
 };
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 
 use crate::config::Access;
@@ -89,8 +89,26 @@ impl From<CodecError> for HandshakeError {
     }
 }
 
+/// The whole exchange: sends `hello`, reads and checks `auth`. The caller
+/// bounds it in time and sends `welcome`.
+pub(crate) async fn run<R, W>(
+    reader: &mut FramedRead<R, ServerCodec>,
+    write: &mut W,
+    access: &Access,
+) -> Result<Authenticated, HandshakeError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (hello, challenge) = hello(access)?;
+    let mut buf = bytes::BytesMut::new();
+    hello.encode(&mut buf)?;
+    write.write_all(&buf).await?;
+    authenticate(reader, access, &challenge).await
+}
+
 /// The `hello` to send and the challenge it carries.
-pub(crate) fn hello(access: &Access) -> Result<(ServerMessage, Challenge), HandshakeError> {
+fn hello(access: &Access) -> Result<(ServerMessage, Challenge), HandshakeError> {
     let challenge = Challenge::generate()?;
     let auth = match access {
         Access::Token { .. } => AuthMode::Token,
@@ -106,7 +124,7 @@ pub(crate) fn hello(access: &Access) -> Result<(ServerMessage, Challenge), Hands
 }
 
 /// Reads the viewer's `auth` and checks it. The caller bounds it in time.
-pub(crate) async fn authenticate<R: AsyncRead + Unpin>(
+async fn authenticate<R: AsyncRead + Unpin>(
     reader: &mut FramedRead<R, ServerCodec>,
     access: &Access,
     challenge: &Challenge,

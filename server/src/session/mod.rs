@@ -1,39 +1,49 @@
-//! One viewer connection, from accept to close: TLS, the token handshake,
-//! then two small tasks, frames down ([`Downlink`]) and commands up
-//! ([`Uplink`]), and one log line for the attempt and one for the end.
+//! One viewer connection, from accept to close, as a short pipeline of
+//! named steps; each step either hands the connection on or logs why it
+//! ended (one line per attempt, one per session end).
+//!
+//! ```text
+//!  accept ─▶ pending table ─▶ TLS ─▶ handshake ─▶ admission ─▶ live session
+//!  (agent)   (pending.rs)            hello/auth    max viewers,  ├─ downlink task: replies + frames ─▶ socket
+//!                                    (handshake.rs) welcome       └─ uplink loop: commands ─▶ input thread
+//!            ◀──── one deadline: Timeouts::handshake ────▶        (live.rs, downlink.rs, uplink.rs)
+//! ```
+//!
+//! Until the handshake ends, the connection holds a place in the bounded
+//! [`PendingHandshakes`] table and is dropped if a newer one displaces it.
+
+mod downlink;
+mod handshake;
+mod live;
+mod pending;
+mod shared;
+mod uplink;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lookout_protocol::codec::ServerCodec;
-use lookout_protocol::{ErrorCode, HANDSHAKE_TIMEOUT, PROTOCOL_VERSION, ServerMessage};
+use lookout_protocol::{ErrorCode, PROTOCOL_VERSION, ServerMessage};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::{MAX_PENDING_HANDSHAKES, Shared};
-use crate::coalesce::MoveCoalescer;
-use crate::downlink::{Downlink, DownlinkError, View, WRITE_DEADLINE};
-use crate::handshake::{self, HandshakeError, Role};
-use crate::pending::PendingSlot;
-use crate::uplink::{Ended, Uplink};
+pub(crate) use pending::{PendingHandshakes, PendingSlot};
+pub(crate) use shared::Shared;
 
-/// Control replies waiting for the writer. Replies are small and a reading
-/// viewer drains them at once; a viewer that does not read loses replies
-/// beyond this (see [`Uplink::reply`]) instead of growing memory.
-const OUTBOX: usize = 16;
+use handshake::{Authenticated, HandshakeError, Role};
+use live::Admitted;
 
 /// How long a closing error message may take to reach a viewer.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves one accepted connection to the end: TLS (unless `--no-tls`), the
-/// token handshake, then the session. `pending` is the connection's place
-/// among pending handshakes; it is given up as soon as the handshake is
-/// over, and dropping it early (a newer connection displaced this one) ends
-/// the connection.
+/// token handshake, admission, then the live session. `pending` is the
+/// connection's place among pending handshakes; it is given up as soon as
+/// the handshake is over, and dropping it early (a newer connection
+/// displaced this one) ends the connection.
 pub(crate) async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -44,7 +54,7 @@ pub(crate) async fn serve_connection(
     let started = Instant::now();
     let _ = tcp.set_nodelay(true);
     // One deadline covers TLS and the token exchange.
-    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + shared.timeouts.handshake;
     let Some(acceptor) = shared.tls.clone().map(tokio_rustls::TlsAcceptor::from) else {
         return serve_stream(tcp, peer, shared, pending, cancel, deadline, started).await;
     };
@@ -54,7 +64,7 @@ pub(crate) async fn serve_connection(
         res = tokio::time::timeout_at(deadline, secure(acceptor, tcp, &pending)) => match res {
             Ok(Ok(tls)) => Ok(tls),
             Ok(Err(err)) => Err(Refusal::Tls(err)),
-            Err(_) => Err(Refusal::Timeout),
+            Err(_) => Err(Refusal::Timeout(shared.timeouts.handshake)),
         },
     };
     match accepted {
@@ -63,8 +73,8 @@ pub(crate) async fn serve_connection(
     }
 }
 
-/// The TLS handshake. Once the peer has said anything at all, it ranks
-/// above idle connections in the pending table.
+/// The TLS handshake. Once the agent has seen the peer's first bytes, the
+/// connection ranks above silent ones in the pending table.
 async fn secure(
     acceptor: tokio_rustls::TlsAcceptor,
     tcp: TcpStream,
@@ -83,9 +93,9 @@ async fn secure(
 enum Refusal {
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
-    #[error("handshake timed out after {HANDSHAKE_TIMEOUT:?}")]
-    Timeout,
-    #[error("dropped: {MAX_PENDING_HANDSHAKES} newer handshakes pending")]
+    #[error("handshake timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("dropped: the table of pending handshakes is full of newer ones")]
     Displaced,
 }
 
@@ -95,7 +105,8 @@ impl Refusal {
     }
 }
 
-/// The token handshake and the session over an established stream.
+/// The token handshake, admission and the session over an established
+/// stream.
 async fn serve_stream<S>(
     stream: S,
     peer: SocketAddr,
@@ -107,47 +118,68 @@ async fn serve_stream<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    pending.progressed();
+    // Over TLS the pending slot already knows the peer spoke; over plain
+    // TCP (`--no-tls`) the kernel's view ranks it until `auth` is read.
     let (read, mut write) = tokio::io::split(stream);
     let mut reader = FramedRead::new(read, ServerCodec::default());
-
     let handshake = tokio::select! {
         () = cancel.cancelled() => return,
         () = pending.evicted.cancelled() => return Refusal::Displaced.log(peer),
         res = tokio::time::timeout_at(
             deadline,
-            run_handshake(&mut reader, &mut write, &shared),
+            handshake::run(&mut reader, &mut write, &shared.access),
         ) => res,
     };
     drop(pending);
     let auth = match handshake {
         Ok(Ok(auth)) => auth,
-        Ok(Err(err)) => {
-            let blocked = matches!(err, HandshakeError::WrongToken)
-                .then(|| shared.auth_failed(peer))
-                .flatten();
-            tracing::warn!(
-                %peer,
-                role = "none",
-                outcome = %format_args!("refused: {err}"),
-                blocked_for = ?blocked,
-                "connection"
-            );
-            if let Some(reply) = err.reply() {
-                send_and_close(&mut write, &reply).await;
-            }
-            return;
-        }
-        Err(_) => return Refusal::Timeout.log(peer),
+        Ok(Err(err)) => return refuse(&mut write, &shared, peer, err).await,
+        Err(_) => return Refusal::Timeout(shared.timeouts.handshake).log(peer),
     };
-    let client = auth.client;
-    let role = auth.role.as_str();
+    let Some(admitted) = admit(&mut write, &shared, peer, auth).await else {
+        return;
+    };
+    live::run(reader, write, &shared, admitted, peer, &cancel, started).await;
+}
 
-    let Ok(_viewer_slot) = Arc::clone(&shared.viewers).try_acquire_owned() else {
+/// A failed handshake: logged, counted against the address when the token
+/// was wrong, and answered when there is something to say.
+async fn refuse<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    shared: &Shared,
+    peer: SocketAddr,
+    err: HandshakeError,
+) {
+    let blocked = matches!(err, HandshakeError::WrongToken)
+        .then(|| shared.auth_failed(peer))
+        .flatten();
+    tracing::warn!(
+        %peer,
+        role = "none",
+        outcome = %format_args!("refused: {err}"),
+        blocked_for = ?blocked,
+        "connection"
+    );
+    if let Some(reply) = err.reply() {
+        send_and_close(write, &reply).await;
+    }
+}
+
+/// Admission of an authenticated viewer: a place among `--max-viewers`
+/// (else `busy`), then `welcome`. `None` when the viewer was turned away or
+/// could not be told.
+async fn admit<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    shared: &Shared,
+    peer: SocketAddr,
+    auth: Authenticated,
+) -> Option<Admitted> {
+    let role = auth.role.as_str();
+    let Ok(place) = Arc::clone(&shared.viewers).try_acquire_owned() else {
         tracing::warn!(
             %peer,
             role,
-            %client,
+            client = %auth.client,
             outcome = %format_args!("refused: already {} viewers", shared.max_viewers),
             "connection"
         );
@@ -155,10 +187,9 @@ async fn serve_stream<S>(
             ErrorCode::Busy,
             format!("this agent already serves {} viewers", shared.max_viewers),
         );
-        send_and_close(&mut write, &busy).await;
-        return;
+        send_and_close(write, &busy).await;
+        return None;
     };
-
     let id = shared.next_viewer_id();
     let monitor = shared.default_monitor;
     let control = shared.control() && auth.role == Role::Control;
@@ -171,88 +202,21 @@ async fn serve_stream<S>(
     let mut buf = bytes::BytesMut::new();
     let sent = welcome.encode(&mut buf).is_ok()
         && matches!(
-            tokio::time::timeout(WRITE_DEADLINE, write.write_all(&buf)).await,
+            tokio::time::timeout(shared.timeouts.write, write.write_all(&buf)).await,
             Ok(Ok(()))
         );
     if !sent {
-        return;
+        tracing::warn!(%peer, role, client = %auth.client, outcome = "closed before welcome", "connection");
+        return None;
     }
-    tracing::info!(%peer, role, %client, viewer = id, control, outcome = "accepted", "connection");
-
-    let session = cancel.child_token();
-    let (view_tx, view_rx) = watch::channel(View {
-        monitoring: false,
-        monitor,
-    });
-    let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX);
-    let downlink = tokio::spawn(
-        Downlink {
-            write,
-            hub: shared.hub.clone(),
-            view: view_rx,
-            outbox: outbox_rx,
-            cancel: session.clone(),
-        }
-        .run(),
-    );
-    let mut uplink = Uplink {
+    tracing::info!(%peer, role, client = %auth.client, viewer = id, control, outcome = "accepted", "connection");
+    Some(Admitted {
         id,
-        shared: &shared,
+        role: auth.role,
         control,
-        view: view_tx,
-        outbox: outbox_tx,
-        cancel: session.clone(),
-        inputs: 0,
-        moves: MoveCoalescer::default(),
-    };
-    let ended = uplink.run(&mut reader).await;
-    let inputs = uplink.inputs;
-    // Let the writer send what is queued (a closing error, say), but not
-    // for long: a stalled viewer must not hold the session open.
-    drop(uplink);
-    let mut downlink = downlink;
-    let (frames, written) = match tokio::time::timeout(CLOSE_GRACE, &mut downlink).await {
-        Ok(joined) => joined.unwrap_or((0, Ok(()))),
-        Err(_) => {
-            session.cancel();
-            downlink.await.unwrap_or((0, Ok(())))
-        }
-    };
-    if let Some(input) = &shared.input {
-        input.release_all(id);
-    }
-    // The writer's failure (a stalled viewer, say) explains more than the
-    // reader's "cancelled".
-    let reason = match (&ended, written) {
-        (Ended::Cancelled, Err(err)) if !matches!(err, DownlinkError::Cancelled) => err.to_string(),
-        _ => ended.to_string(),
-    };
-    tracing::info!(
-        %peer,
-        role,
-        viewer = id,
-        duration = ?started.elapsed(),
-        frames,
-        inputs,
-        %reason,
-        "session ended"
-    );
-}
-
-async fn run_handshake<R, W>(
-    reader: &mut FramedRead<R, ServerCodec>,
-    write: &mut W,
-    shared: &Shared,
-) -> Result<handshake::Authenticated, HandshakeError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let (hello, challenge) = handshake::hello(&shared.access)?;
-    let mut buf = bytes::BytesMut::new();
-    hello.encode(&mut buf)?;
-    write.write_all(&buf).await?;
-    handshake::authenticate(reader, &shared.access, &challenge).await
+        monitor,
+        _place: place,
+    })
 }
 
 /// Best effort: one last message, then close. Bounded in time because the

@@ -1,20 +1,20 @@
 //! Commands up: one loop per viewer reads its messages and carries them
 //! out, in order. Pointer moves are paced by a [`MoveCoalescer`]; a viewer
-//! silent for [`SILENCE_LIMIT`] is dropped.
+//! silent for [`Timeouts::silence`](lookout_protocol::Timeouts) is dropped.
 
 use std::time::Instant;
 
 use futures_util::StreamExt;
 use lookout_protocol::codec::{CodecError, ServerCodec};
-use lookout_protocol::{ClientMessage, ErrorCode, MAX_TEXT_CHARS, SILENCE_LIMIT, ServerMessage};
+use lookout_protocol::{ClientMessage, ErrorCode, MAX_TEXT_CHARS, ServerMessage};
 use tokio::io::AsyncRead;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::Shared;
+use super::downlink::{Outgoing, View};
+use super::shared::Shared;
 use crate::coalesce::MoveCoalescer;
-use crate::downlink::{Outgoing, View};
 use crate::input::{InputAction, ViewerId};
 use crate::mapping::frame_to_desktop;
 
@@ -37,8 +37,8 @@ pub(crate) enum Ended {
     Io(std::io::Error),
     #[error("agent shutting down or writer stopped")]
     Cancelled,
-    #[error("viewer silent for {SILENCE_LIMIT:?}")]
-    Silent,
+    #[error("viewer silent for {0:?}")]
+    Silent(std::time::Duration),
 }
 
 /// Commands up: reads the viewer's messages and carries them out.
@@ -62,6 +62,7 @@ impl Uplink<'_> {
         reader: &mut FramedRead<R, ServerCodec>,
     ) -> Ended {
         let mut heard = Instant::now();
+        let silence = self.shared.timeouts.silence;
         loop {
             let due = self.moves.due();
             let next = tokio::select! {
@@ -74,9 +75,9 @@ impl Uplink<'_> {
                     }
                     continue;
                 }
-                next = tokio::time::timeout_at((heard + SILENCE_LIMIT).into(), reader.next()) => match next {
+                next = tokio::time::timeout_at((heard + silence).into(), reader.next()) => match next {
                     Ok(next) => next,
-                    Err(_) => return Ended::Silent,
+                    Err(_) => return Ended::Silent(silence),
                 },
             };
             heard = Instant::now();

@@ -1,7 +1,6 @@
 //! The X11 capturer against a real X server (Xvfb): it returns exactly the
 //! pixels on the screen, through shared memory and through `GetImage` alike,
 //! and numbers the monitors the way xcap does.
-#![cfg(target_os = "linux")]
 
 use std::process::Command;
 

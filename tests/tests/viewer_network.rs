@@ -2,8 +2,6 @@
 //! `--snapshot`, exit statuses, and the window mode's network thread
 //! (reconnecting, restoring the user's choices) without a window.
 
-mod util;
-
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
@@ -12,16 +10,18 @@ use std::time::Duration;
 
 use clap::Parser;
 use lookout_protocol::ClientMessage;
+use lookout_tests::fake_agent::{FakeAgent, Script, TEST_TIMEOUT, gradient, monitor};
+use lookout_tests::process::TempDir;
+use lookout_tests::x11::mean_abs_diff;
 use lookout_viewer::client::{COMMAND_QUEUE, Command, Link, NetThread, Status};
 use lookout_viewer::slot::Latest;
 use lookout_viewer::{Args, Config, RunError, SessionError};
 use tokio::sync::{mpsc, watch};
-use util::{FakeAgent, Script, TEST_TIMEOUT, gradient, mean_abs_diff, monitor, scratch_dir};
 
 const TOKEN: &str = "correct horse battery staple";
 
 /// The viewer's configuration for these arguments. The fake agent speaks
-/// plain TCP, so `--no-tls` is added (TLS has its own tests, in `tls.rs`).
+/// plain TCP, so `--no-tls` is added (TLS has its own tests, in `viewer_tls.rs`).
 fn config(args: &[&str]) -> Config {
     let args = std::iter::once("lookout-viewer")
         .chain(args.iter().copied())
@@ -48,8 +48,8 @@ fn read_png(path: &Path) -> image::RgbImage {
 async fn snapshot_writes_the_agents_frame_as_png() {
     let source = gradient(160, 90);
     let agent = FakeAgent::start(Script::with_token(TOKEN, vec![source.clone()])).await;
-    let dir = scratch_dir("snapshot");
-    let out = dir.join("frame.png");
+    let dir = TempDir::new("snapshot");
+    let out = dir.path().join("frame.png");
     let target = agent.target();
     let out_arg = out.to_str().unwrap();
 
@@ -65,7 +65,6 @@ async fn snapshot_writes_the_agents_frame_as_png() {
         agent.seen().first().map(|s| &s.msg),
         Some(ClientMessage::StartMonitor)
     ));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,8 +75,8 @@ async fn snapshot_with_frames_n_takes_the_nth_frame() {
         .map(|&c| image::RgbImage::from_pixel(32, 16, image::Rgb(c)))
         .collect();
     let agent = FakeAgent::start(Script::with_token(TOKEN, frames)).await;
-    let dir = scratch_dir("nth");
-    let out = dir.join("third.png");
+    let dir = TempDir::new("nth");
+    let out = dir.path().join("third.png");
     let target = agent.target();
 
     run_viewer(config(&[
@@ -95,7 +94,6 @@ async fn snapshot_with_frames_n_takes_the_nth_frame() {
     let expected = image::RgbImage::from_pixel(32, 16, image::Rgb(colours[2]));
     let diff = mean_abs_diff(&read_png(&out), &expected);
     assert!(diff < 8.0, "mean abs diff {diff}: not the third frame");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,8 +103,8 @@ async fn agent_without_auth_gets_an_empty_response_and_no_token_is_needed() {
         ..Script::with_token("", vec![gradient(8, 8)])
     })
     .await;
-    let dir = scratch_dir("noauth");
-    let out = dir.join("open.png");
+    let dir = TempDir::new("noauth");
+    let out = dir.path().join("open.png");
     let target = agent.target();
     // The fake agent refuses anything but an empty response when open.
     run_viewer(config(&[
@@ -119,14 +117,13 @@ async fn agent_without_auth_gets_an_empty_response_and_no_token_is_needed() {
     .await
     .unwrap();
     assert_eq!(read_png(&out).dimensions(), (8, 8));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_token_is_auth_failed_and_exit_status_2() {
     let agent = FakeAgent::start(Script::with_token(TOKEN, vec![gradient(8, 8)])).await;
-    let dir = scratch_dir("wrong");
-    let out = dir.join("never.png");
+    let dir = TempDir::new("wrong");
+    let out = dir.path().join("never.png");
     let target = agent.target();
 
     let err = run_viewer(config(&[
@@ -146,7 +143,6 @@ async fn wrong_token_is_auth_failed_and_exit_status_2() {
     assert_eq!(err.exit_code(), 2);
     assert!(!out.exists());
     assert!(agent.seen().is_empty(), "commands after a failed handshake");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,6 @@
 //! refused before the viewer sends its token proof.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,6 +11,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::ServerCodec;
 use lookout_protocol::{AuthMode, Challenge, ClientMessage, Fingerprint, Limits, ServerMessage};
+use lookout_tests::process::TempDir;
 use lookout_viewer::connection::{self, Dial};
 use lookout_viewer::{SessionError, Target, Token, Trust};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -182,23 +182,10 @@ async fn dial(agent: &Agent, trust: &Trust) -> Result<(), SessionError> {
     connection::connect(dial, WAIT).await.map(drop)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "lookout-viewer-tls-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test]
 async fn first_use_is_recorded_and_a_new_key_is_then_refused_before_the_token_proof() {
-    let dir = scratch("tofu");
-    let known = dir.join("sub").join("known_hosts");
+    let dir = TempDir::new("tofu");
+    let known = dir.path().join("sub").join("known_hosts");
     let trust = Trust::KnownHosts(known.clone());
     let real = Id::new();
     let agent = Agent::start(Some(server_config(&real, &real))).await;
@@ -238,7 +225,6 @@ async fn first_use_is_recorded_and_a_new_key_is_then_refused_before_the_token_pr
     assert!(text.contains("line 1 of"), "{text}");
     assert!(text.contains(known.to_str().unwrap()), "{text}");
     assert_eq!(impostor.auths(), 0, "the token proof went to an impostor");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test]

@@ -1,13 +1,11 @@
-//! Harness for the agent's fast integration tests: the real agent library on
-//! loopback, with a fake capture source and a recording input sink.
-
-#![allow(dead_code, unused_imports, unreachable_pub)] // each test binary uses a different part
+//! The real agent library in-process on loopback, with a fake screen and a
+//! recording input sink: fast tests of the session rules, no display needed.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use lookout_protocol::MonitorInfo;
+use lookout_protocol::{MonitorInfo, Timeouts};
 use lookout_server::capture::{CaptureError, CapturedImage, Capturer};
 use lookout_server::input::{InputSink, RecordingSink};
 use lookout_server::stream::CaptureSettings;
@@ -16,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
-pub use lookout_tests::client::{Client, Endpoint, WAIT, decode};
+use crate::client::{Client, Endpoint, WAIT};
 
 pub const TOKEN: &str = "correct horse battery staple";
 
@@ -26,6 +24,7 @@ pub async fn welcome(addr: std::net::SocketAddr) -> (Client, lookout_protocol::S
 }
 
 /// Two monitors of different sizes and colours; counts captures.
+#[derive(Debug)]
 pub struct FakeScreen {
     monitors: Vec<MonitorInfo>,
     pub captures: Arc<AtomicUsize>,
@@ -94,6 +93,7 @@ impl Capturer for FakeScreen {
     }
 }
 
+#[derive(Debug)]
 pub struct Options {
     pub access: Access,
     pub control: bool,
@@ -106,6 +106,8 @@ pub struct Options {
     /// TLS with a fresh identity (the default is plain TCP, to keep these
     /// tests about the session, not the transport).
     pub tls: bool,
+    /// Session time limits (tests shorten them rather than wait).
+    pub timeouts: Timeouts,
 }
 
 impl Default for Options {
@@ -118,11 +120,13 @@ impl Default for Options {
             big_noisy: None,
             still: false,
             tls: false,
+            timeouts: Timeouts::DEFAULT,
         }
     }
 }
 
 /// A running agent on 127.0.0.1 with a fake screen and recording input.
+#[derive(Debug)]
 pub struct TestAgent {
     pub addr: std::net::SocketAddr,
     /// What a test viewer connects to (pinned TLS, or plain).
@@ -154,6 +158,7 @@ impl TestAgent {
             monitor: None,
             max_viewers: NonZeroUsize::new(opts.max_viewers).unwrap(),
             source: Source::Screen(Default::default()),
+            timeouts: opts.timeouts,
         };
         let captures = Arc::new(AtomicUsize::new(0));
         let mut monitors = monitors();

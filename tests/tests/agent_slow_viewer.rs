@@ -1,12 +1,11 @@
 //! A viewer that never reads must cost the agent at most a frame or two and
 //! must not slow anyone else down.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Client, Options, TestAgent};
 use lookout_protocol::{ClientMessage, ServerMessage};
+use lookout_tests::agent::{Options, TestAgent, welcome};
+use lookout_tests::client::Client;
 
 /// Resident memory of this process (agent and test clients), in bytes.
 fn rss() -> u64 {
@@ -43,11 +42,11 @@ async fn stalled_viewer_next_to_a_fast_one_costs_no_backlog_and_no_frame_rate() 
         ..Options::default()
     })
     .await;
-    let (mut fast, _) = common::welcome(agent.addr).await;
+    let (mut fast, _) = welcome(agent.addr).await;
     fast.send(ClientMessage::StartMonitor).await;
     let (alone, alone_span) = measure(&mut fast, Duration::from_secs(2)).await;
 
-    let (mut stalled, _) = common::welcome(agent.addr).await;
+    let (mut stalled, _) = welcome(agent.addr).await;
     stalled.send(ClientMessage::StartMonitor).await;
     // From here on `stalled` is never read: its socket buffers fill up and
     // the agent's writes to it block.

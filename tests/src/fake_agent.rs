@@ -2,8 +2,6 @@
 //! the real handshake (HMAC over the challenge), `welcome`, and on
 //! `start_monitor` a scripted series of `frame` + `HT` JPEG pairs.
 
-#![allow(dead_code)] // each test uses part of the harness
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,28 +19,28 @@ use tokio::sync::Notify;
 use tokio_util::codec::Framed;
 
 /// Every test gives up after this long instead of hanging.
-pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the fake agent does.
-#[derive(Clone)]
-pub(crate) struct Script {
+#[derive(Debug, Clone)]
+pub struct Script {
     /// `Some` = `auth: token`; `None` = `auth: none`.
-    pub(crate) token: Option<String>,
+    pub token: Option<String>,
     /// The images sent, in order, after each `start_monitor`.
-    pub(crate) frames: Vec<image::RgbImage>,
-    pub(crate) monitors: Vec<MonitorInfo>,
-    pub(crate) control: bool,
+    pub frames: Vec<image::RgbImage>,
+    pub monitors: Vec<MonitorInfo>,
+    pub control: bool,
     /// Accept connections but never say hello.
-    pub(crate) silent: bool,
+    pub silent: bool,
     /// Turn every viewer away with `busy` after a correct handshake.
-    pub(crate) busy: bool,
+    pub busy: bool,
     /// On the first connection, answer `start_monitor` with an image that
     /// has no `frame` message before it (a protocol violation).
-    pub(crate) bad_image_first: bool,
+    pub bad_image_first: bool,
 }
 
 impl Script {
-    pub(crate) fn with_token(token: &str, frames: Vec<image::RgbImage>) -> Self {
+    pub fn with_token(token: &str, frames: Vec<image::RgbImage>) -> Self {
         Self {
             token: Some(token.to_owned()),
             frames,
@@ -55,7 +53,7 @@ impl Script {
     }
 }
 
-pub(crate) fn monitor(id: u32, width: u32, height: u32) -> MonitorInfo {
+pub fn monitor(id: u32, width: u32, height: u32) -> MonitorInfo {
     MonitorInfo {
         id,
         name: format!("fake-{id}"),
@@ -69,14 +67,15 @@ pub(crate) fn monitor(id: u32, width: u32, height: u32) -> MonitorInfo {
 
 /// One command the agent received: which connection (0, 1, ...) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Seen {
-    pub(crate) connection: usize,
-    pub(crate) msg: ClientMessage,
+pub struct Seen {
+    pub connection: usize,
+    pub msg: ClientMessage,
 }
 
 /// A running fake agent.
-pub(crate) struct FakeAgent {
-    pub(crate) addr: SocketAddr,
+#[derive(Debug)]
+pub struct FakeAgent {
+    pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     kick: Arc<Notify>,
     connections: Arc<AtomicUsize>,
@@ -90,7 +89,7 @@ impl Drop for FakeAgent {
 }
 
 impl FakeAgent {
-    pub(crate) async fn start(script: Script) -> Self {
+    pub async fn start(script: Script) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -113,12 +112,12 @@ impl FakeAgent {
     }
 
     /// `127.0.0.1:PORT`, as a viewer argument.
-    pub(crate) fn target(&self) -> String {
+    pub fn target(&self) -> String {
         self.addr.to_string()
     }
 
     /// Everything received so far (after the handshake).
-    pub(crate) fn seen(&self) -> Vec<Seen> {
+    pub fn seen(&self) -> Vec<Seen> {
         self.seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -126,17 +125,17 @@ impl FakeAgent {
     }
 
     /// How many connections were accepted so far.
-    pub(crate) fn connections(&self) -> usize {
+    pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 
     /// Drops the current connection, as an agent restart would.
-    pub(crate) fn kick(&self) {
+    pub fn kick(&self) {
         self.kick.notify_one();
     }
 
     /// Waits until `pred` holds for the received commands.
-    pub(crate) async fn wait_for(&self, what: &str, pred: impl Fn(&[Seen]) -> bool) {
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&[Seen]) -> bool) {
         let waited = tokio::time::timeout(TEST_TIMEOUT, async {
             loop {
                 if pred(&self.seen()) {
@@ -287,7 +286,7 @@ fn now_us() -> u64 {
 }
 
 /// A baseline JPEG of `img` at high quality.
-pub(crate) fn jpeg(img: &image::RgbImage) -> Bytes {
+pub fn jpeg(img: &image::RgbImage) -> Bytes {
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
         .encode_image(img)
@@ -296,7 +295,7 @@ pub(crate) fn jpeg(img: &image::RgbImage) -> Bytes {
 }
 
 /// A smooth test picture (JPEG-friendly): gradients in each channel.
-pub(crate) fn gradient(width: u32, height: u32) -> image::RgbImage {
+pub fn gradient(width: u32, height: u32) -> image::RgbImage {
     image::RgbImage::from_fn(width, height, |x, y| {
         image::Rgb([
             (x * 255 / width.max(1)) as u8,
@@ -304,29 +303,4 @@ pub(crate) fn gradient(width: u32, height: u32) -> image::RgbImage {
             ((x + y) * 127 / (width + height).max(1)) as u8,
         ])
     })
-}
-
-/// Mean absolute difference per channel between two same-sized images.
-pub(crate) fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let total: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(&x, &y)| u64::from(x.abs_diff(y)))
-        .sum();
-    total as f64 / a.as_raw().len() as f64
-}
-
-/// A fresh scratch directory under the system temp dir.
-pub(crate) fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "lookout-viewer-{name}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

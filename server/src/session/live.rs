@@ -1,0 +1,128 @@
+//! The live session of an admitted viewer: two small tasks, frames down
+//! ([`Downlink`]) and commands up ([`Uplink`]), and the accounting when
+//! they end (held input released, one log line).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use lookout_protocol::codec::ServerCodec;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::downlink::{Downlink, DownlinkError, View};
+use super::handshake::Role;
+use super::shared::Shared;
+use super::uplink::{Ended, Uplink};
+use crate::coalesce::MoveCoalescer;
+use crate::input::ViewerId;
+
+/// Control replies waiting for the writer. Replies are small and a reading
+/// viewer drains them at once; a viewer that does not read loses replies
+/// beyond this (see [`Uplink`]'s `reply`) instead of growing memory.
+const OUTBOX: usize = 16;
+
+/// How long the writer may go on after the reader ended, to send what is
+/// queued (a closing error, say).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// A viewer that passed the handshake and got a place and a `welcome`.
+#[derive(Debug)]
+pub(super) struct Admitted {
+    pub id: ViewerId,
+    pub role: Role,
+    /// Whether this viewer may steer.
+    pub control: bool,
+    /// The monitor it sees first.
+    pub monitor: u32,
+    /// Its place among `--max-viewers`, held until the session ends.
+    pub _place: OwnedSemaphorePermit,
+}
+
+/// Runs the session until either side ends it, then logs how it went.
+pub(super) async fn run<R, W>(
+    mut reader: FramedRead<R, ServerCodec>,
+    write: W,
+    shared: &Shared,
+    viewer: Admitted,
+    peer: SocketAddr,
+    cancel: &CancellationToken,
+    started: Instant,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let session = cancel.child_token();
+    let (view_tx, view_rx) = watch::channel(View {
+        monitoring: false,
+        monitor: viewer.monitor,
+    });
+    let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX);
+    let downlink = tokio::spawn(
+        Downlink {
+            write,
+            hub: shared.hub.clone(),
+            view: view_rx,
+            outbox: outbox_rx,
+            cancel: session.clone(),
+            write_deadline: shared.timeouts.write,
+        }
+        .run(),
+    );
+    let mut uplink = Uplink {
+        id: viewer.id,
+        shared,
+        control: viewer.control,
+        view: view_tx,
+        outbox: outbox_tx,
+        cancel: session.clone(),
+        inputs: 0,
+        moves: MoveCoalescer::default(),
+    };
+    let ended = uplink.run(&mut reader).await;
+    let inputs = uplink.inputs;
+    drop(uplink);
+    let (frames, written) = finish(downlink, &session).await;
+    if let Some(input) = &shared.input {
+        input.release_all(viewer.id);
+    }
+    // The writer's failure (a stalled viewer, say) explains more than the
+    // reader's "cancelled".
+    let reason = match (&ended, written) {
+        (Ended::Cancelled, Err(err)) if !matches!(err, DownlinkError::Cancelled) => err.to_string(),
+        _ => ended.to_string(),
+    };
+    tracing::info!(
+        %peer,
+        role = viewer.role.as_str(),
+        viewer = viewer.id,
+        duration = ?started.elapsed(),
+        frames,
+        inputs,
+        %reason,
+        "session ended"
+    );
+}
+
+/// Lets the writer send what is queued, but not for long: a stalled viewer
+/// must not hold the session open. Returns the frames it sent and how it
+/// ended; a writer that panicked (a bug) says so rather than pass for a
+/// clean end.
+async fn finish(
+    mut downlink: JoinHandle<(u64, Result<(), DownlinkError>)>,
+    session: &CancellationToken,
+) -> (u64, Result<(), DownlinkError>) {
+    let joined = match tokio::time::timeout(CLOSE_GRACE, &mut downlink).await {
+        Ok(joined) => joined,
+        Err(_) => {
+            session.cancel();
+            downlink.await
+        }
+    };
+    joined.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "the session's writer task failed");
+        (0, Err(DownlinkError::Panicked))
+    })
+}

@@ -1,0 +1,66 @@
+//! What every session reads: the agent's configuration and the handles of
+//! its shared threads, behind one `Arc`.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use lookout_protocol::{MonitorInfo, Timeouts};
+use tokio::sync::Semaphore;
+
+use crate::config::Access;
+use crate::input::InputHandle;
+use crate::limiter::AuthLimiter;
+use crate::stream::FrameHub;
+
+/// The agent's state that sessions share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub access: Access,
+    /// `None` with `--no-tls`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub timeouts: Timeouts,
+    pub limiter: Mutex<AuthLimiter>,
+    /// `false` with `--view-only`.
+    pub allow_control: bool,
+    pub hub: FrameHub,
+    pub input: Option<InputHandle>,
+    pub default_monitor: u32,
+    pub viewers: Arc<Semaphore>,
+    pub max_viewers: NonZeroUsize,
+    pub next_viewer: AtomicU64,
+}
+
+impl Shared {
+    /// Whether viewers may steer: not view-only, and input is available.
+    pub(crate) fn control(&self) -> bool {
+        self.allow_control && self.input.is_some()
+    }
+
+    pub(crate) fn monitor(&self, id: u32) -> Option<&MonitorInfo> {
+        self.hub.monitors().iter().find(|m| m.id == id)
+    }
+
+    pub(crate) fn next_viewer_id(&self) -> u64 {
+        self.next_viewer.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records a failed authentication from `peer`; returns the block it
+    /// starts, if any.
+    pub(crate) fn auth_failed(&self, peer: SocketAddr) -> Option<Duration> {
+        self.limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failure(peer.ip(), Instant::now())
+    }
+
+    /// How much longer `peer` is refused, if it is.
+    pub(crate) fn blocked(&self, peer: SocketAddr) -> Option<Duration> {
+        self.limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocked(peer.ip(), Instant::now())
+    }
+}

@@ -1,0 +1,23 @@
+//! Every integration test of lookout, in one binary (as ripgrep does), one
+//! module per subject. The harness is this crate's library: an in-process
+//! agent with a fake screen (`agent`), a scripted fake agent for the viewer
+//! (`fake_agent`), a protocol-level test client (`client`), the real
+//! binaries as processes (`process`) and virtual X displays (`x11`).
+//!
+//! | module | what runs for real |
+//! |---|---|
+//! | `agent_session`, `agent_slow_viewer` | the agent library on loopback, fake screen and input |
+//! | `x11_capture` | the X11 capturer against Xvfb |
+//! | `agent_x11` | the agent binary on Xvfb: pixels and the X pointer |
+//! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
+//! | `viewer_network`, `viewer_tls` | the viewer library and binary against a fake agent |
+//! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
+
+mod agent_session;
+mod agent_slow_viewer;
+mod agent_x11;
+mod security;
+mod viewer_network;
+mod viewer_tls;
+mod viewer_x11;
+mod x11_capture;
