@@ -3,9 +3,11 @@
 //! This crate is the single Rust description of the contract between
 //! `lookout-server` (the capture agent) and any viewer. It does no I/O: it
 //! turns bytes into typed messages and typed messages into bytes, and it
-//! enforces every limit before it allocates. The authoritative text is the
-//! project's `PROTOCOL.md`; where this crate and that page disagree, this crate
-//! is wrong.
+//! enforces every limit before it allocates. The contract is the shared
+//! protocol specification (version 2); the repository's `PROTOCOL.md`
+//! describes, in the project's words, what of it this crate and the two
+//! programs implement today and what they do not yet. Where this crate and
+//! the contract disagree, this crate is wrong.
 //!
 //! # Framing
 //!

@@ -1,4 +1,4 @@
-//! Byte-exact frames written out by hand from PROTOCOL.md, so the crate
+//! Byte-exact frames written out by hand from the protocol contract, so the crate
 //! cannot drift from the spec: every header below was typed from the table
 //! in section 1, every JSON body from the examples in section 2.
 
