@@ -55,18 +55,26 @@ run() {
 
 test_all() {
   deps
-  log "cargo fmt --check"
-  cargo fmt --all -- --check
-  log "cargo clippy"
-  cargo clippy --workspace --all-targets --locked -- -D warnings
-  log "cargo build (the end-to-end tests run the real binaries)"
-  cargo build --workspace --bins --locked
-  log "cargo test"
-  cargo test --workspace --all-targets --locked
-  log "doc tests and protocol docs"
-  cargo test --workspace --doc --locked
-  RUSTDOCFLAGS="-D warnings" cargo doc -p lookout-protocol --no-deps --locked
+  step "cargo fmt --check" cargo fmt --all -- --check
+  step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+  # The end-to-end tests run the real binaries.
+  step "cargo build" cargo build --workspace --bins --locked
+  # --no-fail-fast: one failing test binary must not hide the others.
+  step "cargo test" cargo test --workspace --all-targets --locked --no-fail-fast
+  step "doc tests" cargo test --workspace --doc --locked
+  RUSTDOCFLAGS="-D warnings" step "protocol docs" cargo doc -p lookout-protocol --no-deps --locked
   fuzz
+  log "timings (s): ${TIMINGS[*]}"
+}
+
+# Runs a command as one named step and records how long it took.
+TIMINGS=()
+step() {
+  local name="$1" started=$SECONDS
+  shift
+  log "$name"
+  "$@"
+  TIMINGS+=("$name=$((SECONDS - started))")
 }
 
 # Runs each fuzz target in fuzz/ for FUZZ_SECONDS (default 20); a crash fails

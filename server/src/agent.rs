@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lookout_protocol::{Fingerprint, MonitorInfo};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -84,12 +84,10 @@ impl Agent {
         capture: CapturerFactory,
         input: Option<InputSinkFactory>,
     ) -> Result<Self, AgentError> {
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| AgentError::Bind {
-                addr: config.bind,
-                source,
-            })?;
+        let listener = listen(config.bind).map_err(|source| AgentError::Bind {
+            addr: config.bind,
+            source,
+        })?;
         let identity = match config.transport.clone() {
             Transport::Plain => None,
             Transport::TlsWith(identity) => Some((identity, false)),
@@ -235,6 +233,27 @@ impl Agent {
         .ok();
         tracing::info!("agent stopped");
     }
+}
+
+/// Connections the kernel completes and queues before the agent accepts
+/// them. The usual 128 overflows during a flood of half-open connections
+/// on a busy machine, and the kernel then drops SYNs, a real viewer's
+/// among them, which costs it a second (the SYN retransmission) or more;
+/// the pending table, not the kernel's queue, is where a flood must be
+/// sorted out. The kernel caps this at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// A listening socket with [`LISTEN_BACKLOG`], and `SO_REUSEADDR` so that a
+/// restarted agent can bind while old connections linger in TIME_WAIT.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 fn pick_monitor(monitors: &[MonitorInfo], wanted: Option<u32>) -> Result<u32, AgentError> {
