@@ -84,17 +84,16 @@ step() {
 # corpus entries go to a temporary directory, not to the committed seeds.
 fuzz() {
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-  local opts=(--sanitizer none --debug-assertions)
+  # Inside the workspace's target directory (CI keeps it between runs).
+  local opts=(--sanitizer none --debug-assertions --target-dir "${CARGO_TARGET_DIR:-$PWD/target}/fuzz")
   local seconds="${FUZZ_SECONDS:-20}" corpus target
-  log "cargo fuzz build"
-  cargo fuzz build "${opts[@]}"
+  step "cargo fuzz build" cargo fuzz build "${opts[@]}"
   corpus="$(mktemp -d)"
   # Double quotes: expanded now, as `corpus` is gone when the trap runs.
   trap "rm -rf '$corpus'" EXIT
   for target in frame_decoder client_message server_message handshake; do
-    log "cargo fuzz run $target (${seconds}s)"
     mkdir "$corpus/$target"
-    cargo fuzz run "${opts[@]}" "$target" "$corpus/$target" "fuzz/corpus/$target" -- \
+    step "fuzz $target" cargo fuzz run "${opts[@]}" "$target" "$corpus/$target" "fuzz/corpus/$target" -- \
       -max_total_time="$seconds" -timeout=10
   done
 }
