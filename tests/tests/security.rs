@@ -265,7 +265,7 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
     let (mut stalled, _) = Client::welcome(endpoint, TOKEN).await;
     stalled.send(ClientMessage::StartMonitor).await;
     let pinger = tokio::spawn(async move {
-        for id in 0..12 {
+        for id in 0..60 {
             if futures_util::SinkExt::send(&mut stalled.framed, ClientMessage::Ping { id })
                 .await
                 .is_err()
@@ -277,14 +277,17 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
         stalled
     });
 
+    // Until the stalled one is dropped: how soon depends on how fast this
+    // machine fills its socket buffers, so the bound is generous.
+    let dropped = |log: &str| log.contains("accepted no data for 2s");
     let mut peak = before;
     let mut beside = 0;
-    let window = Duration::from_secs(10);
     let started = Instant::now();
-    while started.elapsed() < window {
+    while started.elapsed() < Duration::from_secs(40) && !dropped(&agent.process.stderr.text()) {
         beside += count_images(&mut live, Duration::from_secs(1)).await;
         peak = peak.max(agent.process.rss_kib());
     }
+    let window = started.elapsed();
     let log = agent.process.stderr.text();
     let rate_alone = alone as f64 / 4.0;
     let rate_beside = beside as f64 / window.as_secs_f64();
@@ -292,10 +295,7 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
         "live viewer: {rate_alone:.1} fps alone, {rate_beside:.1} fps beside a stalled one; \
          agent RSS {before} -> peak {peak} KiB"
     );
-    assert!(
-        log.contains("accepted no data for 2s"),
-        "the stalled viewer was not dropped: {log}"
-    );
+    assert!(dropped(&log), "the stalled viewer was not dropped: {log}");
     assert!(
         rate_beside >= rate_alone * 0.8,
         "the live viewer slowed: {rate_alone:.1} -> {rate_beside:.1} fps"
