@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use lookout_protocol::ClientMessage;
-use lookout_viewer::client::{COMMAND_QUEUE, Command, Link, NetThread, Status};
+use lookout_viewer::network::{COMMAND_QUEUE, Command, Link, NetThread, Status};
 use lookout_viewer::slot::Latest;
 use lookout_viewer::{Args, Config, RunError, SessionError};
 use tokio::sync::{mpsc, watch};
@@ -329,10 +329,7 @@ async fn network_thread_stays_paused_across_a_reconnect() {
     let agent = FakeAgent::start(Script::with_token(TOKEN, vec![gradient(16, 16)])).await;
     let mut headless = Headless::start(config(&[&agent.target(), "--token", TOKEN]));
     headless.wait_status("live", |s| s.link == Link::Live).await;
-    headless
-        .commands
-        .try_send(Command::SetPaused(true))
-        .unwrap();
+    headless.commands.try_send(Command::TogglePause).unwrap();
     agent
         .wait_for("stop_monitor", |seen| {
             seen.iter().any(|s| s.msg == ClientMessage::StopMonitor)
