@@ -1,7 +1,7 @@
 //! Where the image sits in the window: the size of the first window, the
 //! letterbox placement, and the mapping of window pixels to frame pixels.
 //!
-//! Drawing ([`crate::scaler`]) and pointer mapping share one function,
+//! Drawing (the `scaler` module) and pointer mapping share one function,
 //! [`scale_index`], so the
 //! frame pixel under the pointer is exactly the one the agent is told about.
 //! The mapping is endpoint-aligned: the first window pixel of the image maps

@@ -1,7 +1,7 @@
 //! One connection to an agent: TCP connect, TLS with the agent's identity
 //! checked ([`crate::trust`]), the token handshake, then a reading half that
 //! yields typed [`Event`]s and a writing half that sends commands. Both the
-//! window's network thread ([`crate::network`]) and `--snapshot` use it.
+//! window's network thread (`network`) and `--snapshot` use it.
 //!
 //! ```text
 //! connect ─▶ TLS ─▶ hello ─▶ auth ─▶ welcome ─┬─▶ FrameReader: frame+HT pairs, pong, notices
