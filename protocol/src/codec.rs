@@ -9,22 +9,16 @@
 //! # }
 //! ```
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::ProtocolError;
 use crate::frame::{FrameDecoder, RawFrame, encode_image};
 use crate::limits::Limits;
 use crate::message::{ClientMessage, ServerMessage};
-
-/// What a server sends and a viewer receives: a control message or an image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerFrame {
-    /// An `HC` message.
-    Control(ServerMessage),
-    /// An `HT` JPEG.
-    Image(Bytes),
-}
+// Defined without the `codec` feature (the sans-IO pairing needs it); still
+// reachable here, where codec users have always found it.
+pub use crate::message::ServerFrame;
 
 /// Failure of a framed connection: the peer broke the protocol, or the
 /// transport failed.

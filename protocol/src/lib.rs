@@ -129,8 +129,9 @@
 //! A viewer sends something at least every [`PING_INTERVAL`] (a `ping`
 //! when it has nothing else to say). A server drops a viewer it has not
 //! heard from for [`SILENCE_LIMIT`]; a viewer should consider a server dead
-//! after a few unanswered pings (the lookout viewer waits 12 s) and
-//! reconnect. A server also drops a viewer that accepts no bytes for a
+//! when it has heard nothing for the same [`SILENCE_LIMIT`] (three
+//! unanswered pings: a live server answers each at once) and reconnect. Both
+//! sides take these values from [`Timeouts`], which tests shorten. A server also drops a viewer that accepts no bytes for a
 //! while (the lookout server's write deadline is 10 s), and may carry out
 //! pointer moves at a bounded rate (the newest position wins).
 //!
@@ -143,6 +144,8 @@
 //!   into a typed message; [`encode_control`] and [`encode_image`] write
 //!   frames; [`frame_header`] gives the ten header bytes for writers that
 //!   send the payload without copying it.
+//! * [`FramePairing`] pairs each `frame` message with the `HT` image after
+//!   it ([`ServerFrame`]s in, [`EncodedFrame`]s and other messages out).
 //! * [`Fingerprint`] computes, prints and parses a server's identity.
 //! * With the default `codec` feature, [`codec::ServerCodec`] and
 //!   [`codec::ViewerCodec`] adapt all of this to `tokio_util::codec`.
@@ -167,6 +170,7 @@ mod frame;
 mod key;
 mod limits;
 mod message;
+mod pairing;
 
 pub use auth::{Challenge, ParseChallengeError, auth_response, verify_response};
 pub use error::ProtocolError;
@@ -180,4 +184,7 @@ pub use limits::{
     MAX_TEXT_CHARS, PING_INTERVAL, PROTOCOL_VERSION, ParseTimeoutsError, SILENCE_LIMIT, Timeouts,
     WRITE_DEADLINE,
 };
-pub use message::{AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerMessage};
+pub use message::{
+    AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerFrame, ServerMessage,
+};
+pub use pairing::{EncodedFrame, FrameMeta, FramePairing, ImageWithoutFrame, Paired};

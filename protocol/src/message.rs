@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -127,6 +127,17 @@ pub enum ServerMessage {
         /// For people.
         message: String,
     },
+}
+
+/// What a server sends and a viewer receives, one frame at a time: a
+/// control message or an image. [`crate::FramePairing`] turns a stream of
+/// these into images with their `frame` announcements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerFrame {
+    /// An `HC` message.
+    Control(ServerMessage),
+    /// An `HT` JPEG.
+    Image(Bytes),
 }
 
 /// A control message from a viewer to the server.

@@ -37,6 +37,9 @@ pub struct Script {
     /// On the first connection, answer `start_monitor` with an image that
     /// has no `frame` message before it (a protocol violation).
     pub bad_image_first: bool,
+    /// On the first connection, go quiet after `welcome`: read commands,
+    /// answer nothing (no frames, no pongs), like a frozen agent.
+    pub mute_first: bool,
 }
 
 impl Script {
@@ -49,6 +52,7 @@ impl Script {
             silent: false,
             busy: false,
             bad_image_first: false,
+            mute_first: false,
         }
     }
 }
@@ -247,6 +251,7 @@ async fn serve(
                 msg: msg.clone(),
             });
         match msg {
+            _ if script.mute_first && connection == 0 => {}
             ClientMessage::StartMonitor if script.bad_image_first && connection == 0 => {
                 if let Some((_, _, jpeg)) = jpegs.first() {
                     let _ = framed.send(ServerFrame::Image(jpeg.clone())).await;

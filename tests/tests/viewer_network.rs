@@ -9,11 +9,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use clap::Parser;
-use lookout_protocol::ClientMessage;
+use lookout_protocol::{ClientMessage, Timeouts};
 use lookout_tests::fake_agent::{FakeAgent, Script, TEST_TIMEOUT, gradient, monitor};
 use lookout_tests::process::TempDir;
 use lookout_tests::x11::mean_abs_diff;
-use lookout_viewer::client::{COMMAND_QUEUE, Command, Link, NetThread, Status};
+use lookout_viewer::network::{COMMAND_QUEUE, Command, Link, NetThread, Status};
 use lookout_viewer::slot::Latest;
 use lookout_viewer::{Args, Config, RunError, SessionError};
 use tokio::sync::{mpsc, watch};
@@ -325,10 +325,7 @@ async fn network_thread_stays_paused_across_a_reconnect() {
     let agent = FakeAgent::start(Script::with_token(TOKEN, vec![gradient(16, 16)])).await;
     let mut headless = Headless::start(config(&[&agent.target(), "--token", TOKEN]));
     headless.wait_status("live", |s| s.link == Link::Live).await;
-    headless
-        .commands
-        .try_send(Command::SetPaused(true))
-        .unwrap();
+    headless.commands.try_send(Command::TogglePause).unwrap();
     agent
         .wait_for("stop_monitor", |seen| {
             seen.iter().any(|s| s.msg == ClientMessage::StopMonitor)
@@ -459,6 +456,66 @@ async fn image_without_frame_message_drops_the_connection_and_the_viewer_comes_b
         .unwrap()
         .expect("no frame after reconnecting");
     assert_eq!(frame.meta.seq, 1);
+}
+
+/// `config` with session limits short enough to test in real time: silence
+/// after `silence`, a ping every quarter of it (the protocol's 5 s / 15 s
+/// keep three pings inside the limit; so does this).
+fn quick(mut config: Config, silence: Duration) -> Config {
+    config.timeouts = Timeouts {
+        silence,
+        ping_interval: silence / 4,
+        ..config.timeouts
+    };
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_still_screen_stays_connected_because_the_agent_answers_pings() {
+    let agent = FakeAgent::start(Script::with_token(TOKEN, vec![gradient(16, 16)])).await;
+    let silence = Duration::from_millis(600);
+    let mut headless =
+        Headless::start(quick(config(&[&agent.target(), "--token", TOKEN]), silence));
+    headless.wait_status("live", |s| s.link == Link::Live).await;
+    // One frame, then nothing but pongs for over three silence limits.
+    tokio::time::sleep(silence * 3).await;
+    let status = headless.status.borrow().clone();
+    assert_eq!((status.link, status.session), (Link::Live, 1));
+    let pings = agent
+        .seen()
+        .iter()
+        .filter(|s| matches!(s.msg, ClientMessage::Ping { .. }))
+        .count();
+    assert!(pings >= 4, "only {pings} pings");
+    assert_eq!(agent.connections(), 1);
+    assert_eq!(headless.stop().map(|e| e.to_string()), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_goes_quiet_is_dropped_after_the_silence_limit_and_the_viewer_comes_back() {
+    let agent = FakeAgent::start(Script {
+        mute_first: true,
+        ..Script::with_token(TOKEN, vec![gradient(16, 16)])
+    })
+    .await;
+    let silence = Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let mut headless =
+        Headless::start(quick(config(&[&agent.target(), "--token", TOKEN]), silence));
+    headless
+        .wait_status("the second session", |s| {
+            s.session == 2 && s.link == Link::Live
+        })
+        .await;
+    assert!(started.elapsed() >= silence, "{:?}", started.elapsed());
+    // The quiet agent was pinged before it was given up on.
+    assert!(
+        agent
+            .seen()
+            .iter()
+            .any(|s| s.connection == 0 && matches!(s.msg, ClientMessage::Ping { .. }))
+    );
+    assert_eq!(headless.stop().map(|e| e.to_string()), None);
 }
 
 #[test]

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::ServerCodec;
-use lookout_protocol::{AuthMode, Challenge, ClientMessage, Fingerprint, Limits, ServerMessage};
+use lookout_protocol::{
+    AuthMode, Challenge, ClientMessage, Fingerprint, Limits, ServerMessage, Timeouts,
+};
 use lookout_tests::process::TempDir;
 use lookout_viewer::connection::{self, Dial};
 use lookout_viewer::{SessionError, Target, Token, Trust};
@@ -178,8 +180,12 @@ async fn dial(agent: &Agent, trust: &Trust) -> Result<(), SessionError> {
         trust,
         token: Some(&token),
         limits: Limits::viewer(),
+        timeouts: Timeouts {
+            handshake: WAIT,
+            ..Timeouts::DEFAULT
+        },
     };
-    connection::connect(dial, WAIT).await.map(drop)
+    connection::connect(dial).await.map(drop)
 }
 
 #[tokio::test]

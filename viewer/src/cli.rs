@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use lookout_protocol::{DEFAULT_PORT, Fingerprint, Limits};
+use lookout_protocol::{Fingerprint, Limits, Timeouts};
 
+use crate::target::{Target, TargetError};
 use crate::trust::Trust;
 
 /// Listed under `--help`: the keys the window keeps for itself.
@@ -76,100 +77,14 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value = "1", requires = "snapshot")]
     pub frames: NonZeroU32,
 
-    /// Seconds to wait for the connection and handshake (and, with
-    /// --snapshot, for each frame).
+    /// Seconds to wait for the agent: for the connection and handshake
+    /// (and, with --snapshot, for the first frame).
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
 
     /// Largest JPEG the viewer accepts from the agent, in MiB.
     #[arg(long, value_name = "MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_image_mb: u64,
-}
-
-/// Where the agent listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// A host name or an IP address (IPv6 without brackets).
-    pub host: String,
-    /// The TCP port.
-    pub port: u16,
-}
-
-impl Target {
-    /// Parses `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6
-    /// address (which cannot carry a port).
-    pub fn parse(s: &str) -> Result<Self, TargetError> {
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (host, after) = rest.split_once(']').ok_or(TargetError::UnclosedBracket)?;
-            match after {
-                "" => (host, None),
-                _ => (
-                    host,
-                    Some(after.strip_prefix(':').ok_or(TargetError::AfterBracket)?),
-                ),
-            }
-        } else {
-            match s.matches(':').count() {
-                0 => (s, None),
-                1 => s
-                    .split_once(':')
-                    .map_or((s, None), |(host, port)| (host, Some(port))),
-                // Two or more colons and no brackets: an IPv6 address alone.
-                _ => (s, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(TargetError::EmptyHost);
-        }
-        if host
-            .chars()
-            .any(|c| c.is_whitespace() || c == '[' || c == ']')
-        {
-            return Err(TargetError::BadHost(host.to_owned()));
-        }
-        let port = match port {
-            None => DEFAULT_PORT,
-            Some(p) => match p.parse::<u16>() {
-                Ok(0) | Err(_) => return Err(TargetError::BadPort(p.to_owned())),
-                Ok(port) => port,
-            },
-        };
-        Ok(Self {
-            host: host.to_owned(),
-            port,
-        })
-    }
-}
-
-impl fmt::Display for Target {
-    /// `host:port`, with brackets around an IPv6 address.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// A `HOST[:PORT]` argument that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
-    /// Nothing before the port.
-    #[error("the host is empty")]
-    EmptyHost,
-    /// `[` without `]`.
-    #[error("an IPv6 address in brackets lacks the closing ']'")]
-    UnclosedBracket,
-    /// Something other than `:PORT` after `]`.
-    #[error("only ':PORT' may follow ']'")]
-    AfterBracket,
-    /// Spaces or stray brackets in the host.
-    #[error("{0:?} is not a host name or address")]
-    BadHost(String),
-    /// Not a port number in 1..=65535.
-    #[error("{0:?} is not a port number (1-65535)")]
-    BadPort(String),
 }
 
 /// The shared secret. Its `Debug` never shows it, so a logged [`Config`]
@@ -220,8 +135,11 @@ pub struct Config {
     pub token: Option<Token>,
     /// Window or snapshot.
     pub mode: Mode,
-    /// Bound on connecting plus the handshake (and on each snapshot frame).
-    pub timeout: Duration,
+    /// Every time limit. `handshake` (`--timeout`) is how long the viewer
+    /// waits for an agent to answer: connecting plus the handshake, and the
+    /// first frame (of a snapshot, or to size the window by). `silence` and
+    /// `ping_interval` keep a live session honest; tests shorten them.
+    pub timeouts: Timeouts,
     /// Largest accepted JPEG in bytes (`--max-image-mb`).
     pub max_image_len: u64,
 }
@@ -235,7 +153,7 @@ impl Config {
             trust,
             token,
             mode: Mode::Window,
-            timeout: Duration::from_secs(10),
+            timeouts: Timeouts::DEFAULT,
             max_image_len: 64 * 1024 * 1024,
         }
     }
@@ -291,7 +209,10 @@ impl Args {
             trust,
             token,
             mode,
-            timeout: Duration::from_secs(self.timeout),
+            timeouts: Timeouts {
+                handshake: Duration::from_secs(self.timeout),
+                ..Timeouts::DEFAULT
+            },
             // In range by the value parser: at most 4096 MiB.
             max_image_len: self.max_image_mb.saturating_mul(1024 * 1024),
         })
@@ -301,55 +222,6 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn target(s: &str) -> Result<(String, u16), TargetError> {
-        Target::parse(s).map(|t| (t.host, t.port))
-    }
-
-    #[test]
-    fn host_alone_gets_the_default_port() {
-        assert_eq!(target("example.org"), Ok(("example.org".into(), 6868)));
-        assert_eq!(target("10.0.0.7"), Ok(("10.0.0.7".into(), 6868)));
-    }
-
-    #[test]
-    fn host_with_port() {
-        assert_eq!(target("example.org:7000"), Ok(("example.org".into(), 7000)));
-        assert_eq!(target("127.0.0.1:1"), Ok(("127.0.0.1".into(), 1)));
-    }
-
-    #[test]
-    fn ipv6_in_brackets_with_and_without_port() {
-        assert_eq!(target("[::1]:6868"), Ok(("::1".into(), 6868)));
-        assert_eq!(target("[fe80::2]:9"), Ok(("fe80::2".into(), 9)));
-        assert_eq!(target("[::1]"), Ok(("::1".into(), 6868)));
-    }
-
-    #[test]
-    fn bare_ipv6_is_a_host_without_port() {
-        assert_eq!(target("::1"), Ok(("::1".into(), 6868)));
-        assert_eq!(target("2001:db8::5"), Ok(("2001:db8::5".into(), 6868)));
-    }
-
-    #[test]
-    fn malformed_targets_are_refused() {
-        assert_eq!(target(""), Err(TargetError::EmptyHost));
-        assert_eq!(target(":6868"), Err(TargetError::EmptyHost));
-        assert_eq!(target("[]:1"), Err(TargetError::EmptyHost));
-        assert_eq!(target("[::1"), Err(TargetError::UnclosedBracket));
-        assert_eq!(target("[::1]6868"), Err(TargetError::AfterBracket));
-        assert!(matches!(target("host:0"), Err(TargetError::BadPort(_))));
-        assert!(matches!(target("host:65536"), Err(TargetError::BadPort(_))));
-        assert!(matches!(target("host:"), Err(TargetError::BadPort(_))));
-        assert!(matches!(target("host:x"), Err(TargetError::BadPort(_))));
-        assert!(matches!(target("a b"), Err(TargetError::BadHost(_))));
-    }
-
-    #[test]
-    fn target_displays_with_brackets_for_ipv6() {
-        assert_eq!(Target::parse("[::1]:5").unwrap().to_string(), "[::1]:5");
-        assert_eq!(Target::parse("h").unwrap().to_string(), "h:6868");
-    }
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         let args =
@@ -362,7 +234,8 @@ mod tests {
     fn defaults_open_a_window_with_ten_second_timeout_and_64_mib_images() {
         let config = parse(&["host", "--token", "t"]).unwrap();
         assert_eq!(config.mode, Mode::Window);
-        assert_eq!(config.timeout, Duration::from_secs(10));
+        assert_eq!(config.timeouts.handshake, Duration::from_secs(10));
+        assert_eq!(config.timeouts, Timeouts::DEFAULT);
         assert_eq!(config.max_image_len, 64 * 1024 * 1024);
         assert_eq!(config.limits().max_image_len, 64 * 1024 * 1024);
         assert_eq!(config.token, Some(Token::new("t")));

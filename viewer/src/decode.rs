@@ -73,15 +73,20 @@ impl DecodedFrame {
 /// A JPEG that cannot be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    /// Not a JPEG the decoder can read, or over [`MAX_SIDE`].
+    /// Not a JPEG the decoder can read, or a side over [`MAX_SIDE`].
     #[error("cannot decode the JPEG: {0}")]
-    Jpeg(String),
-}
-
-impl From<zune_jpeg::errors::DecodeErrors> for DecodeError {
-    fn from(err: zune_jpeg::errors::DecodeErrors) -> Self {
-        DecodeError::Jpeg(err.to_string())
-    }
+    Jpeg(#[from] zune_jpeg::errors::DecodeErrors),
+    /// The headers were read but gave no image size.
+    #[error("cannot decode the JPEG: no image size in the headers")]
+    NoSize,
+    /// More pixels than [`MAX_PIXELS`].
+    #[error("cannot decode the JPEG: {width}x{height} is more than {MAX_PIXELS} pixels")]
+    TooManyPixels {
+        /// The JPEG's width.
+        width: usize,
+        /// The JPEG's height.
+        height: usize,
+    },
 }
 
 /// Decodes one JPEG into window pixels. The frame's announced size is
@@ -98,13 +103,12 @@ pub fn decode_jpeg(frame: &EncodedFrame) -> Result<DecodedFrame, DecodeError> {
         .jpeg_set_out_colorspace(ColorSpace::BGRA);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(&frame.jpeg[..]), options);
     decoder.decode_headers()?;
-    let (w, h) = decoder
-        .dimensions()
-        .ok_or_else(|| DecodeError::Jpeg("no image size in the headers".into()))?;
+    let (w, h) = decoder.dimensions().ok_or(DecodeError::NoSize)?;
     if w.saturating_mul(h) > MAX_PIXELS {
-        return Err(DecodeError::Jpeg(format!(
-            "{w}x{h} is more than {MAX_PIXELS} pixels"
-        )));
+        return Err(DecodeError::TooManyPixels {
+            width: w,
+            height: h,
+        });
     }
     let mut pixels = vec![0u32; w * h];
     decoder.decode_into(bytemuck::cast_slice_mut(&mut pixels))?;

@@ -40,8 +40,9 @@ pub struct WheelConvention {
 impl WheelConvention {
     /// minifb's convention on this platform and display server.
     ///
-    /// minifb 0.28 on X11 adds ±1 for the press *and* ±1 for the release of
-    /// the wheel "button", so one notch is ±2, up (and left) positive.
+    /// minifb 0.29 (unchanged from 0.28) on X11 adds ±1 for the press *and*
+    /// ±1 for the release of the wheel "button", so one notch is ±2, up (and
+    /// left) positive.
     /// Windows reports ±12 per notch, up positive; macOS passes the event
     /// deltas (about ±1 per notch), up positive. Wayland passes the
     /// compositor's axis value, usually ±10 per notch, down positive. minifb

@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::cli::Target;
+use crate::target::Target;
 
 /// How the viewer decides whether to trust an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,30 +1,36 @@
 //! The window title: host, state, and either the live figures or a short
-//! message (a "flash") after a local action.
+//! message (a "flash") after a local action. [`compose`] says what a title
+//! reads; [`Heading`] keeps the parts that change over time.
 
-use crate::client::Link;
-use crate::stats::Figures;
+use std::time::{Duration, Instant};
+
+use crate::network::Link;
+use crate::stats::{Figures, Stats};
+
+/// How long a message stays in the title.
+pub(crate) const FLASH_FOR: Duration = Duration::from_secs(4);
 
 /// Everything the title reports.
 #[derive(Debug, Clone, Copy)]
-pub struct TitleParts<'a> {
+pub(crate) struct TitleParts<'a> {
     /// `host:port`.
-    pub target: &'a str,
+    pub(crate) target: &'a str,
     /// Connection state.
-    pub link: &'a Link,
+    pub(crate) link: &'a Link,
     /// Stream stopped with F8.
-    pub paused: bool,
+    pub(crate) paused: bool,
     /// The agent refuses input.
-    pub agent_view_only: bool,
+    pub(crate) agent_view_only: bool,
     /// Input switched off with F10.
-    pub local_view_only: bool,
+    pub(crate) local_view_only: bool,
     /// The last period's figures.
-    pub figures: Option<&'a Figures>,
+    pub(crate) figures: Option<&'a Figures>,
     /// A message that replaces the figures for a few seconds.
-    pub flash: Option<&'a str>,
+    pub(crate) flash: Option<&'a str>,
 }
 
 /// `lookout · HOST:PORT · STATE[ · view-only][ · FIGURES or FLASH]`.
-pub fn compose(parts: &TitleParts<'_>) -> String {
+pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
     let live = *parts.link == Link::Live;
     let state = match parts.link {
         Link::Connecting => "connecting",
@@ -47,6 +53,91 @@ pub fn compose(parts: &TitleParts<'_>) -> String {
         title.push_str(&format!(" · {figures}"));
     }
     title
+}
+
+/// The state behind the title: the live figures, a flash and when it
+/// ends, and the title last set (so the window is told only of changes).
+#[derive(Debug)]
+pub(crate) struct Heading {
+    /// `host:port`.
+    target: String,
+    current: String,
+    stats: Stats,
+    figures: Option<Figures>,
+    flash: Option<(String, Instant)>,
+}
+
+/// What the title says about the session, besides figures and flashes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct State<'a> {
+    /// Connection state.
+    pub(crate) link: &'a Link,
+    /// Stream stopped with F8.
+    pub(crate) paused: bool,
+    /// The agent refuses input.
+    pub(crate) agent_view_only: bool,
+    /// Input switched off with F10.
+    pub(crate) local_view_only: bool,
+}
+
+impl Heading {
+    /// The title of a window that is still connecting; figures count from
+    /// `now`, when `received` bytes had arrived.
+    pub(crate) fn new(target: String, now: Instant, received: u64) -> Self {
+        Self {
+            current: format!("lookout · {target} · connecting"),
+            target,
+            stats: Stats::new(now, received),
+            figures: None,
+            flash: None,
+        }
+    }
+
+    /// The title as last composed.
+    pub(crate) fn current(&self) -> &str {
+        &self.current
+    }
+
+    /// Shows `message` instead of the figures until [`FLASH_FOR`] after
+    /// `now`.
+    pub(crate) fn flash(&mut self, message: String, now: Instant) {
+        self.flash = Some((message, now + FLASH_FOR));
+    }
+
+    /// A frame was shown, `latency_ms` after its capture.
+    pub(crate) fn presented(&mut self, latency_ms: i64) {
+        self.stats.presented(latency_ms);
+    }
+
+    /// Brings the title up to date at `now`; `Some` with the new title when
+    /// it changed. `received` is the running total of received bytes.
+    pub(crate) fn refresh(
+        &mut self,
+        now: Instant,
+        received: u64,
+        state: State<'_>,
+    ) -> Option<&str> {
+        if let Some(figures) = self.stats.tick(now, received) {
+            self.figures = Some(figures);
+        }
+        if self.flash.as_ref().is_some_and(|(_, until)| now >= *until) {
+            self.flash = None;
+        }
+        let title = compose(&TitleParts {
+            target: &self.target,
+            link: state.link,
+            paused: state.paused,
+            agent_view_only: state.agent_view_only,
+            local_view_only: state.local_view_only,
+            figures: self.figures.as_ref(),
+            flash: self.flash.as_ref().map(|(m, _)| m.as_str()),
+        });
+        if title == self.current {
+            return None;
+        }
+        self.current = title;
+        Some(&self.current)
+    }
 }
 
 #[cfg(test)]

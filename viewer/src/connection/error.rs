@@ -1,0 +1,161 @@
+//! Why a connection could not be made or ended, and which of those end the
+//! viewer for good.
+
+use std::io;
+use std::time::Duration;
+
+use lookout_protocol::codec::CodecError;
+use lookout_protocol::{ErrorCode, ImageWithoutFrame, PROTOCOL_VERSION, ProtocolError};
+
+use crate::target::Target;
+use crate::trust::{Mismatch, TlsError};
+
+/// Why a connection could not be made or ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// TCP connect failed (refused, unreachable, name not found).
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        /// `host:port`.
+        target: String,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The agent is not the one pinned (`--fingerprint` or known hosts).
+    #[error("{0}")]
+    Impostor(Box<Mismatch>),
+    /// TLS did not come up (not a TLS agent, a bad handshake signature...).
+    #[error(
+        "no secure connection to {target}: {source} (an agent started with --no-tls needs --no-tls here too)"
+    )]
+    Tls {
+        /// `host:port`.
+        target: String,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The known-hosts file could not be read or written.
+    #[error("known-hosts file {path}: {source}")]
+    KnownHosts {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
+    /// Connecting and the handshake took longer than allowed.
+    #[error("no answer from the agent within {0:?}")]
+    Timeout(Duration),
+    /// The agent refused the token (`auth_failed`).
+    #[error("the agent refused the token ({0}); check --token or LOOKOUT_TOKEN")]
+    AuthFailed(String),
+    /// The agent wants a token and none was given.
+    #[error("the agent requires a token: pass --token or set LOOKOUT_TOKEN")]
+    TokenRequired,
+    /// The agent serves too many viewers (`busy`).
+    #[error("the agent is busy: {0}")]
+    Busy(String),
+    /// The agent speaks another protocol version.
+    #[error("the agent speaks protocol version {0}; this viewer speaks {PROTOCOL_VERSION}")]
+    Version(u32),
+    /// The agent closed the connection with an error of another code.
+    #[error("the agent closed the connection ({code:?}): {message}")]
+    Refused {
+        /// The error's code.
+        code: ErrorCode,
+        /// The agent's words.
+        message: String,
+    },
+    /// The agent sent bytes that break the protocol.
+    #[error("the agent broke the protocol: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The agent sent a valid message where it is not allowed.
+    #[error("unexpected {got} from the agent (expected {expected})")]
+    Unexpected {
+        /// What the state allows.
+        expected: &'static str,
+        /// What arrived.
+        got: &'static str,
+    },
+    /// The agent sent an image without the `frame` message that must come
+    /// before it.
+    #[error("the agent broke the protocol: {0}")]
+    ImageWithoutFrame(#[from] ImageWithoutFrame),
+    /// We could not encode a command (a bug on our side, not the agent's).
+    #[error("cannot encode a command: {0}")]
+    Encode(#[source] ProtocolError),
+    /// The agent closed the connection.
+    #[error("the agent closed the connection")]
+    Closed,
+    /// Nothing heard for `timeouts.silence` ([`crate::Config::timeouts`]).
+    #[error("the agent has been silent for {0:?}")]
+    Silent(Duration),
+    /// Reading or writing the socket failed.
+    #[error("connection lost: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl SessionError {
+    /// Whether trying again cannot help (wrong or missing token, another
+    /// protocol version, an impostor, an unusable known-hosts file): the
+    /// viewer gives up instead of reconnecting.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            SessionError::AuthFailed(_)
+                | SessionError::TokenRequired
+                | SessionError::Version(_)
+                | SessionError::Impostor(_)
+                | SessionError::KnownHosts { .. }
+        )
+    }
+
+    /// Whether the agent is not the one pinned (exit status 3).
+    pub fn is_impostor(&self) -> bool {
+        matches!(self, SessionError::Impostor(_))
+    }
+
+    pub(super) fn from_tls(err: TlsError, target: &Target) -> Self {
+        match err {
+            TlsError::Mismatch(mismatch) => SessionError::Impostor(mismatch),
+            TlsError::Handshake(source) => SessionError::Tls {
+                target: target.to_string(),
+                source,
+            },
+            TlsError::KnownHosts { path, source } => SessionError::KnownHosts { path, source },
+        }
+    }
+
+    /// Whether the token was the problem (exit status 2).
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self,
+            SessionError::AuthFailed(_) | SessionError::TokenRequired
+        )
+    }
+
+    pub(super) fn from_read(err: CodecError) -> Self {
+        match err {
+            CodecError::Protocol(err) => SessionError::Protocol(err),
+            CodecError::Io(err) => SessionError::Io(err),
+        }
+    }
+
+    pub(super) fn from_write(err: CodecError) -> Self {
+        match err {
+            CodecError::Protocol(err) => SessionError::Encode(err),
+            CodecError::Io(err) => SessionError::Io(err),
+        }
+    }
+
+    /// An `error` message that ends the connection.
+    pub(super) fn from_server(code: ErrorCode, message: String) -> Self {
+        match code {
+            ErrorCode::AuthFailed => SessionError::AuthFailed(message),
+            ErrorCode::Busy => SessionError::Busy(message),
+            code => SessionError::Refused { code, message },
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! What the window and the network thread say to each other: [`Command`]s
+//! go to the network thread over a bounded channel, [`Status`] comes back
+//! over a watch channel (the window only ever wants the newest).
+
+use lookout_protocol::{ClientMessage, MonitorInfo};
+
+/// Room for commands from the window. The window sends at most one pointer
+/// move per iteration (60 per second) plus the odd button or key, and the
+/// network side drains it continuously, also while reconnecting; 256 covers
+/// a few seconds of a stalled socket. When it is full the window drops
+/// pointer moves rather than block its loop.
+pub const COMMAND_QUEUE: usize = 256;
+
+/// What the window asks of the network side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Forward an input command (dropped when not connected or view-only).
+    Input(ClientMessage),
+    /// Stop the stream if it runs, resume it if stopped; remembered across
+    /// reconnects. A toggle, not a level: the network thread alone knows
+    /// whether the stream is paused (it publishes that in
+    /// [`Status::paused`]), so two quick presses are two toggles even
+    /// before the window has seen the first one's status.
+    TogglePause,
+    /// Switch to the agent's next monitor; remembered across reconnects.
+    NextMonitor,
+}
+
+/// The state of the link to the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// The first connection attempt is under way.
+    Connecting,
+    /// Connected and authenticated.
+    Live,
+    /// The connection was lost or could not be made; retrying.
+    Reconnecting,
+    /// The agent turned us away as busy; retrying.
+    Busy,
+    /// Given up for good (wrong token); the thread's result says why.
+    Failed,
+}
+
+/// What the window shows about the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Connection state.
+    pub link: Link,
+    /// Counts successful connections; a change means a new agent session.
+    pub session: u64,
+    /// Whether the agent accepts input (`welcome.control`, cleared by a
+    /// `control_disabled` reply).
+    pub control: bool,
+    /// Whether the stream is stopped on request. The network thread owns
+    /// this choice (it restores it on every reconnect); this is the copy
+    /// the window reads, and the window keeps no other.
+    pub paused: bool,
+    /// The monitor being streamed.
+    pub monitor: Option<u32>,
+    /// The agent's monitors, from the last `welcome`.
+    pub monitors: Vec<MonitorInfo>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            link: Link::Connecting,
+            session: 0,
+            control: false,
+            paused: false,
+            monitor: None,
+            monitors: Vec::new(),
+        }
+    }
+}

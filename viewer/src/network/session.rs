@@ -1,0 +1,191 @@
+//! One live session, as two loops run side by side: the downlink reads
+//! frames and replies, the uplink sends commands and pings. Whichever ends
+//! first ends the session.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lookout_protocol::{ClientMessage, EncodedFrame, ErrorCode, MonitorInfo};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::link::{Command, Status};
+use crate::connection::{CommandWriter, Event, FrameReader, SessionError};
+use crate::slot::Latest;
+
+/// What the user chose, restored on every reconnect.
+#[derive(Debug, Default)]
+pub(super) struct Wanted {
+    /// The stream is stopped on request: the one owner of the pause.
+    pub(super) paused: bool,
+    /// The monitor last selected.
+    pub(super) monitor: Option<u32>,
+}
+
+impl Wanted {
+    /// The message that carries out the pause choice.
+    pub(super) fn stream_message(&self) -> ClientMessage {
+        if self.paused {
+            ClientMessage::StopMonitor
+        } else {
+            ClientMessage::StartMonitor
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug)]
+pub(super) enum SessionEnd {
+    /// The window closed its command channel: stop for good.
+    Quit,
+    /// The connection is gone; reconnect unless the error is fatal.
+    Lost(SessionError),
+}
+
+/// The id after `current` in the agent's list, wrapping around; `None` when
+/// there is nothing else to switch to.
+pub fn next_monitor(monitors: &[MonitorInfo], current: Option<u32>) -> Option<u32> {
+    if monitors.len() < 2 {
+        return None;
+    }
+    let next = current
+        .and_then(|id| monitors.iter().position(|m| m.id == id))
+        .map_or(0, |i| (i + 1) % monitors.len());
+    monitors.get(next).map(|m| m.id)
+}
+
+/// Frames and replies down: hands JPEGs to the decoder until the
+/// connection fails, and returns why.
+pub(super) async fn downlink(
+    reader: &mut FrameReader,
+    jpegs: &Latest<EncodedFrame>,
+    received: &AtomicU64,
+    status: &watch::Sender<Status>,
+) -> SessionError {
+    loop {
+        match reader.next_event().await {
+            Err(err) => return err,
+            Ok(Event::Frame(frame)) => {
+                received.fetch_add(frame.jpeg.len() as u64, Ordering::Relaxed);
+                let seq = frame.meta.seq;
+                if jpegs.put(frame) {
+                    tracing::trace!(seq, "decoder busy: skipped the previous frame");
+                }
+            }
+            Ok(Event::Pong(id)) => tracing::trace!(id, "pong"),
+            Ok(Event::Notice {
+                code: ErrorCode::ControlDisabled,
+                message,
+            }) => {
+                if status.send_if_modified(|s| std::mem::replace(&mut s.control, false)) {
+                    tracing::warn!("the agent is view-only: {message}");
+                }
+            }
+            Ok(Event::Notice { code, message }) => {
+                tracing::warn!(?code, "the agent refused a command: {message}");
+            }
+        }
+    }
+}
+
+/// Commands and pings up.
+pub(super) struct Uplink<'a> {
+    pub(super) writer: CommandWriter,
+    pub(super) commands: &'a mut mpsc::Receiver<Command>,
+    pub(super) want: &'a mut Wanted,
+    pub(super) status: &'a watch::Sender<Status>,
+    pub(super) monitors: Vec<MonitorInfo>,
+    /// How often to ping (`timeouts.ping_interval`).
+    pub(super) ping_interval: Duration,
+    pub(super) pings: u64,
+}
+
+impl Uplink<'_> {
+    pub(super) async fn run(&mut self) -> SessionEnd {
+        let every = self.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let sent = tokio::select! {
+                _ = ping.tick() => self.ping().await,
+                command = self.commands.recv() => match command {
+                    None => return SessionEnd::Quit,
+                    Some(command) => self.apply(command).await,
+                },
+            };
+            if let Err(err) = sent {
+                return SessionEnd::Lost(err);
+            }
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), SessionError> {
+        self.pings += 1;
+        self.writer
+            .send(&ClientMessage::Ping { id: self.pings })
+            .await
+    }
+
+    async fn apply(&mut self, command: Command) -> Result<(), SessionError> {
+        match command {
+            Command::Input(msg) => {
+                // The window checks too; this covers a `control_disabled`
+                // that arrived after it decided to send.
+                if self.status.borrow().control {
+                    self.writer.send(&msg).await?;
+                }
+            }
+            Command::TogglePause => {
+                self.want.paused = !self.want.paused;
+                self.writer.send(&self.want.stream_message()).await?;
+                let paused = self.want.paused;
+                self.status.send_modify(|s| s.paused = paused);
+            }
+            Command::NextMonitor => {
+                if let Some(id) = next_monitor(&self.monitors, self.want.monitor) {
+                    self.writer
+                        .send(&ClientMessage::SelectMonitor { id })
+                        .await?;
+                    self.want.monitor = Some(id);
+                    self.status.send_modify(|s| s.monitor = Some(id));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monitors(ids: &[u32]) -> Vec<MonitorInfo> {
+        ids.iter()
+            .map(|&id| MonitorInfo {
+                id,
+                name: format!("m{id}"),
+                x: 0,
+                y: 0,
+                width: 100,
+                height: 100,
+                primary: id == 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn next_monitor_cycles_in_list_order() {
+        let list = monitors(&[0, 3, 7]);
+        assert_eq!(next_monitor(&list, Some(0)), Some(3));
+        assert_eq!(next_monitor(&list, Some(3)), Some(7));
+        assert_eq!(next_monitor(&list, Some(7)), Some(0));
+        assert_eq!(next_monitor(&list, Some(42)), Some(0));
+        assert_eq!(next_monitor(&list, None), Some(0));
+    }
+
+    #[test]
+    fn one_monitor_has_no_next() {
+        assert_eq!(next_monitor(&monitors(&[0]), Some(0)), None);
+        assert_eq!(next_monitor(&[], None), None);
+    }
+}
