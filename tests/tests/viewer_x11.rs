@@ -68,12 +68,17 @@ struct Scene {
 
 /// A shows the test card, the agent runs on A, the viewer on B is live.
 fn scene() -> Scene {
+    scene_with(&[])
+}
+
+/// [`scene`], with these extra viewer options.
+fn scene_with(viewer_args: &[&str]) -> Scene {
     let a = Xvfb::start(A_SIZE.0, A_SIZE.1);
     let b = Xvfb::start(1024, 768);
     let card = test_card(A_SIZE.0, A_SIZE.1);
     a.set_root_image(&card);
     let agent = AgentProcess::start(Some(a.display()), &["--token", TOKEN, "--quality", "90"]);
-    let viewer = viewer(b.display(), &agent, &[]);
+    let viewer = viewer(b.display(), &agent, viewer_args);
     let Some(window) = b.find_window("lookout", Duration::from_secs(15)) else {
         panic!(
             "no viewer window on B; viewer log:\n{}",
@@ -225,18 +230,20 @@ fn viewer_survives_the_agent_being_killed_and_reconnects_when_it_returns() {
 }
 
 #[test]
-fn viewer_notices_a_frozen_agent_within_15_s_and_recovers_when_it_thaws_out() {
-    let s = scene();
+fn viewer_notices_a_frozen_agent_within_the_silence_limit_and_recovers_when_it_thaws_out() {
+    // The protocol's 15 s silence limit scaled down to 3 s (pings every
+    // second): the rule is the same.
+    let s = scene_with(&["--timeouts", "silence=3s,ping=1s"]);
     // A frozen agent closes nothing: only the missing pongs tell.
     s.agent.process.signal("STOP");
     let frozen = std::time::Instant::now();
     let title =
-        s.b.wait_title(s.window, "reconnecting", Duration::from_secs(20));
+        s.b.wait_title(s.window, "reconnecting", Duration::from_secs(10));
     let noticed = frozen.elapsed();
     assert!(title.contains("reconnecting"), "title: {title:?}");
     eprintln!("frozen agent noticed after {noticed:?}");
     assert!(
-        noticed <= Duration::from_secs(16),
+        noticed <= Duration::from_secs(5),
         "noticed after {noticed:?}"
     );
     s.agent.process.signal("CONT");

@@ -85,6 +85,13 @@ pub struct Args {
     /// Largest JPEG the viewer accepts from the agent, in MiB.
     #[arg(long, value_name = "MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_image_mb: u64,
+
+    /// Override the session's other time limits, mostly for testing:
+    /// `silence=15s,ping=5s` are the defaults (`ms` works too). The agent is
+    /// taken for gone after `silence` without a byte; the viewer pings every
+    /// `ping`. The handshake limit is --timeout.
+    #[arg(long, value_name = "NAME=DURATION,...", default_value = "")]
+    pub timeouts: Timeouts,
 }
 
 /// The shared secret. Its `Debug` never shows it, so a logged [`Config`]
@@ -211,7 +218,7 @@ impl Args {
             mode,
             timeouts: Timeouts {
                 handshake: Duration::from_secs(self.timeout),
-                ..Timeouts::DEFAULT
+                ..self.timeouts
             },
             // In range by the value parser: at most 4096 MiB.
             max_image_len: self.max_image_mb.saturating_mul(1024 * 1024),
