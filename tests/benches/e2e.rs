@@ -25,13 +25,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use lookout_protocol::ClientMessage;
-use lookout_protocol::ServerMessage;
-use lookout_protocol::codec::ServerFrame;
+use lookout_protocol::{FramePairing, Paired};
 use lookout_server::capture::{Capturer, TestPattern};
 use lookout_tests::client::{Client, Endpoint};
 use lookout_tests::process::AgentProcess;
 use lookout_tests::x11::Xvfb;
-use lookout_viewer::connection::{EncodedFrame, FrameMeta};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::xproto::{ConnectionExt, CreateGCAux, ImageFormat, Rectangle};
 use x11rb::wrapper::ConnectionExt as _;
@@ -263,7 +261,7 @@ fn viewer(endpoint: Endpoint, decode: bool, start_at: Instant, end_at: Instant) 
         client.send(ClientMessage::StartMonitor).await;
         let mut stats = ViewerStats::default();
         let mut cpu0 = None;
-        let mut pending: Option<FrameMeta> = None;
+        let mut pairing = FramePairing::new();
         let mut last_ping = Instant::now();
         loop {
             let now = Instant::now();
@@ -285,38 +283,23 @@ fn viewer(endpoint: Endpoint, decode: bool, start_at: Instant, end_at: Instant) 
                 }
                 panic!("the agent closed the connection");
             };
-            match frame {
-                ServerFrame::Control(ServerMessage::Frame {
-                    seq,
-                    width,
-                    height,
-                    captured_at_us,
-                }) => {
-                    pending = Some(FrameMeta {
-                        seq,
-                        width,
-                        height,
-                        captured_at_us,
-                    });
-                }
-                ServerFrame::Control(_) => {}
-                ServerFrame::Image(jpeg) => {
-                    let Some(meta) = pending.take() else { continue };
-                    let counted = cpu0.is_some();
-                    if counted {
-                        stats.frames += 1;
-                        stats.bytes += jpeg.len() as u64;
-                    }
-                    if decode {
-                        let frame = EncodedFrame { meta, jpeg };
-                        let decoded = lookout_viewer::decode::decode_jpeg(&frame).expect("decode");
-                        std::hint::black_box(&decoded.pixels);
-                        if counted {
-                            stats
-                                .latencies_us
-                                .push(unix_micros().saturating_sub(meta.captured_at_us));
-                        }
-                    }
+            let paired = pairing
+                .push(frame)
+                .expect("every image follows its frame message");
+            let Some(Paired::Frame(frame)) = paired else {
+                continue;
+            };
+            if cpu0.is_some() {
+                stats.frames += 1;
+                stats.bytes += frame.jpeg.len() as u64;
+            }
+            if decode {
+                let decoded = lookout_viewer::decode::decode_jpeg(&frame).expect("decode");
+                std::hint::black_box(&decoded.pixels);
+                if cpu0.is_some() {
+                    stats
+                        .latencies_us
+                        .push(unix_micros().saturating_sub(frame.meta.captured_at_us));
                 }
             }
         }

@@ -7,7 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{ServerFrame, ViewerCodec};
-use lookout_protocol::{ClientMessage, Fingerprint, ServerMessage, auth_response};
+use lookout_protocol::{
+    ClientMessage, EncodedFrame, Fingerprint, FrameMeta, FramePairing, Paired, ServerMessage,
+    auth_response,
+};
 use lookout_viewer::connection::Transport;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -114,16 +117,32 @@ impl Client {
 
     /// The next `frame` + `HT` pair, skipping other control messages.
     pub async fn image(&mut self) -> (ServerMessage, Bytes) {
+        let mut pairing = FramePairing::new();
         loop {
-            match self.next().await {
-                Some(ServerFrame::Control(meta @ ServerMessage::Frame { .. })) => {
-                    match self.next().await {
-                        Some(ServerFrame::Image(jpeg)) => return (meta, jpeg),
-                        other => panic!("frame message not followed by an image: {other:?}"),
-                    }
+            let Some(next) = self.next().await else {
+                panic!("the agent closed the connection while a frame was awaited");
+            };
+            match pairing.push(next) {
+                Ok(Some(Paired::Frame(EncodedFrame { meta, jpeg }))) => {
+                    let FrameMeta {
+                        seq,
+                        width,
+                        height,
+                        captured_at_us,
+                    } = meta;
+                    let msg = ServerMessage::Frame {
+                        seq,
+                        width,
+                        height,
+                        captured_at_us,
+                    };
+                    return (msg, jpeg);
                 }
-                Some(ServerFrame::Control(_)) => continue,
-                other => panic!("expected a frame, got {other:?}"),
+                Ok(Some(Paired::Superseded(meta))) => {
+                    panic!("frame message {meta:?} not followed by its image")
+                }
+                Ok(_) => continue,
+                Err(err) => panic!("{err}"),
             }
         }
     }
