@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+pub use crate::capture::{CaptureBackend, Source};
 use crate::stream::CaptureSettings;
 use crate::tls::Identity;
 
@@ -83,33 +84,6 @@ pub enum Transport {
     TlsWith(Identity),
     /// Plain TCP: `--no-tls`, loopback binds only, for debugging.
     Plain,
-}
-
-/// Where frames come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The real screen, through this capture backend.
-    Screen(CaptureBackend),
-    /// The synthetic test scene.
-    TestPattern {
-        /// Scene width.
-        width: u32,
-        /// Scene height.
-        height: u32,
-    },
-}
-
-/// How the real screen is captured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CaptureBackend {
-    /// X11 (one connection, shared memory) where available, else xcap.
-    #[default]
-    Auto,
-    /// The X11 capturer only.
-    X11,
-    /// xcap only: the portable path (Wayland, macOS, Windows), and the
-    /// straightforward baseline the benchmarks compare against.
-    Xcap,
 }
 
 /// A combination of options that cannot run.

@@ -34,51 +34,9 @@ pub mod tls;
 mod uplink;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES};
+pub use capture::{CaptureBackend, Source};
 pub use coalesce::MOVE_INTERVAL;
-pub use config::{Access, CaptureBackend, Config, Source, Transport};
+pub use config::{Access, Config, Transport};
 pub use downlink::WRITE_DEADLINE;
+pub use input::desktop_input;
 pub use tls::Identity;
-
-use capture::{CaptureError, Capturer, CapturerFactory, ScreenCapturer, TestPattern};
-use input::{EnigoSink, InputSink, InputSinkFactory};
-
-/// The capturer factory for a configured source.
-pub fn capturer_for(source: Source) -> CapturerFactory {
-    match source {
-        Source::Screen(backend) => Box::new(move || {
-            // On X11 the direct capturer (one connection, shared memory)
-            // costs a fraction of xcap per frame; xcap covers the rest.
-            #[cfg(target_os = "linux")]
-            if backend != CaptureBackend::Xcap {
-                match capture::X11Capturer::from_session() {
-                    Some(Ok(x11)) => {
-                        tracing::info!(transport = ?x11.transport(), "screen capture: X11");
-                        return Ok(Box::new(x11) as Box<dyn Capturer>);
-                    }
-                    Some(Err(err)) if backend == CaptureBackend::X11 => return Err(err),
-                    Some(Err(err)) => {
-                        let error = &err as &dyn std::error::Error;
-                        tracing::info!(error, "X11 capture unavailable; falling back to xcap");
-                    }
-                    None if backend == CaptureBackend::X11 => {
-                        return Err(CaptureError::Unavailable(
-                            "no X11 session (DISPLAY is not set)".into(),
-                        ));
-                    }
-                    None => {}
-                }
-            }
-            let xcap = ScreenCapturer::new()?;
-            tracing::info!("screen capture: xcap");
-            Ok(Box::new(xcap) as Box<dyn Capturer>)
-        }),
-        Source::TestPattern { width, height } => {
-            Box::new(move || Ok(Box::new(TestPattern::new(width, height)) as Box<dyn Capturer>))
-        }
-    }
-}
-
-/// The input sink factory for the real desktop.
-pub fn desktop_input() -> InputSinkFactory {
-    Box::new(|| Ok(Box::new(EnigoSink::new()?) as Box<dyn InputSink>))
-}

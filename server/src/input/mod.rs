@@ -74,6 +74,11 @@ pub trait InputSink {
 pub type InputSinkFactory =
     Box<dyn FnOnce() -> Result<Box<dyn InputSink>, InputError> + Send + 'static>;
 
+/// The input sink factory for the real desktop.
+pub fn desktop_input() -> InputSinkFactory {
+    Box::new(|| Ok(Box::new(EnigoSink::new()?) as Box<dyn InputSink>))
+}
+
 /// Identifies one viewer session to the input thread.
 pub type ViewerId = u64;
 
