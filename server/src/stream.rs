@@ -31,7 +31,7 @@ use lookout_protocol::{Limits, MonitorInfo, ServerMessage, Tag, frame_header};
 use tokio::sync::watch;
 
 use crate::capture::{CaptureError, CapturedImage, Capturer, CapturerFactory};
-use crate::encode::{Codec, FrameEncoder, Subsampling};
+use crate::encode::{FrameEncoder, Subsampling};
 
 /// One captured, encoded frame, shared by every viewer that sends it.
 #[derive(Debug)]
@@ -62,8 +62,6 @@ pub struct CaptureSettings {
     pub quality: u8,
     /// JPEG chroma subsampling.
     pub subsampling: Subsampling,
-    /// JPEG encoder.
-    pub codec: Codec,
 }
 
 /// Which monitors are being watched, and by how many viewers.
@@ -467,8 +465,7 @@ fn capture_loop(
 /// The encode thread: JPEG-encodes each handed-over image once and
 /// publishes it to its monitor's slot.
 fn encode_loop(settings: CaptureSettings, handoff: &Handoff, demand: &Demand, slots: &Slots) {
-    let mut encoder = FrameEncoder::with_subsampling(settings.quality, settings.subsampling)
-        .with_codec(settings.codec);
+    let mut encoder = FrameEncoder::with_subsampling(settings.quality, settings.subsampling);
     let mut seqs: HashMap<u32, u64> = HashMap::new();
     while let Some(job) = handoff.take() {
         let Some(slot) = slots.get(&job.monitor) else {

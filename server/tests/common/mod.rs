@@ -149,7 +149,6 @@ impl TestAgent {
                 fps: opts.fps,
                 quality: 75,
                 subsampling: Default::default(),
-                codec: Default::default(),
             },
             monitor: None,
             max_viewers: NonZeroUsize::new(opts.max_viewers).unwrap(),
