@@ -19,8 +19,8 @@ use crate::input::{InputError, InputHandle, InputSinkFactory, InputThread};
 use crate::limiter::AuthLimiter;
 use crate::pending::PendingHandshakes;
 use crate::session::serve_connection;
-use crate::stream::{CaptureThread, FrameHub};
 use crate::tls::{Identity, IdentityError};
+use crate::{hub::FrameHub, pipeline::CaptureThread};
 
 /// Connections that have not finished the handshake yet. Each costs a task
 /// and a TLS state of a few dozen KiB for at most

@@ -9,7 +9,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::config::{Access, CaptureBackend, Config, ConfigError, Source, Transport};
 use crate::encode::Subsampling;
-use crate::stream::CaptureSettings;
+use crate::pipeline::CaptureSettings;
 
 /// lookout-server: share this machine's screen with lookout viewers and let
 /// them steer its mouse and keyboard.

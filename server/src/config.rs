@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 pub use crate::capture::{CaptureBackend, Source};
-use crate::stream::CaptureSettings;
+use crate::pipeline::CaptureSettings;
 use crate::tls::Identity;
 
 /// Everything the agent needs to know to run, already checked.

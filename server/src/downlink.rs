@@ -15,7 +15,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::stream::{EncodedFrame, FrameHub, Subscription};
+use crate::hub::{EncodedFrame, FrameHub, Subscription};
 
 /// A viewer that accepts not one byte for this long is dropped. Its socket
 /// buffers are full by then, so it holds one frame and its TLS buffer at

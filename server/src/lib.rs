@@ -3,8 +3,8 @@
 //! with a fake capture source and a recording input sink.
 //!
 //! ```text
-//! capture thread ──(capture, JPEG once)──▶ watch slot per monitor
-//!                                                    │ newest frame only
+//! pipeline: capture thread ─▶ encode thread (JPEG once) ─▶ hub: watch slot per monitor
+//!                                                                  │ newest frame only
 //!   accept ─▶ TLS ─▶ token handshake ─▶ session ─┬─ downlink task: replies + frames ─▶ socket
 //!                                                └─ uplink loop: commands ─▶ input thread (enigo)
 //! ```
@@ -14,7 +14,10 @@
 //! that drops the oldest when full, one deadline for TLS and the token, a
 //! write deadline, a silence limit, and paced pointer moves.
 //!
-//! The wire format is the `lookout-protocol` crate's.
+//! Frames come from [`capture`] (the X11 capturer, xcap or a test
+//! pattern, picked by [`capture::open`]), are JPEG-encoded once by
+//! [`encode`] on the [`pipeline`]'s threads, and reach viewers through the
+//! [`hub`]. The wire format is the `lookout-protocol` crate's.
 
 pub mod agent;
 pub mod capture;
@@ -24,12 +27,13 @@ pub mod config;
 mod downlink;
 pub mod encode;
 mod handshake;
+pub mod hub;
 pub mod input;
 pub mod limiter;
 pub mod mapping;
 mod pending;
+pub mod pipeline;
 mod session;
-pub mod stream;
 pub mod tls;
 mod uplink;
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use lookout_protocol::MonitorInfo;
 use lookout_server::capture::{CaptureError, CapturedImage, Capturer};
 use lookout_server::input::{InputSink, RecordingSink};
-use lookout_server::stream::CaptureSettings;
+use lookout_server::pipeline::CaptureSettings;
 use lookout_server::{Access, Agent, Config, Identity, Source, Transport};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
