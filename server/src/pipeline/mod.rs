@@ -10,7 +10,7 @@
 //!
 //! Capture and encoding run on two threads, so on a machine with two cores
 //! frame N+1 is captured while frame N is encoded; the capture thread waits
-//! rather than run more than one frame ahead ([`handoff`]).
+//! rather than run more than one frame ahead (the `handoff` module).
 //!
 //! The capture thread captures only monitors somebody is watching and
 //! sleeps while nobody is. An image identical to the last one sent is

@@ -67,7 +67,7 @@ fn request(err: impl Into<ReplyOrIdError>) -> X11Error {
 }
 
 /// Captures the X11 monitors RandR reports, numbered as xcap numbers them
-/// (see [`monitors`]), over one persistent connection.
+/// (see the `monitors` module), over one persistent connection.
 pub struct X11Capturer {
     conn: RustConnection,
     root: xproto::Window,
