@@ -1,12 +1,15 @@
 //! What one 1920x1080 desktop-like frame costs after capture: JPEG encoding
-//! at the default quality (libjpeg-turbo and jpeg-encoder, next to the
-//! `image` crate's encoder), the protocol framing on both sides, and the
+//! at the default quality (the agent's libjpeg-turbo, next to jpeg-encoder
+//! and the `image` crate's encoder from `encoders/`), the protocol framing
+//! on both sides, and the
 //! viewer-side decode (zune-jpeg into the window's `u32` buffer, next to the
 //! straightforward `image` decode plus repacking).
 //!
 //! ```text
 //! cargo bench -p lookout-server --bench pipeline
 //! ```
+
+mod encoders;
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -15,7 +18,9 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput};
 use lookout_protocol::{FrameDecoder, Limits, encode_image};
 use lookout_server::capture::TestPattern;
-use lookout_server::encode::{Codec, FrameEncoder, Subsampling};
+use lookout_server::encode::{FrameEncoder, Subsampling};
+
+use encoders::Contender;
 
 fn main() {
     let mut c = Criterion::default()
@@ -30,14 +35,20 @@ fn main() {
     encode.throughput(Throughput::Elements(1));
     // The straightforward encoder first (`image` 0.25 from an RGB copy,
     // 4:4:4 only), then jpeg-encoder and libjpeg-turbo (the default).
-    for (name, codec, subsampling) in [
-        ("image_crate_q75_444", Codec::ImageCrate, Subsampling::Full),
-        ("jpeg_encoder_q75_420", Codec::Rust, Subsampling::Half),
-        ("jpeg_encoder_q75_444", Codec::Rust, Subsampling::Full),
-        ("turbojpeg_q75_420", Codec::Turbo, Subsampling::Half),
-        ("turbojpeg_q75_444", Codec::Turbo, Subsampling::Full),
+    let turbo = |subsampling| Contender::Turbo(FrameEncoder::with_subsampling(75, subsampling));
+    for (name, mut encoder) in [
+        ("image_crate_q75_444", Contender::ImageCrate(75)),
+        (
+            "jpeg_encoder_q75_420",
+            Contender::JpegEncoder(75, Subsampling::Half),
+        ),
+        (
+            "jpeg_encoder_q75_444",
+            Contender::JpegEncoder(75, Subsampling::Full),
+        ),
+        ("turbojpeg_q75_420", turbo(Subsampling::Half)),
+        ("turbojpeg_q75_444", turbo(Subsampling::Full)),
     ] {
-        let mut encoder = FrameEncoder::with_subsampling(75, subsampling).with_codec(codec);
         let size = encoder.encode(&image).expect("encode").len();
         eprintln!("{name}: {size} bytes");
         encode.bench_function(name, |b| {

@@ -16,8 +16,8 @@ use crate::capture::{CaptureError, CapturerFactory};
 use crate::config::{Config, Transport};
 use crate::input::{InputError, InputSinkFactory, InputThread};
 use crate::limiter::AuthLimiter;
+use crate::pipeline::CaptureThread;
 use crate::session::{PendingHandshakes, Shared, serve_connection};
-use crate::stream::CaptureThread;
 use crate::tls::{Identity, IdentityError};
 
 /// Connections that have not finished the handshake yet. Each costs a task

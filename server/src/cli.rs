@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{Access, CaptureBackend, Config, ConfigError, Source, Transport};
-use crate::encode::{Codec, Subsampling};
-use crate::stream::CaptureSettings;
+use crate::encode::Subsampling;
+use crate::pipeline::CaptureSettings;
 
 /// lookout-server: share this machine's screen with lookout viewers and let
 /// them steer its mouse and keyboard.
@@ -96,11 +96,6 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = CaptureArg::Auto)]
     pub capture: CaptureArg,
 
-    /// JPEG encoder: turbo (libjpeg-turbo, the fastest), rust (jpeg-encoder)
-    /// or image (the image crate's, the benchmarks' slow baseline).
-    #[arg(long, value_enum, default_value_t = EncoderArg::Turbo, hide = true)]
-    pub encoder: EncoderArg,
-
     /// Size of the test scene, WIDTHxHEIGHT (with --source test-pattern).
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub pattern_size: (u32, u32),
@@ -132,17 +127,6 @@ pub enum CaptureArg {
     X11,
     /// xcap only.
     Xcap,
-}
-
-/// `--encoder` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EncoderArg {
-    /// libjpeg-turbo.
-    Turbo,
-    /// jpeg-encoder with SIMD.
-    Rust,
-    /// The image crate's encoder.
-    Image,
 }
 
 /// `--source` values.
@@ -210,11 +194,6 @@ impl Args {
                 subsampling: match self.subsampling {
                     SubsamplingArg::S420 => Subsampling::Half,
                     SubsamplingArg::S444 => Subsampling::Full,
-                },
-                codec: match self.encoder {
-                    EncoderArg::Turbo => Codec::Turbo,
-                    EncoderArg::Rust => Codec::Rust,
-                    EncoderArg::Image => Codec::ImageCrate,
                 },
             },
             monitor: self.monitor,

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use lookout_protocol::Timeouts;
 
-use crate::stream::CaptureSettings;
+pub use crate::capture::{CaptureBackend, Source};
+use crate::pipeline::CaptureSettings;
 use crate::tls::Identity;
 
 /// Everything the agent needs to know to run, already checked.
@@ -88,33 +89,6 @@ pub enum Transport {
     TlsWith(Identity),
     /// Plain TCP: `--no-tls`, loopback binds only, for debugging.
     Plain,
-}
-
-/// Where frames come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The real screen, through this capture backend.
-    Screen(CaptureBackend),
-    /// The synthetic test scene.
-    TestPattern {
-        /// Scene width.
-        width: u32,
-        /// Scene height.
-        height: u32,
-    },
-}
-
-/// How the real screen is captured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CaptureBackend {
-    /// X11 (one connection, shared memory) where available, else xcap.
-    #[default]
-    Auto,
-    /// The X11 capturer only.
-    X11,
-    /// xcap only: the portable path (Wayland, macOS, Windows), and the
-    /// straightforward baseline the benchmarks compare against.
-    Xcap,
 }
 
 /// A combination of options that cannot run.

@@ -1,20 +1,18 @@
 //! JPEG encoding of captured images, done once per frame for all viewers.
 //!
-//! The default is libjpeg-turbo (the `turbojpeg` crate, built from source
-//! with its SIMD code), straight from the captured pixels, RGBA or the X
-//! server's own BGRX: no conversion, no RGB copy,
-//! baseline JPEG, 4:2:0 chroma by default with libjpeg's box-averaged
-//! downsampling. Two others stay for comparison and as fallbacks: the pure
-//! Rust `jpeg-encoder` with SIMD, and the `image` crate's encoder (the
-//! straightforward baseline). BENCHMARKS.md measures all three.
+//! libjpeg-turbo (the `turbojpeg` crate, built from source with its SIMD
+//! code), straight from the captured pixels, RGBA or the X server's own
+//! BGRX: no conversion, no RGB copy, baseline JPEG, 4:2:0 chroma by default
+//! with libjpeg's box-averaged downsampling. The encoders it was measured
+//! against (the pure Rust `jpeg-encoder` and the `image` crate's) live with
+//! the benchmarks (`benches/encoders/`); BENCHMARKS.md has the figures.
 //!
 //! libjpeg-turbo is C, but it only ever reads pixels this machine captured,
 //! never bytes from the network.
 
 use bytes::Bytes;
-use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, EncodingError, SamplingFactor};
 
-use crate::capture::{CaptureError, CapturedImage, PixelOrder};
+use crate::capture::{CapturedImage, PixelOrder};
 
 /// Chroma subsampling of the JPEG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,26 +24,19 @@ pub enum Subsampling {
     Full,
 }
 
-/// Which JPEG encoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Codec {
-    /// libjpeg-turbo, straight from the captured RGBA or BGRX: the fastest.
-    #[default]
-    Turbo,
-    /// `jpeg-encoder` with SIMD, straight from RGBA or BGRX, box-averaged
-    /// chroma.
-    Rust,
-    /// The `image` crate's encoder from an RGB copy (always 4:4:4): the
-    /// straightforward pipeline, kept as the benchmarks' baseline.
-    ImageCrate,
-}
-
 /// Why an image could not be encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
     /// The image buffer does not match its stated size.
-    #[error(transparent)]
-    BadImage(#[from] CaptureError),
+    #[error("a {width}x{height} image came with {got} bytes of pixels")]
+    BadImage {
+        /// Image width.
+        width: u32,
+        /// Image height.
+        height: u32,
+        /// Buffer length.
+        got: usize,
+    },
     /// JPEG cannot hold an image this large (65,535 pixels a side).
     #[error("{width}x{height} is too large for JPEG")]
     TooLarge {
@@ -54,27 +45,19 @@ pub enum EncodeError {
         /// Image height.
         height: u32,
     },
-    /// The JPEG encoder failed.
-    #[error("JPEG encoding failed")]
-    Jpeg(#[from] EncodingError),
-    /// The `image` crate's encoder failed.
-    #[error("JPEG encoding failed: {0}")]
-    Image(#[from] image::ImageError),
     /// libjpeg-turbo failed.
     #[error("JPEG encoding failed: {0}")]
     Turbo(#[from] turbojpeg::Error),
 }
 
-/// Encodes RGBA images as baseline JPEG at a fixed quality and subsampling.
+/// Encodes captured images as baseline JPEG at a fixed quality and
+/// subsampling.
 #[derive(Debug)]
 pub struct FrameEncoder {
     quality: u8,
     subsampling: Subsampling,
-    codec: Codec,
     /// libjpeg-turbo's state, made on first use and kept.
     turbo: Option<turbojpeg::Compressor>,
-    /// Size of the last output, to reserve the next one in one allocation.
-    last_len: usize,
 }
 
 impl FrameEncoder {
@@ -89,79 +72,28 @@ impl FrameEncoder {
         Self {
             quality: quality.clamp(1, 100),
             subsampling,
-            codec: Codec::default(),
             turbo: None,
-            last_len: 64 * 1024,
         }
-    }
-
-    /// The same encoder with another codec.
-    pub fn with_codec(self, codec: Codec) -> Self {
-        Self { codec, ..self }
     }
 
     /// Encodes one image.
     pub fn encode(&mut self, image: &CapturedImage) -> Result<Bytes, EncodeError> {
         let expected = image.width as usize * image.height as usize * 4;
         if image.pixels.len() != expected {
-            return Err(CaptureError::BadImage {
+            return Err(EncodeError::BadImage {
                 width: image.width,
                 height: image.height,
                 got: image.pixels.len(),
-            }
-            .into());
+            });
         }
-        let too_large = || EncodeError::TooLarge {
-            width: image.width,
-            height: image.height,
-        };
-        let width = u16::try_from(image.width).map_err(|_| too_large())?;
-        let height = u16::try_from(image.height).map_err(|_| too_large())?;
-        if self.codec == Codec::Turbo {
-            return self.encode_turbo(image);
+        // JPEG's own limit, checked here so that it is one clear error
+        // rather than whatever libjpeg-turbo makes of it.
+        if u16::try_from(image.width).is_err() || u16::try_from(image.height).is_err() {
+            return Err(EncodeError::TooLarge {
+                width: image.width,
+                height: image.height,
+            });
         }
-        let mut out = Vec::with_capacity(self.last_len + self.last_len / 4);
-        if self.codec == Codec::ImageCrate {
-            let rgb: Vec<u8> = match image.order {
-                PixelOrder::Rgba => image
-                    .pixels
-                    .chunks_exact(4)
-                    .flat_map(|px| [px[0], px[1], px[2]])
-                    .collect(),
-                PixelOrder::Bgrx => image
-                    .pixels
-                    .chunks_exact(4)
-                    .flat_map(|px| [px[2], px[1], px[0]])
-                    .collect(),
-            };
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, self.quality).encode(
-                &rgb,
-                image.width,
-                image.height,
-                image::ExtendedColorType::Rgb8,
-            )?;
-            self.last_len = out.len();
-            return Ok(Bytes::from(out));
-        }
-        let mut encoder = Encoder::new(&mut out, self.quality);
-        encoder.set_sampling_factor(match self.subsampling {
-            Subsampling::Half => SamplingFactor::R_4_2_0,
-            Subsampling::Full => SamplingFactor::R_4_4_4,
-        });
-        // Box-average chroma like libjpeg; the default (top-left pixel)
-        // paints one-pixel coloured text in its neighbour's colour.
-        encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
-        // Alpha is ignored by the encoder: no RGB copy of the frame.
-        let color = match image.order {
-            PixelOrder::Rgba => ColorType::Rgba,
-            PixelOrder::Bgrx => ColorType::Bgra,
-        };
-        encoder.encode(&image.pixels, width, height, color)?;
-        self.last_len = out.len();
-        Ok(Bytes::from(out))
-    }
-
-    fn encode_turbo(&mut self, image: &CapturedImage) -> Result<Bytes, EncodeError> {
         let compressor = match &mut self.turbo {
             Some(compressor) => compressor,
             none => {
@@ -185,7 +117,6 @@ impl FrameEncoder {
                 PixelOrder::Bgrx => turbojpeg::PixelFormat::BGRX,
             },
         })?;
-        self.last_len = jpeg.len();
         Ok(Bytes::from(jpeg))
     }
 }
@@ -203,21 +134,10 @@ mod tests {
         }
     }
 
-    const CODECS: [Codec; 3] = [Codec::Turbo, Codec::Rust, Codec::ImageCrate];
-
     #[test]
     fn encodes_a_baseline_jpeg_of_the_same_size_and_colour() {
-        for codec in CODECS {
-            for subsampling in [Subsampling::Half, Subsampling::Full] {
-                check_red(codec, subsampling);
-            }
-        }
-    }
-
-    fn check_red(codec: Codec, subsampling: Subsampling) {
-        {
+        for subsampling in [Subsampling::Half, Subsampling::Full] {
             let jpeg = FrameEncoder::with_subsampling(75, subsampling)
-                .with_codec(codec)
                 .encode(&red(64, 48))
                 .unwrap();
             assert_eq!(&jpeg[..2], &[0xff, 0xd8], "SOI marker");
@@ -242,16 +162,11 @@ mod tests {
                 .collect(),
             ..rgba.clone()
         };
-        for codec in CODECS {
-            let encode = |image: &CapturedImage| {
-                let jpeg = FrameEncoder::new(90)
-                    .with_codec(codec)
-                    .encode(image)
-                    .unwrap();
-                image::load_from_memory(&jpeg).unwrap().to_rgb8()
-            };
-            assert_eq!(encode(&rgba), encode(&bgrx), "{codec:?}");
-        }
+        let encode = |image: &CapturedImage| {
+            let jpeg = FrameEncoder::new(90).encode(image).unwrap();
+            image::load_from_memory(&jpeg).unwrap().to_rgb8()
+        };
+        assert_eq!(encode(&rgba), encode(&bgrx));
     }
 
     #[test]
@@ -269,23 +184,20 @@ mod tests {
             }
         }
         let image = CapturedImage::rgba(w, h, rgba);
-        for codec in [Codec::Turbo, Codec::Rust] {
-            let redness = |subsampling| {
-                let jpeg = FrameEncoder::with_subsampling(95, subsampling)
-                    .with_codec(codec)
-                    .encode(&image)
-                    .unwrap();
-                let decoded = image::load_from_memory(&jpeg).unwrap().to_rgb8();
-                let p = decoded.get_pixel(20, 8).0; // a red column
-                i32::from(p[0]) - i32::from(p[2])
-            };
-            let (full, half) = (redness(Subsampling::Full), redness(Subsampling::Half));
-            assert!(full > 150, "{codec:?}: {full}");
-            assert!(half < full - 50, "{codec:?}: {half} vs {full}");
-            // Averaged, not point-sampled: the columns blend to purple
-            // rather than taking one neighbour's colour.
-            assert!(half.abs() < 60, "{codec:?}: {half}");
-        }
+        let redness = |subsampling| {
+            let jpeg = FrameEncoder::with_subsampling(95, subsampling)
+                .encode(&image)
+                .unwrap();
+            let decoded = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+            let p = decoded.get_pixel(20, 8).0; // a red column
+            i32::from(p[0]) - i32::from(p[2])
+        };
+        let (full, half) = (redness(Subsampling::Full), redness(Subsampling::Half));
+        assert!(full > 150, "{full}");
+        assert!(half < full - 50, "{half} vs {full}");
+        // Averaged, not point-sampled: the columns blend to purple rather
+        // than taking one neighbour's colour.
+        assert!(half.abs() < 60, "{half}");
     }
 
     #[test]
@@ -294,7 +206,7 @@ mod tests {
         bad.pixels.truncate(10);
         assert!(matches!(
             FrameEncoder::new(75).encode(&bad),
-            Err(EncodeError::BadImage(_))
+            Err(EncodeError::BadImage { .. })
         ));
         let huge = CapturedImage {
             width: 70_000,

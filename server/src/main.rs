@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use lookout_protocol::Fingerprint;
 use lookout_server::cli::Args;
-use lookout_server::{Access, Agent, Config, Transport, capturer_for, desktop_input};
+use lookout_server::{Access, Agent, Config, Transport, capture, desktop_input};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn run(args: Args) -> anyhow::Result<()> {
     let config = args.into_config()?;
-    let agent = Agent::start(&config, capturer_for(config.source), Some(desktop_input()))
+    let agent = Agent::start(&config, capture::open(config.source), Some(desktop_input()))
         .await
         .context("cannot start the agent")?;
     let addr = agent.local_addr()?;

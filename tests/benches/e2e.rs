@@ -8,7 +8,8 @@
 //! ```
 //!
 //! For each screen size, each pipeline (lookout: X11 shared memory +
-//! jpeg-encoder; baseline: xcap + the `image` crate's encoder) and each
+//! libjpeg-turbo; baseline: the portable xcap capture + libjpeg-turbo; the
+//! encoders alone are raced in `server/benches/pipeline.rs`) and each
 //! viewer count, it reports the frames per second the decoding viewer
 //! presents, the capture-to-present latency (from `captured_at_us` to the
 //! decoded `u32` buffer, p50 and p95), the slowest receiving viewer's rate,
@@ -46,14 +47,14 @@ impl Pipeline {
     fn name(self) -> &'static str {
         match self {
             Pipeline::Lookout => "lookout (X11 SHM + libjpeg-turbo 4:2:0)",
-            Pipeline::Baseline => "baseline (xcap + image 4:4:4)",
+            Pipeline::Baseline => "baseline (xcap + libjpeg-turbo 4:2:0)",
         }
     }
 
     fn args(self) -> &'static [&'static str] {
         match self {
             Pipeline::Lookout => &["--capture", "x11"],
-            Pipeline::Baseline => &["--capture", "xcap", "--encoder", "image"],
+            Pipeline::Baseline => &["--capture", "xcap"],
         }
     }
 }

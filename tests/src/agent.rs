@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use lookout_protocol::{MonitorInfo, Timeouts};
 use lookout_server::capture::{CaptureError, CapturedImage, Capturer};
 use lookout_server::input::{InputSink, RecordingSink};
-use lookout_server::stream::CaptureSettings;
+use lookout_server::pipeline::CaptureSettings;
 use lookout_server::{Access, Agent, Config, Identity, Source, Transport};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -153,7 +153,6 @@ impl TestAgent {
                 fps: opts.fps,
                 quality: 75,
                 subsampling: Default::default(),
-                codec: Default::default(),
             },
             monitor: None,
             max_viewers: NonZeroUsize::new(opts.max_viewers).unwrap(),

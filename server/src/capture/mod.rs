@@ -1,68 +1,23 @@
-//! Where frames come from: the [`Capturer`] trait and its sources.
+//! Where frames come from: the [`Capturer`] trait, its sources (the X11
+//! capturer, xcap, the test pattern), and [`open`], which picks one.
 //!
 //! A capturer is created and used on the capture thread only, so it need not
-//! be `Send` (xcap's X11 handles are not guaranteed to be).
+//! be `Send` (xcap's X11 handles are not guaranteed to be): [`open`] returns
+//! a factory that the capture thread calls.
 
+mod image;
 mod pattern;
 mod screen;
 #[cfg(target_os = "linux")]
 mod x11;
 
+pub use image::{CapturedImage, PixelOrder};
 pub use pattern::TestPattern;
 pub use screen::ScreenCapturer;
 #[cfg(target_os = "linux")]
-pub use x11::{BgrxImage, ImageTransport, X11Capturer, bgrx_to_rgba_in_place};
+pub use x11::{ImageTransport, X11Capturer, X11Error};
 
 use lookout_protocol::MonitorInfo;
-
-/// One captured image, tightly packed, 4 bytes per pixel, rows top to
-/// bottom, in the order the source produces (the encoder takes either, so
-/// no source converts for it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CapturedImage {
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// `width * height * 4` bytes.
-    pub pixels: Vec<u8>,
-    /// What the four bytes of a pixel are.
-    pub order: PixelOrder,
-}
-
-/// The byte order of a 4-byte pixel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelOrder {
-    /// Red, green, blue, alpha (opaque).
-    Rgba,
-    /// Blue, green, red, padding: an X server's own layout.
-    Bgrx,
-}
-
-impl CapturedImage {
-    /// An RGBA image.
-    pub fn rgba(width: u32, height: u32, pixels: Vec<u8>) -> Self {
-        Self {
-            width,
-            height,
-            pixels,
-            order: PixelOrder::Rgba,
-        }
-    }
-
-    /// The pixels as opaque RGBA: a copy, converted if need be (for tests
-    /// and comparisons, not for the frame path).
-    pub fn to_rgba(&self) -> Vec<u8> {
-        match self.order {
-            PixelOrder::Rgba => self.pixels.clone(),
-            PixelOrder::Bgrx => self
-                .pixels
-                .chunks_exact(4)
-                .flat_map(|p| [p[2], p[1], p[0], 255])
-                .collect(),
-        }
-    }
-}
 
 /// Why a capture failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,18 +25,22 @@ pub enum CaptureError {
     /// The monitor id is not one this capturer offers.
     #[error("no monitor with id {0}")]
     NoSuchMonitor(u32),
-    /// The platform capture call failed.
-    #[error("screen capture failed")]
-    Screen(#[from] xcap::XCapError),
+    /// xcap failed.
+    #[error("screen capture (xcap) failed")]
+    Xcap(#[from] xcap::XCapError),
+    /// The X11 capturer was asked for, but this is not an X11 session.
+    #[error("no X11 session (DISPLAY is not set, or this is a Wayland session)")]
+    NoX11Session,
+    /// The X11 capturer failed.
+    #[cfg(target_os = "linux")]
+    #[error(transparent)]
+    X11(#[from] X11Error),
     /// The capture thread could not be started.
     #[error("cannot start the capture thread")]
     Thread(#[source] std::io::Error),
     /// The capture thread ended before reporting its monitors.
     #[error("the capture thread died while starting")]
     ThreadDied,
-    /// The chosen capture backend cannot run here.
-    #[error("{0}")]
-    Unavailable(String),
     /// The platform offers no monitor at all.
     #[error("no monitor found (is there a display? try --source test-pattern)")]
     NoMonitors,
@@ -95,31 +54,6 @@ pub enum CaptureError {
         /// Buffer length.
         got: usize,
     },
-    /// An image would not fit in a shared memory segment (over 4 GiB).
-    #[cfg(target_os = "linux")]
-    #[error("a {0}-byte image does not fit in a shared memory segment")]
-    X11TooLarge(u64),
-    /// No connection to the X server.
-    #[cfg(target_os = "linux")]
-    #[error("cannot connect to the X server")]
-    X11Connect(#[source] x11rb::errors::ConnectError),
-    /// An X request failed, or the connection broke.
-    #[cfg(target_os = "linux")]
-    #[error("X11 request failed")]
-    X11(#[source] x11rb::errors::ReplyOrIdError),
-    /// The X server's pixel format is not one the X11 capturer reads.
-    #[cfg(target_os = "linux")]
-    #[error("unsupported X11 pixel format: depth {depth}, {bits_per_pixel} bits per pixel")]
-    X11Format {
-        /// Image depth.
-        depth: u8,
-        /// Bits per pixel of that depth.
-        bits_per_pixel: u8,
-    },
-    /// The MIT-SHM segment could not be read.
-    #[cfg(target_os = "linux")]
-    #[error("cannot read the X11 shared memory segment")]
-    X11ShmRead(#[source] std::io::Error),
 }
 
 /// A source of screen images, one monitor at a time.
@@ -142,3 +76,70 @@ pub trait Capturer {
 /// Builds a capturer on the capture thread.
 pub type CapturerFactory =
     Box<dyn FnOnce() -> Result<Box<dyn Capturer>, CaptureError> + Send + 'static>;
+
+/// Where frames come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The real screen, through this capture backend.
+    Screen(CaptureBackend),
+    /// The synthetic test scene.
+    TestPattern {
+        /// Scene width.
+        width: u32,
+        /// Scene height.
+        height: u32,
+    },
+}
+
+/// How the real screen is captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaptureBackend {
+    /// X11 (one connection, shared memory) where available, else xcap.
+    #[default]
+    Auto,
+    /// The X11 capturer only.
+    X11,
+    /// xcap only: the portable path (Wayland, macOS, Windows), and the
+    /// straightforward baseline the benchmarks compare against.
+    Xcap,
+}
+
+/// The capturer factory for `source`. The capturer itself is built when
+/// the capture thread calls the factory, and that is when a backend that
+/// cannot run here is found out.
+pub fn open(source: Source) -> CapturerFactory {
+    match source {
+        Source::Screen(backend) => Box::new(move || open_screen(backend)),
+        Source::TestPattern { width, height } => {
+            Box::new(move || Ok(Box::new(TestPattern::new(width, height)) as Box<dyn Capturer>))
+        }
+    }
+}
+
+/// The screen through `backend`. On X11 the direct capturer (one
+/// connection, shared memory) costs a fraction of xcap per frame; xcap
+/// covers the rest, and `Auto` falls back to it when X11 fails.
+fn open_screen(backend: CaptureBackend) -> Result<Box<dyn Capturer>, CaptureError> {
+    #[cfg(target_os = "linux")]
+    if backend != CaptureBackend::Xcap {
+        match X11Capturer::from_session() {
+            Some(Ok(x11)) => {
+                tracing::info!(transport = ?x11.transport(), "screen capture: X11");
+                return Ok(Box::new(x11));
+            }
+            Some(Err(err)) if backend == CaptureBackend::X11 => return Err(err),
+            Some(Err(err)) => {
+                let error = &err as &dyn std::error::Error;
+                tracing::info!(error, "X11 capture unavailable; falling back to xcap");
+            }
+            None if backend == CaptureBackend::X11 => return Err(CaptureError::NoX11Session),
+            None => {}
+        }
+    }
+    // Elsewhere xcap is the only screen backend, whichever was asked for.
+    #[cfg(not(target_os = "linux"))]
+    let _ = backend;
+    let xcap = ScreenCapturer::new()?;
+    tracing::info!("screen capture: xcap");
+    Ok(Box::new(xcap))
+}

@@ -25,7 +25,7 @@ impl EnigoSink {
             linux_delay: 0,
             ..Settings::default()
         };
-        let enigo = Enigo::new(&settings).map_err(|err| InputError::Open(Box::new(err)))?;
+        let enigo = Enigo::new(&settings).map_err(InputError::Open)?;
         Ok(Self { enigo })
     }
 }
@@ -115,6 +115,6 @@ impl InputSink for EnigoSink {
             },
             InputAction::Text(text) => self.enigo.text(text),
         };
-        result.map_err(|err| InputError::Inject(Box::new(err)))
+        result.map_err(InputError::Inject)
     }
 }

@@ -56,12 +56,20 @@ pub enum InputAction {
 /// Why an input action could not be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    // The sources' messages are repeated in these because the agent logs
+    // these errors with their `Display` alone.
     /// The platform input backend could not be opened.
     #[error("cannot open the input backend: {0}")]
-    Open(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Open(#[source] enigo::NewConError),
+    /// The input thread could not be started.
+    #[error("cannot start the input thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The input thread ended before saying whether the backend opened.
+    #[error("the input thread died while starting")]
+    ThreadDied,
     /// The platform rejected an action.
     #[error("input injection failed: {0}")]
-    Inject(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Inject(#[source] enigo::InputError),
 }
 
 /// Somewhere input actions go: the real desktop, or a recording in tests.
@@ -73,6 +81,11 @@ pub trait InputSink {
 /// Builds the input sink on the input thread.
 pub type InputSinkFactory =
     Box<dyn FnOnce() -> Result<Box<dyn InputSink>, InputError> + Send + 'static>;
+
+/// The input sink factory for the real desktop.
+pub fn desktop_input() -> InputSinkFactory {
+    Box::new(|| Ok(Box::new(EnigoSink::new()?) as Box<dyn InputSink>))
+}
 
 /// Identifies one viewer session to the input thread.
 pub type ViewerId = u64;
@@ -145,7 +158,7 @@ impl InputThread {
                     let _ = ready_tx.send(Err(err));
                 }
             })
-            .map_err(|err| InputError::Open(Box::new(err)))?;
+            .map_err(InputError::Thread)?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok((
                 Self {
@@ -160,9 +173,7 @@ impl InputThread {
             }
             Err(_) => {
                 let _ = handle.join();
-                Err(InputError::Open(
-                    "the input thread died while starting".into(),
-                ))
+                Err(InputError::ThreadDied)
             }
         }
     }

@@ -15,7 +15,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::stream::{EncodedFrame, FrameHub, Subscription};
+use crate::hub::{EncodedFrame, FrameHub, Subscription};
 
 /// How long the writer tries to close the stream politely at the end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);

@@ -11,9 +11,9 @@ use lookout_protocol::{MonitorInfo, Timeouts};
 use tokio::sync::Semaphore;
 
 use crate::config::Access;
+use crate::hub::FrameHub;
 use crate::input::InputHandle;
 use crate::limiter::AuthLimiter;
-use crate::stream::FrameHub;
 
 /// The agent's state that sessions share.
 #[derive(Debug)]
