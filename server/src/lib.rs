@@ -3,21 +3,33 @@
 //! with a fake capture source and a recording input sink.
 //!
 //! ```text
-//! pipeline: capture thread ─▶ encode thread (JPEG once) ─▶ hub: watch slot per monitor
-//!                                                                  │ newest frame only
-//!   accept ─▶ TLS ─▶ token handshake ─▶ session ─┬─ downlink task: replies + frames ─▶ socket
-//!                                                └─ uplink loop: commands ─▶ input thread (enigo)
+//!  capture ──▶ pipeline: capture thread ─▶ encode thread (JPEG once) ─▶ hub: watch slot per monitor
+//!  (X11/xcap/                                (encode)                           │ newest frame only
+//!   pattern)                                                                    ▼
+//!  agent: accept ─▶ session: pending table ─▶ TLS ─▶ handshake ─▶ admission ─▶ live session
+//!                                                                  ├─ downlink task: replies + frames ─▶ socket
+//!                                                                  └─ uplink loop: commands ─▶ input thread (enigo)
 //! ```
 //!
-//! Every connection is bounded: a per-address limit on failed
-//! authentications ([`limiter`]), a bounded table of pending handshakes
-//! that drops the oldest when full, one deadline for TLS and the token, a
-//! write deadline, a silence limit, and paced pointer moves.
+//! Where to look:
 //!
-//! Frames come from [`capture`] (the X11 capturer, xcap or a test
-//! pattern, picked by [`capture::open`]), are JPEG-encoded once by
-//! [`encode`] on the [`pipeline`]'s threads, and reach viewers through the
-//! [`hub`]. The wire format is the `lookout-protocol` crate's.
+//! * [`agent`]: the listener, the shared threads, shutdown.
+//! * `session`: one connection's steps, each in its own file (pending
+//!   table, handshake, admission, live session: downlink and uplink).
+//! * [`capture`] (backends, picked by [`capture::open`]), [`pipeline`]
+//!   (the capture and encode threads), [`encode`] (libjpeg-turbo), [`hub`]
+//!   (the per-monitor latest-frame slots viewers subscribe to).
+//! * [`input`]: the one thread that owns the platform input handle.
+//! * Rules with time passed in, tested without waiting: [`limiter`]
+//!   (failed authentications), [`coalesce`] (pointer pacing), [`mapping`]
+//!   (frame to desktop coordinates).
+//!
+//! Every connection is bounded: a per-address limit on failed
+//! authentications, a bounded table of pending handshakes that drops the
+//! least advanced when full, one deadline for TLS and the token, a write
+//! deadline, a silence limit, and paced pointer moves; every limit in time
+//! comes from one [`lookout_protocol::Timeouts`] ([`Config::timeouts`]).
+//! The wire format is the `lookout-protocol` crate's.
 
 pub mod agent;
 pub mod capture;
