@@ -3,11 +3,11 @@
 //! message by [`FramePairing`]), [`CommandWriter`] sends commands.
 
 use futures_util::{SinkExt, StreamExt};
-use lookout_protocol::codec::ViewerCodec;
+use lookout_protocol::codec::{CodecError, ViewerCodec};
 use lookout_protocol::{
-    ClientMessage, EncodedFrame, ErrorCode, FramePairing, Paired, ServerMessage,
+    ClientMessage, EncodedFrame, ErrorCode, FramePairing, Paired, ServerFrame, ServerMessage,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -50,19 +50,17 @@ impl FrameReader {
     }
 
     /// The next event. Fails when the connection ends, breaks the protocol
-    /// or stays silent for `timeouts.silence`.
+    /// or sends not one byte for `timeouts.silence`.
     ///
-    /// The limit restarts with every frame read, and an image arriving in
-    /// many reads is one frame: a slow link that is still moving bytes is
-    /// not silent, so only a dead agent (frozen, unplugged, or behind a dead
-    /// link that closed nothing) reaches it. A live agent answers every ping
-    /// at once, so with the protocol's values (pings every 5 s, silence
-    /// 15 s) that is three unanswered pings.
+    /// Silence is counted in bytes, not frames, as the protocol says: a slow
+    /// link that takes longer than the limit to carry one image is still
+    /// moving bytes and is not silent, so only a dead agent (frozen,
+    /// unplugged, or behind a dead link that closed nothing) reaches it. A
+    /// live agent answers every ping at once, so with the protocol's values
+    /// (pings every 5 s, silence 15 s) that is three unanswered pings.
     pub async fn next_event(&mut self) -> Result<Event, SessionError> {
         loop {
-            let next = tokio::time::timeout(self.silence, self.inner.next())
-                .await
-                .map_err(|_| SessionError::Silent(self.silence))?;
+            let next = self.next_frame().await?;
             let frame = match next {
                 None => return Err(SessionError::Closed),
                 Some(Err(err)) => return Err(SessionError::from_read(err)),
@@ -75,6 +73,35 @@ impl FrameReader {
                     tracing::debug!(seq = meta.seq, "frame message without its image");
                 }
                 Some(Paired::Message(msg)) => return event_of(msg),
+            }
+        }
+    }
+}
+
+impl FrameReader {
+    /// The next complete frame, however many reads it takes, as long as
+    /// bytes keep arriving. The read is polled in windows of a quarter of
+    /// the limit; between windows, a change in what the codec has buffered
+    /// (a frame in progress) shows that bytes arrived. Dropping
+    /// `FramedRead::next` between windows loses nothing: what was read stays
+    /// in its buffer.
+    async fn next_frame(
+        &mut self,
+    ) -> Result<Option<Result<ServerFrame, CodecError>>, SessionError> {
+        let window = self.silence / 4;
+        let mut heard = Instant::now();
+        let mut buffered = self.inner.read_buffer().len();
+        loop {
+            if let Ok(next) = tokio::time::timeout(window, self.inner.next()).await {
+                return Ok(next);
+            }
+            let now = Instant::now();
+            let now_buffered = self.inner.read_buffer().len();
+            if now_buffered != buffered {
+                buffered = now_buffered;
+                heard = now;
+            } else if now.duration_since(heard) >= self.silence {
+                return Err(SessionError::Silent(self.silence));
             }
         }
     }
@@ -111,5 +138,94 @@ impl CommandWriter {
     /// Sends one command and flushes it.
     pub async fn send(&mut self, msg: &ClientMessage) -> Result<(), SessionError> {
         self.inner.send(msg).await.map_err(SessionError::from_write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use lookout_protocol::{Limits, encode_image};
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    const SILENCE: Duration = Duration::from_millis(800);
+
+    /// A reader over one end of an in-memory pipe; the other end is the
+    /// agent.
+    fn reader() -> (FrameReader, tokio::io::DuplexStream) {
+        let (ours, agent) = tokio::io::duplex(1 << 20);
+        let stream: Stream = Box::new(ours);
+        let (read, _write) = tokio::io::split(stream);
+        let reader = FrameReader::new(FramedRead::new(read, ViewerCodec::default()), SILENCE);
+        (reader, agent)
+    }
+
+    /// A `frame` message and its image, as the agent writes them.
+    fn frame_bytes(jpeg: &[u8]) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        ServerMessage::Frame {
+            seq: 1,
+            width: 2,
+            height: 2,
+            captured_at_us: 0,
+        }
+        .encode(&mut buf)
+        .unwrap();
+        encode_image(jpeg, &Limits::viewer(), &mut buf).unwrap();
+        buf.to_vec()
+    }
+
+    #[tokio::test]
+    async fn an_image_slower_than_the_silence_limit_is_not_silence() {
+        let (mut reader, mut agent) = reader();
+        let bytes = frame_bytes(&[0xAB; 64]);
+        let trickle = tokio::spawn(async move {
+            // About three times the limit, a few bytes at a time.
+            for chunk in bytes.chunks(2) {
+                agent.write_all(chunk).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            agent
+        });
+        let started = Instant::now();
+        let event = reader.next_event().await.expect("the trickled frame");
+        assert!(
+            started.elapsed() > SILENCE,
+            "the frame came too fast to prove anything"
+        );
+        let Event::Frame(frame) = event else {
+            panic!("expected a frame, got {event:?}");
+        };
+        assert_eq!(frame.jpeg.len(), 64);
+        drop(trickle.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_sends_nothing_is_silent_after_the_limit() {
+        let (mut reader, _agent) = reader();
+        let started = Instant::now();
+        let err = reader.next_event().await.unwrap_err();
+        assert!(matches!(err, SessionError::Silent(_)), "{err}");
+        let took = started.elapsed();
+        assert!(
+            took >= SILENCE && took < SILENCE * 3,
+            "silent after {took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_frame_that_stops_halfway_is_silence() {
+        let (mut reader, mut agent) = reader();
+        let bytes = frame_bytes(&[0xAB; 64]);
+        agent.write_all(&bytes[..bytes.len() / 2]).await.unwrap();
+        let started = Instant::now();
+        let err = reader.next_event().await.unwrap_err();
+        assert!(matches!(err, SessionError::Silent(_)), "{err}");
+        assert!(
+            started.elapsed() < SILENCE * 3,
+            "silent after {:?}",
+            started.elapsed()
+        );
     }
 }
