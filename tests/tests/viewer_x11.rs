@@ -294,3 +294,45 @@ fn wrong_token_is_not_retried_and_exits_2() {
         "the message names the problem: {err}"
     );
 }
+
+#[test]
+fn the_first_window_fits_a_screen_smaller_than_the_frame_and_keeps_its_shape() {
+    // A 1280x720 agent watched from an 800x600 screen: the window must fit
+    // (with room for panels) and keep 16:9, not open at the frame's size.
+    let agent = AgentProcess::start(
+        None,
+        &[
+            "--token",
+            TOKEN,
+            "--source",
+            "test-pattern",
+            "--pattern-size",
+            "1280x720",
+        ],
+    );
+    let b = Xvfb::start(800, 600);
+    let viewer = viewer(b.display(), &agent, &[]);
+    let Some(window) = b.find_window("lookout", Duration::from_secs(15)) else {
+        panic!("no viewer window; viewer log:\n{}", viewer.stderr.text());
+    };
+    let g = b.geometry(window);
+    assert!(
+        g.width <= 800 * 9 / 10 && g.height <= 600 * 9 / 10,
+        "the window {}x{} does not fit 90% of an 800x600 screen",
+        g.width,
+        g.height
+    );
+    let (shape, frame) = (g.width as f64 / g.height as f64, 1280.0 / 720.0);
+    assert!(
+        (shape - frame).abs() < 0.02,
+        "the window {}x{} lost the frame's 16:9 shape",
+        g.width,
+        g.height
+    );
+    assert!(
+        g.width >= 640,
+        "the window {}x{} is needlessly small",
+        g.width,
+        g.height
+    );
+}
