@@ -6,6 +6,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use lookout_protocol::{DEFAULT_PORT, PING_INTERVAL, Timeouts};
 
 use crate::config::{Access, CaptureBackend, Config, ConfigError, Source, Transport};
 use crate::encode::Subsampling;
@@ -24,7 +25,7 @@ use crate::pipeline::CaptureSettings;
 #[command(name = "lookout-server", version, about, long_about)]
 pub struct Args {
     /// Address and port to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6868")]
+    #[arg(long, value_name = "ADDR", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
     pub bind: SocketAddr,
 
     /// Token viewers must prove they know. Prefer the LOOKOUT_TOKEN
@@ -104,7 +105,7 @@ pub struct Args {
     /// `handshake=10s,silence=15s,write=10s,auth-block=10s` are the defaults
     /// (`ms` works too). Shorter limits drop slow viewers sooner.
     #[arg(long, value_name = "NAME=DURATION,...", default_value = "")]
-    pub timeouts: lookout_protocol::Timeouts,
+    pub timeouts: Timeouts,
 }
 
 /// `--subsampling` values.
@@ -153,6 +154,15 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 impl Args {
     /// Checks the combination of options and turns them into a [`Config`].
     pub fn into_config(self) -> Result<Config, ConfigError> {
+        if self.timeouts.ping_interval != Timeouts::DEFAULT.ping_interval {
+            return Err(ConfigError::Timeouts("ping is the viewer's limit"));
+        }
+        if self.timeouts.silence <= PING_INTERVAL {
+            tracing::warn!(
+                silence = ?self.timeouts.silence,
+                "viewers ping every {PING_INTERVAL:?}: a silence limit this short drops them"
+            );
+        }
         let loopback = self.bind.ip().is_loopback();
         if [&self.token, &self.view_token]
             .into_iter()

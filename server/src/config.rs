@@ -115,6 +115,9 @@ pub enum ConfigError {
     /// `--view-token` equal to `--token`.
     #[error("--view-token must differ from --token")]
     SameTokens,
+    /// `--timeouts` names a limit the agent does not have.
+    #[error("--timeouts: {0}")]
+    Timeouts(&'static str),
     /// The OS random number generator failed.
     #[error("cannot generate a token: {0}")]
     Random(#[from] getrandom::Error),

@@ -1,6 +1,6 @@
 //! The frame hub: what viewers subscribe to. One `tokio::sync::watch` slot
 //! per monitor holds the newest encoded frame, and a count of who watches
-//! which monitor tells the capture pipeline ([`crate::pipeline`]) what to
+//! which monitor tells the capture pipeline (`pipeline`) what to
 //! capture.
 //!
 //! ```text

@@ -141,6 +141,11 @@ impl Client {
                 Ok(Some(Paired::Superseded(meta))) => {
                     panic!("frame message {meta:?} not followed by its image")
                 }
+                // The agent writes a `frame` message and its image back to
+                // back: nothing may come between them.
+                Ok(Some(Paired::Message(msg))) if pairing.pending().is_some() => {
+                    panic!("frame message not followed by an image: {msg:?}")
+                }
                 Ok(_) => continue,
                 Err(err) => panic!("{err}"),
             }

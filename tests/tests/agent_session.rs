@@ -298,8 +298,9 @@ async fn a_silent_viewer_is_dropped_after_the_silence_limit_and_a_pinging_one_st
     })
     .await;
     let (mut silent, _) = welcome(agent.addr).await;
-    let (mut pinging, _) = welcome(agent.addr).await;
+    // The silent viewer's clock starts at its welcome.
     let started = std::time::Instant::now();
+    let (mut pinging, _) = welcome(agent.addr).await;
     let mut silent_closed_at = None;
     for id in 0..10 {
         // 10 x 400 ms = 4 s, past the limit; each gap well inside it.

@@ -277,13 +277,16 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
         stalled
     });
 
-    // Until the stalled one is dropped: how soon depends on how fast this
-    // machine fills its socket buffers, so the bound is generous.
+    // At least 8 s, and until the stalled one is dropped: how soon that
+    // happens depends on how fast this machine fills its socket buffers, so
+    // the bound is generous.
     let dropped = |log: &str| log.contains("accepted no data for 2s");
     let mut peak = before;
     let mut beside = 0;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(40) && !dropped(&agent.process.stderr.text()) {
+    while started.elapsed() < Duration::from_secs(8)
+        || (started.elapsed() < Duration::from_secs(40) && !dropped(&agent.process.stderr.text()))
+    {
         beside += count_images(&mut live, Duration::from_secs(1)).await;
         peak = peak.max(agent.process.rss_kib());
     }

@@ -20,4 +20,5 @@ mod security;
 mod viewer_network;
 mod viewer_tls;
 mod viewer_x11;
+#[cfg(target_os = "linux")]
 mod x11_capture;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use lookout_protocol::{Fingerprint, Limits, Timeouts};
+use lookout_protocol::{DEFAULT_MAX_IMAGE_LEN, Fingerprint, HANDSHAKE_TIMEOUT, Limits, Timeouts};
 
 use crate::target::{Target, TargetError};
 use crate::trust::Trust;
@@ -79,11 +79,11 @@ pub struct Args {
 
     /// Seconds to wait for the agent: for the connection and handshake
     /// (and, with --snapshot, for the first frame).
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, value_name = "SECS", default_value_t = HANDSHAKE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
 
     /// Largest JPEG the viewer accepts from the agent, in MiB.
-    #[arg(long, value_name = "MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    #[arg(long, value_name = "MB", default_value_t = DEFAULT_MAX_IMAGE_LEN >> 20, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_image_mb: u64,
 
     /// Override the session's other time limits, mostly for testing:
@@ -161,7 +161,7 @@ impl Config {
             token,
             mode: Mode::Window,
             timeouts: Timeouts::DEFAULT,
-            max_image_len: 64 * 1024 * 1024,
+            max_image_len: DEFAULT_MAX_IMAGE_LEN,
         }
     }
 
@@ -185,12 +185,31 @@ pub enum ConfigError {
         "no config directory for the known-hosts file (is HOME set?); pass --fingerprint or --known-hosts FILE"
     )]
     NoKnownHosts,
+    /// `--timeouts` names a limit the viewer does not have, or pings no
+    /// more often than the silence limit.
+    #[error("--timeouts: {0}")]
+    Timeouts(&'static str),
 }
 
 impl Args {
     /// Checks the options and turns them into a [`Config`].
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let target = Target::parse(&self.target)?;
+        let t = self.timeouts;
+        let defaults = Timeouts::DEFAULT;
+        if t.handshake != defaults.handshake {
+            return Err(ConfigError::Timeouts(
+                "the viewer's handshake limit is --timeout",
+            ));
+        }
+        if (t.write, t.auth_block) != (defaults.write, defaults.auth_block) {
+            return Err(ConfigError::Timeouts(
+                "write and auth-block are the agent's limits",
+            ));
+        }
+        if t.ping_interval >= t.silence {
+            return Err(ConfigError::Timeouts("ping must be shorter than silence"));
+        }
         let token = match self.token {
             Some(token) if token.is_empty() => return Err(ConfigError::EmptyToken),
             token => token.map(Token::new),
@@ -275,5 +294,21 @@ mod tests {
         let config = parse(&["h", "--token", "hunter2"]).unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn timeouts_take_only_the_viewers_limits_and_ping_inside_silence() {
+        let config = parse(&["h", "--timeouts", "silence=3s,ping=1s"]).unwrap();
+        assert_eq!(config.timeouts.silence, Duration::from_secs(3));
+        assert_eq!(config.timeouts.ping_interval, Duration::from_secs(1));
+        for bad in [
+            "handshake=2s",
+            "write=2s",
+            "auth-block=2s",
+            "silence=4s",
+            "ping=20s",
+        ] {
+            assert!(parse(&["h", "--timeouts", bad]).is_err(), "{bad}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! they end (held input released, one log line).
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lookout_protocol::codec::ServerCodec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use super::CLOSE_GRACE;
 use super::downlink::{Downlink, DownlinkError, View};
 use super::handshake::Role;
 use super::shared::Shared;
@@ -23,10 +24,6 @@ use crate::input::ViewerId;
 /// viewer drains them at once; a viewer that does not read loses replies
 /// beyond this (see [`Uplink`]'s `reply`) instead of growing memory.
 const OUTBOX: usize = 16;
-
-/// How long the writer may go on after the reader ended, to send what is
-/// queued (a closing error, say).
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// A viewer that passed the handshake and got a place and a `welcome`.
 #[derive(Debug)]
@@ -122,7 +119,11 @@ async fn finish(
         }
     };
     joined.unwrap_or_else(|err| {
-        tracing::error!(error = %err, "the session's writer task failed");
-        (0, Err(DownlinkError::Panicked))
+        if err.is_panic() {
+            tracing::error!(error = %err, "the session's writer task panicked");
+            (0, Err(DownlinkError::Panicked))
+        } else {
+            (0, Err(DownlinkError::Cancelled))
+        }
     })
 }

@@ -36,7 +36,9 @@ pub(crate) use shared::Shared;
 use handshake::{Authenticated, HandshakeError, Role};
 use live::Admitted;
 
-/// How long a closing error message may take to reach a viewer.
+/// How long a closing message may take to reach a viewer, and how long a
+/// session's writer may go on after its reader ended, to send what is
+/// queued (a closing error, say).
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves one accepted connection to the end: TLS (unless `--no-tls`), the
@@ -118,8 +120,10 @@ async fn serve_stream<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    // Over TLS the pending slot already knows the peer spoke; over plain
-    // TCP (`--no-tls`) the kernel's view ranks it until `auth` is read.
+    // Over TLS the pending slot already knows the peer spoke. Over plain TCP
+    // (`--no-tls`, loopback only) the agent speaks first and the viewer
+    // ranks as silent until its `auth` arrives: the flood guarantee of the
+    // pending table is a TLS one.
     let (read, mut write) = tokio::io::split(stream);
     let mut reader = FramedRead::new(read, ServerCodec::default());
     let handshake = tokio::select! {

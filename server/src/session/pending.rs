@@ -15,9 +15,11 @@
 //! the socket), not from what the connection's task has done: on a busy
 //! agent the task of a viewer that connected a moment ago may not have run
 //! yet, although its TLS ClientHello already waits in the socket. A real
-//! viewer speaks at once, so a flood of half-open connections, however
-//! long, only ever displaces itself, while a viewer that arrives during the
-//! flood gets through.
+//! viewer speaks at once (its ClientHello), so a flood of half-open
+//! connections, however long, only ever displaces itself, while a viewer
+//! that arrives during the flood gets through. Over plain TCP (`--no-tls`,
+//! loopback only) the agent speaks first, so a viewer waits as silent
+//! until its `auth` arrives: the guarantee is a TLS one.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};

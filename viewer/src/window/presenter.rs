@@ -1,6 +1,6 @@
-//! The edge between the window core ([`super::ui::Ui`]) and a real window:
+//! The edge between the window core (`Ui`) and a real window:
 //! the [`Presenter`] trait. minifb implements it for the screen
-//! ([`super::minifb_window`]); the core's tests implement it with a fake that
+//! (`minifb_window`); the core's tests implement it with a fake that
 //! scripts input and records what was shown, so every rule of the window
 //! runs without a display.
 
