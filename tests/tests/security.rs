@@ -257,7 +257,8 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
     let (mut live, _) = Client::welcome(endpoint, TOKEN).await;
     live.send(ClientMessage::StartMonitor).await;
     live.image().await;
-    let alone = count_images(&mut live, Duration::from_secs(4)).await;
+    let mut alone = Delivery::default();
+    alone.count(&mut live, Duration::from_secs(4)).await;
     let before = agent.process.rss_kib();
 
     // The stalled viewer asks for the stream and never reads it, but keeps
@@ -282,26 +283,30 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
     // the bound is generous.
     let dropped = |log: &str| log.contains("accepted no data for 2s");
     let mut peak = before;
-    let mut beside = 0;
+    let mut beside = Delivery::default();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(8)
         || (started.elapsed() < Duration::from_secs(40) && !dropped(&agent.process.stderr.text()))
     {
-        beside += count_images(&mut live, Duration::from_secs(1)).await;
+        beside.count(&mut live, Duration::from_secs(1)).await;
         peak = peak.max(agent.process.rss_kib());
     }
     let window = started.elapsed();
     let log = agent.process.stderr.text();
-    let rate_alone = alone as f64 / 4.0;
-    let rate_beside = beside as f64 / window.as_secs_f64();
+    // The share of the frames the agent made that reached the live viewer:
+    // unlike frames per second, it does not move with the machine's load
+    // (a busy machine makes fewer frames, and the live viewer should still
+    // get every one of them).
+    let (rate_alone, rate_beside) = (alone.share(), beside.share());
     eprintln!(
-        "live viewer: {rate_alone:.1} fps alone, {rate_beside:.1} fps beside a stalled one; \
-         agent RSS {before} -> peak {peak} KiB"
+        "live viewer: {rate_alone:.2} of the frames made alone ({} images), {rate_beside:.2} \
+         beside a stalled one ({} images in {window:?}); agent RSS {before} -> peak {peak} KiB",
+        alone.images, beside.images
     );
     assert!(dropped(&log), "the stalled viewer was not dropped: {log}");
     assert!(
         rate_beside >= rate_alone * 0.8,
-        "the live viewer slowed: {rate_alone:.1} -> {rate_beside:.1} fps"
+        "the live viewer missed frames: {rate_alone:.2} -> {rate_beside:.2} of those made"
     );
     assert!(
         peak < before + 16 * 1024,
@@ -310,24 +315,44 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
     pinger.abort();
 }
 
-/// Counts the images that arrive within `within`; pings first, as a live
-/// viewer does, so the agent does not take it for a dead one.
-async fn count_images(client: &mut Client, within: Duration) -> usize {
-    let deadline = tokio::time::Instant::now() + within;
-    futures_util::SinkExt::send(&mut client.framed, ClientMessage::Ping { id: 0 })
-        .await
-        .expect("ping");
-    let mut images = 0;
-    while let Ok(next) =
-        tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut client.framed)).await
-    {
-        match next {
-            Some(Ok(ServerFrame::Image(_))) => images += 1,
-            Some(Ok(_)) => {}
-            _ => panic!("the live viewer lost its connection"),
+/// What reached a live viewer: its images, and the span of frame numbers
+/// the agent made meanwhile.
+#[derive(Debug, Default)]
+struct Delivery {
+    images: u64,
+    first_seq: Option<u64>,
+    last_seq: u64,
+}
+
+impl Delivery {
+    /// Counts what arrives within `within`; pings first, as a live viewer
+    /// does, so the agent does not take it for a dead one.
+    async fn count(&mut self, client: &mut Client, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        futures_util::SinkExt::send(&mut client.framed, ClientMessage::Ping { id: 0 })
+            .await
+            .expect("ping");
+        while let Ok(next) =
+            tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut client.framed))
+                .await
+        {
+            match next {
+                Some(Ok(ServerFrame::Image(_))) => self.images += 1,
+                Some(Ok(ServerFrame::Control(ServerMessage::Frame { seq, .. }))) => {
+                    self.first_seq.get_or_insert(seq);
+                    self.last_seq = seq;
+                }
+                Some(Ok(_)) => {}
+                _ => panic!("the live viewer lost its connection"),
+            }
         }
     }
-    images
+
+    /// Images received per frame made.
+    fn share(&self) -> f64 {
+        let made = self.first_seq.map_or(0, |first| self.last_seq - first + 1);
+        self.images as f64 / made.max(1) as f64
+    }
 }
 
 #[tokio::test]
