@@ -60,11 +60,20 @@ test_all() {
   # The end-to-end tests run the real binaries.
   step "cargo build" cargo build --workspace --bins --locked
   # --no-fail-fast: one failing test binary must not hide the others.
-  step "cargo test" cargo test --workspace --all-targets --locked --no-fail-fast
-  step "doc tests" cargo test --workspace --doc --locked
+  TEST_LOG="$(mktemp)"
+  step "cargo test" tested cargo test --workspace --all-targets --locked --no-fail-fast
+  step "doc tests" tested cargo test --workspace --doc --locked
   RUSTDOCFLAGS="-D warnings" step "protocol docs" cargo doc -p lookout-protocol --no-deps --locked
   fuzz
   log "timings (s): ${TIMINGS[*]}"
+  # One closing line for every test run above.
+  awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$TEST_LOG"
+  rm -f "$TEST_LOG"
+}
+
+# Runs a test command, keeping its output for the closing count.
+tested() {
+  "$@" 2>&1 | tee -a "$TEST_LOG"
 }
 
 # Runs a command as one named step and records how long it took.
