@@ -21,6 +21,8 @@
 //! * [`connection`]: one connection: TCP, TLS ([`trust`]), the token
 //!   handshake, then [`connection::FrameReader`] (frames paired with their
 //!   images by the protocol crate) and [`connection::CommandWriter`].
+//! * [`untrusted`]: what the agent says (errors, names), escaped before
+//!   it is shown.
 //! * `window`: the window core (`Ui`: status, local keys, steering gate,
 //!   title) behind a `Presenter` trait, with minifb as the real one.
 //! * [`decode`], [`scaler`], [`layout`], [`steering`], [`keys`]: pixels in,
@@ -48,6 +50,7 @@ pub mod stats;
 pub mod steering;
 pub mod target;
 pub mod trust;
+pub mod untrusted;
 mod window;
 
 pub use cli::{Args, Config, Mode, Token};

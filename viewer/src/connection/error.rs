@@ -152,6 +152,7 @@ impl SessionError {
 
     /// An `error` message that ends the connection.
     pub(super) fn from_server(code: ErrorCode, message: String) -> Self {
+        let message = crate::untrusted::shown(&message);
         match code {
             ErrorCode::AuthFailed => SessionError::AuthFailed(message),
             ErrorCode::Busy => SessionError::Busy(message),

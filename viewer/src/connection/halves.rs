@@ -112,9 +112,10 @@ fn event_of(msg: ServerMessage) -> Result<Event, SessionError> {
     match msg {
         ServerMessage::Pong { id } => Ok(Event::Pong(id)),
         ServerMessage::Error { code, message } => match code {
-            ErrorCode::BadRequest | ErrorCode::ControlDisabled => {
-                Ok(Event::Notice { code, message })
-            }
+            ErrorCode::BadRequest | ErrorCode::ControlDisabled => Ok(Event::Notice {
+                code,
+                message: crate::untrusted::shown(&message),
+            }),
             code => Err(SessionError::from_server(code, message)),
         },
         other => Err(SessionError::Unexpected {

@@ -179,7 +179,7 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
             }
             Ok(Connection {
                 welcome: Welcome {
-                    server,
+                    server: crate::untrusted::shown(&server),
                     monitor,
                     control,
                     monitors,

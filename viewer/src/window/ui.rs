@@ -168,7 +168,10 @@ impl<'a> Ui<'a> {
         {
             let message = format!(
                 "monitor {}: {} ({}x{})",
-                monitor.id, monitor.name, monitor.width, monitor.height
+                monitor.id,
+                crate::untrusted::shown(&monitor.name),
+                monitor.width,
+                monitor.height
             );
             self.heading.flash(message, now);
         }
