@@ -1,7 +1,6 @@
 //! Everything that can be wrong with bytes on the wire.
 
-use crate::frame::Tag;
-use crate::message::ErrorCode;
+use crate::tag::Tag;
 
 /// A violation of the protocol by the peer (or, on encode, by the caller).
 ///
@@ -56,11 +55,4 @@ pub enum ProtocolError {
         /// What is wrong with it.
         reason: &'static str,
     },
-}
-
-impl ProtocolError {
-    /// The error code to report to the peer: always [`ErrorCode::Protocol`].
-    pub fn code(&self) -> ErrorCode {
-        ErrorCode::Protocol
-    }
 }

@@ -11,12 +11,11 @@
 //! read and checked, later calls only wait for the payload, so a large image
 //! that arrives in many small reads costs one header parse.
 
-use std::fmt;
-
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::ProtocolError;
 use crate::limits::Limits;
+use crate::tag::Tag;
 
 /// Size of a frame header: two tag bytes and a `u64` length.
 pub const HEADER_LEN: usize = 10;
@@ -27,24 +26,7 @@ pub const HEADER_LEN: usize = 10;
 /// memory follows the bytes that actually arrive.
 const RESERVE_CHUNK: usize = 256 * 1024;
 
-/// The two frame kinds of protocol version 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tag {
-    /// `HT`: one JPEG image, server to viewer.
-    Image,
-    /// `HC`: one UTF-8 JSON control message, both directions.
-    Control,
-}
-
 impl Tag {
-    /// The tag's two bytes on the wire.
-    pub const fn bytes(self) -> [u8; 2] {
-        match self {
-            Tag::Image => *b"HT",
-            Tag::Control => *b"HC",
-        }
-    }
-
     /// Recognises a tag, or reports the unknown bytes.
     pub fn from_bytes(bytes: [u8; 2]) -> Result<Self, ProtocolError> {
         match &bytes {
@@ -52,23 +34,6 @@ impl Tag {
             b"HC" => Ok(Tag::Control),
             _ => Err(ProtocolError::UnknownTag(bytes)),
         }
-    }
-
-    /// The payload limit for this tag under `limits`.
-    pub const fn limit(self, limits: &Limits) -> u64 {
-        match self {
-            Tag::Image => limits.max_image_len,
-            Tag::Control => limits.max_control_len,
-        }
-    }
-}
-
-impl fmt::Display for Tag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Tag::Image => "HT",
-            Tag::Control => "HC",
-        })
     }
 }
 

@@ -171,13 +171,12 @@ mod key;
 mod limits;
 mod message;
 mod pairing;
+mod tag;
 
 pub use auth::{Challenge, ParseChallengeError, auth_response, verify_response};
 pub use error::ProtocolError;
 pub use fingerprint::{FINGERPRINT_PREFIX, Fingerprint, ParseFingerprintError};
-pub use frame::{
-    FrameDecoder, HEADER_LEN, RawFrame, Tag, encode_control, encode_image, frame_header,
-};
+pub use frame::{FrameDecoder, HEADER_LEN, RawFrame, encode_control, encode_image, frame_header};
 pub use key::{Key, ParseKeyError};
 pub use limits::{
     DEFAULT_MAX_IMAGE_LEN, DEFAULT_PORT, HANDSHAKE_TIMEOUT, Limits, MAX_CONTROL_LEN,
@@ -188,3 +187,4 @@ pub use message::{
     AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerFrame, ServerMessage,
 };
 pub use pairing::{EncodedFrame, FrameMeta, FramePairing, ImageWithoutFrame, Paired};
+pub use tag::Tag;

@@ -8,9 +8,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::auth::Challenge;
 use crate::error::ProtocolError;
-use crate::frame::{HEADER_LEN, Tag, frame_header};
+use crate::frame::{HEADER_LEN, frame_header};
 use crate::key::Key;
 use crate::limits::{Limits, MAX_TEXT_CHARS};
+use crate::tag::Tag;
 
 /// Whether the server asks for a token proof.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +40,13 @@ pub struct MonitorInfo {
     pub height: u32,
     /// Whether this is the primary monitor.
     pub primary: bool,
+}
+
+impl ProtocolError {
+    /// The error code to report to the peer: always [`ErrorCode::Protocol`].
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::Protocol
+    }
 }
 
 /// The `code` of an `error` message: for programs, where `message` is for
