@@ -180,8 +180,8 @@ pub use frame::{FrameDecoder, HEADER_LEN, RawFrame, encode_control, encode_image
 pub use key::{Key, ParseKeyError};
 pub use limits::{
     DEFAULT_MAX_IMAGE_LEN, DEFAULT_PORT, HANDSHAKE_TIMEOUT, Limits, MAX_CONTROL_LEN,
-    MAX_TEXT_CHARS, PING_INTERVAL, PROTOCOL_VERSION, ParseTimeoutsError, SILENCE_LIMIT, Timeouts,
-    WRITE_DEADLINE,
+    MAX_ERROR_MESSAGE_CHARS, MAX_TEXT_CHARS, PING_INTERVAL, PROTOCOL_VERSION, ParseTimeoutsError,
+    SILENCE_LIMIT, Timeouts, WRITE_DEADLINE,
 };
 pub use message::{
     AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerFrame, ServerMessage,

@@ -18,6 +18,12 @@ pub const DEFAULT_MAX_IMAGE_LEN: u64 = 64 * 1024 * 1024;
 /// Longest string a `text` command may carry, in Unicode scalar values.
 pub const MAX_TEXT_CHARS: usize = 1024;
 
+/// Longest `message` of an `error` the agent sends, in characters; longer
+/// text (a bad value echoed back, say) is cut, so that an error always fits
+/// in one control frame, whatever JSON escaping does to it (at most six
+/// bytes a character).
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 1024;
+
 /// A peer that has not completed the handshake within this time is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

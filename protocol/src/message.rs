@@ -10,7 +10,7 @@ use crate::auth::Challenge;
 use crate::error::ProtocolError;
 use crate::frame::{HEADER_LEN, frame_header};
 use crate::key::Key;
-use crate::limits::{Limits, MAX_TEXT_CHARS};
+use crate::limits::{Limits, MAX_ERROR_MESSAGE_CHARS, MAX_TEXT_CHARS};
 use crate::tag::Tag;
 
 /// Whether the server asks for a token proof.
@@ -301,11 +301,18 @@ impl ServerMessage {
     }
 
     /// An `error` message.
+    ///
+    /// The message is cut to [`MAX_ERROR_MESSAGE_CHARS`] (ending in `…`), so
+    /// the error can always be sent: an echo of a huge bad value would
+    /// otherwise exceed [`crate::MAX_CONTROL_LEN`] and leave the peer with
+    /// no error at all.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        ServerMessage::Error {
-            code,
-            message: message.into(),
+        let mut message = message.into();
+        if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+            message.truncate(cut);
+            message.push('…');
         }
+        ServerMessage::Error { code, message }
     }
 
     /// Appends this message as one `HC` frame to `dst`.

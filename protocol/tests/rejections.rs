@@ -125,10 +125,41 @@ fn invalid_key_value_is_not_encoded() {
 #[test]
 fn control_message_over_64k_is_not_encoded() {
     let mut dst = BytesMut::new();
-    let msg = ServerMessage::error(ErrorCode::Internal, "x".repeat(70_000));
+    // Built by hand: `ServerMessage::error` cuts its text, so it could not
+    // make a message this long.
+    let msg = ServerMessage::Error {
+        code: ErrorCode::Internal,
+        message: "x".repeat(70_000),
+    };
     assert!(matches!(
         msg.encode(&mut dst),
         Err(ProtocolError::TooLong { .. })
     ));
     assert!(dst.is_empty());
+}
+
+/// An agent echoes what it could not read; a near-64 KiB bad value used to
+/// make an `error` too big to send, so the peer got no error at all.
+#[test]
+fn an_error_echoing_a_huge_value_is_cut_and_still_encodes() {
+    // Control characters: six bytes each once escaped in JSON, the worst case.
+    let huge = "\u{1}".repeat(60_000);
+    let reply = ServerMessage::error(ErrorCode::Protocol, format!("unknown key name {huge}"));
+    let mut dst = BytesMut::new();
+    reply
+        .encode(&mut dst)
+        .expect("an error always fits in a control frame");
+    let ServerMessage::Error { message, .. } = reply else {
+        unreachable!()
+    };
+    assert_eq!(
+        message.chars().count(),
+        lookout_protocol::MAX_ERROR_MESSAGE_CHARS + 1
+    );
+    assert!(message.ends_with('…'));
+    // Short messages are left alone.
+    let short = ServerMessage::error(ErrorCode::BadRequest, "no monitor with id 7");
+    assert!(
+        matches!(short, ServerMessage::Error { message, .. } if message == "no monitor with id 7")
+    );
 }
