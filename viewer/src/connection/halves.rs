@@ -7,10 +7,12 @@ use lookout_protocol::codec::{CodecError, ViewerCodec};
 use lookout_protocol::{
     ClientMessage, EncodedFrame, ErrorCode, FramePairing, Paired, ServerFrame, ServerMessage,
 };
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::heard::LastHeard;
 use super::{SessionError, Stream};
 
 /// Something the agent said after `welcome`.
@@ -37,15 +39,22 @@ pub struct FrameReader {
     inner: FramedRead<ReadHalf<Stream>, ViewerCodec>,
     pairing: FramePairing,
     silence: Duration,
+    heard: Arc<LastHeard>,
 }
 
 impl FrameReader {
-    /// A reader that gives up after `silence` without a byte.
-    pub(super) fn new(inner: FramedRead<ReadHalf<Stream>, ViewerCodec>, silence: Duration) -> Self {
+    /// A reader that gives up after `silence` without a byte, as `heard`
+    /// counts them at the socket.
+    pub(super) fn new(
+        inner: FramedRead<ReadHalf<Stream>, ViewerCodec>,
+        silence: Duration,
+        heard: Arc<LastHeard>,
+    ) -> Self {
         Self {
             inner,
             pairing: FramePairing::new(),
             silence,
+            heard,
         }
     }
 
@@ -80,27 +89,18 @@ impl FrameReader {
 
 impl FrameReader {
     /// The next complete frame, however many reads it takes, as long as
-    /// bytes keep arriving. The read is polled in windows of a quarter of
-    /// the limit; between windows, a change in what the codec has buffered
-    /// (a frame in progress) shows that bytes arrived. Dropping
-    /// `FramedRead::next` between windows loses nothing: what was read stays
-    /// in its buffer.
+    /// bytes keep arriving: the wait ends `silence` after the last byte the
+    /// socket received. Dropping `FramedRead::next` when that deadline
+    /// moves loses nothing: what was read stays in its buffer.
     async fn next_frame(
         &mut self,
     ) -> Result<Option<Result<ServerFrame, CodecError>>, SessionError> {
-        let window = self.silence / 4;
-        let mut heard = Instant::now();
-        let mut buffered = self.inner.read_buffer().len();
         loop {
-            if let Ok(next) = tokio::time::timeout(window, self.inner.next()).await {
+            let quiet_until = self.heard.get() + self.silence;
+            if let Ok(next) = tokio::time::timeout_at(quiet_until.into(), self.inner.next()).await {
                 return Ok(next);
             }
-            let now = Instant::now();
-            let now_buffered = self.inner.read_buffer().len();
-            if now_buffered != buffered {
-                buffered = now_buffered;
-                heard = now;
-            } else if now.duration_since(heard) >= self.silence {
+            if self.heard.get() + self.silence <= Instant::now() {
                 return Err(SessionError::Silent(self.silence));
             }
         }
@@ -148,6 +148,7 @@ mod tests {
     use lookout_protocol::{Limits, encode_image};
     use tokio::io::AsyncWriteExt;
 
+    use super::super::heard::Heard;
     use super::*;
 
     const SILENCE: Duration = Duration::from_millis(800);
@@ -156,9 +157,14 @@ mod tests {
     /// agent.
     fn reader() -> (FrameReader, tokio::io::DuplexStream) {
         let (ours, agent) = tokio::io::duplex(1 << 20);
-        let stream: Stream = Box::new(ours);
+        let heard = LastHeard::new();
+        let stream: Stream = Box::new(Heard::new(ours, Arc::clone(&heard)));
         let (read, _write) = tokio::io::split(stream);
-        let reader = FrameReader::new(FramedRead::new(read, ViewerCodec::default()), SILENCE);
+        let reader = FrameReader::new(
+            FramedRead::new(read, ViewerCodec::default()),
+            SILENCE,
+            heard,
+        );
         (reader, agent)
     }
 

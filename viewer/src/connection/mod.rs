@@ -13,6 +13,9 @@
 
 mod error;
 mod halves;
+mod heard;
+
+use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{ServerFrame, ViewerCodec};
@@ -33,6 +36,7 @@ pub use lookout_protocol::{EncodedFrame, FrameMeta};
 use crate::cli::Token;
 use crate::target::Target;
 use crate::trust::{self, Trust};
+use heard::{Heard, LastHeard};
 
 /// A byte stream the protocol can run over: TLS, or plain TCP with
 /// `--no-tls`.
@@ -66,6 +70,8 @@ pub struct Connection {
     writer: FramedWrite<WriteHalf<Stream>, ViewerCodec>,
     /// How long the reading half waits for a byte.
     silence: std::time::Duration,
+    /// When the last byte arrived.
+    heard: Arc<LastHeard>,
 }
 
 /// Where and how to connect.
@@ -119,6 +125,9 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
         })?;
     // Input commands are tiny and latency-sensitive.
     tcp.set_nodelay(true)?;
+    // Silence is counted in bytes at the socket, under TLS.
+    let heard = LastHeard::new();
+    let tcp = Heard::new(tcp, Arc::clone(&heard));
     let stream: Stream = match trust {
         Trust::Plain => Box::new(tcp),
         trust => Box::new(
@@ -187,6 +196,7 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
                 reader,
                 writer,
                 silence: timeouts.silence,
+                heard,
             })
         }
         ServerMessage::Error { code, message } => Err(SessionError::from_server(code, message)),
@@ -217,7 +227,7 @@ impl Connection {
     pub fn split(self) -> (Welcome, FrameReader, CommandWriter) {
         (
             self.welcome,
-            FrameReader::new(self.reader, self.silence),
+            FrameReader::new(self.reader, self.silence, self.heard),
             CommandWriter::new(self.writer),
         )
     }
