@@ -229,6 +229,16 @@ mod tests {
             &self.held[i].0
         }
 
+        /// `n` new connections, each admitted to `table`.
+        async fn admit(&mut self, table: &Arc<PendingHandshakes>, n: usize) -> Vec<PendingSlot> {
+            let mut slots = Vec::with_capacity(n);
+            for _ in 0..n {
+                let i = self.connect().await;
+                slots.push(table.admit(self.agent(i)).0);
+            }
+            slots
+        }
+
         /// The peer of `i` sends its first bytes, and they arrive.
         async fn speak(&mut self, i: usize) {
             self.held[i].1.write_all(b"\x16\x03\x01").await.unwrap();
@@ -269,11 +279,7 @@ mod tests {
     async fn idle_connections_go_before_ones_that_got_past_tls() {
         let mut conns = Conns::new().await;
         let table = PendingHandshakes::new(3);
-        let mut slots = Vec::new();
-        for _ in 0..3 {
-            let i = conns.connect().await;
-            slots.push(table.admit(conns.agent(i)).0);
-        }
+        let slots = conns.admit(&table, 3).await;
         let [viewer, idle_1, idle_2] = <[PendingSlot; 3]>::try_from(slots).unwrap();
         viewer.progressed();
         let i = conns.connect().await;
@@ -315,11 +321,7 @@ mod tests {
     async fn a_peer_that_hung_up_goes_before_silent_ones() {
         let mut conns = Conns::new().await;
         let table = PendingHandshakes::new(3);
-        let mut slots = Vec::new();
-        for _ in 0..3 {
-            let i = conns.connect().await;
-            slots.push(table.admit(conns.agent(i)).0);
-        }
+        let slots = conns.admit(&table, 3).await;
         // The newest peer hangs up; its FIN arrives.
         let (agent, peer) = &mut conns.held[2];
         peer.shutdown().await.unwrap();
