@@ -24,9 +24,9 @@ use std::fmt::Display;
 use bytes::{Bytes, BytesMut};
 use lookout_protocol::codec::{ServerCodec, ServerFrame, ViewerCodec};
 use lookout_protocol::{
-    Challenge, ClientMessage, DEFAULT_MAX_IMAGE_LEN, FrameDecoder, HEADER_LEN, Limits,
-    MAX_TEXT_CHARS, ProtocolError, RawFrame, ServerMessage, Tag, auth_response, encode_control,
-    encode_image, verify_response,
+    Challenge, ChannelBinding, ClientMessage, DEFAULT_MAX_IMAGE_LEN, FrameDecoder, HEADER_LEN,
+    Limits, MAX_TEXT_CHARS, ProtocolError, RawFrame, ServerMessage, Tag, auth_response,
+    encode_control, encode_image, verify_response,
 };
 use tokio_util::codec::Decoder;
 
@@ -51,6 +51,8 @@ const SERVER_LIMITS: u8 = 0x08;
 /// The agent's token and challenge in the `handshake` target.
 const TOKEN: &str = "fuzz-token";
 const CHALLENGE: Challenge = Challenge::from_bytes([0x5a; 32]);
+/// The connection's binding in the `handshake` target (a TLS exporter).
+const BINDING: ChannelBinding = ChannelBinding::TlsExporter([0xa5; 32]);
 
 /// Arbitrary bytes through [`FrameDecoder`], whole and in arbitrary reads.
 ///
@@ -209,7 +211,7 @@ pub fn handshake(data: &[u8]) {
 /// of its end. `""` then stands for the correct response, `"F"` for the
 /// correct one with its first digit in upper case, and so on.
 fn check_response(response: &str) {
-    let expected = auth_response(TOKEN, &CHALLENGE);
+    let expected = auth_response(TOKEN, &CHALLENGE, &BINDING);
     let mut candidates = vec![response.to_owned()];
     if let Some(tail) = expected.get(response.len()..) {
         candidates.push(format!("{response}{tail}"));
@@ -219,7 +221,7 @@ fn check_response(response: &str) {
     }
     for candidate in candidates {
         assert_eq!(
-            verify_response(TOKEN, &CHALLENGE, &candidate),
+            verify_response(TOKEN, &CHALLENGE, &BINDING, &candidate),
             candidate == expected,
             "verify_response is wrong about {candidate:?}"
         );

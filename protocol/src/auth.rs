@@ -1,8 +1,15 @@
-//! The token handshake: challenge, HMAC-SHA256 response, constant-time check.
+//! The token handshake: challenge, HMAC-SHA256 response bound to the TLS
+//! connection, constant-time check.
 //!
 //! The token itself never crosses the wire. The server sends 32 fresh random
-//! bytes; the viewer answers `hex(HMAC-SHA256(key = token, msg = challenge))`;
-//! the server recomputes it and compares in constant time.
+//! bytes; the viewer answers
+//! `hex(HMAC-SHA256(key = token, msg = challenge ‖ B))`, where `B` is the
+//! [`ChannelBinding`]: on TLS, 32 bytes of the TLS 1.3 exporter
+//! ([`EXPORTER_LABEL`], empty context), which both ends compute from their
+//! own view of the connection. A man in the middle terminates two different
+//! TLS connections, so the two ends compute different `B`: a proof he relays
+//! from the viewer is worthless to the agent, and challenges he picks
+//! himself do not yield proofs he can use.
 
 use std::fmt;
 use std::str::FromStr;
@@ -82,25 +89,89 @@ impl<'de> Deserialize<'de> for Challenge {
     }
 }
 
-fn mac(token: &str, challenge: &Challenge) -> HmacSha256 {
+/// The label of the TLS 1.3 exporter (RFC 8446 §7.5) whose output binds a
+/// proof to its connection. The context is empty.
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-lookout-auth";
+
+/// How many bytes of exporter output a proof covers.
+pub const EXPORTER_LEN: usize = 32;
+
+/// What `hello.binding` announces: which bytes, besides the challenge, the
+/// proof covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindingMode {
+    /// The TLS exporter of the connection ([`EXPORTER_LABEL`]): every TLS
+    /// connection of the native transport.
+    TlsExporter,
+    /// Nothing: only `--no-tls` and the browser transport. A native viewer
+    /// on TLS refuses it.
+    #[default]
+    None,
+}
+
+/// The bytes `B` a proof covers besides the challenge, as one end computed
+/// them from its own connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ChannelBinding {
+    /// Nothing (`binding: none`).
+    None,
+    /// The connection's exporter output for [`EXPORTER_LABEL`].
+    TlsExporter([u8; EXPORTER_LEN]),
+}
+
+impl ChannelBinding {
+    /// What `hello.binding` says for this binding.
+    pub const fn mode(&self) -> BindingMode {
+        match self {
+            ChannelBinding::None => BindingMode::None,
+            ChannelBinding::TlsExporter(_) => BindingMode::TlsExporter,
+        }
+    }
+
+    /// The bytes appended to the challenge in the HMAC.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            ChannelBinding::None => &[],
+            ChannelBinding::TlsExporter(bytes) => bytes,
+        }
+    }
+}
+
+impl fmt::Debug for ChannelBinding {
+    /// Shows the mode only: the exporter output is a per-connection secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChannelBinding({:?})", self.mode())
+    }
+}
+
+fn mac(token: &str, challenge: &Challenge, binding: &ChannelBinding) -> HmacSha256 {
     #[allow(clippy::expect_used)] // HMAC takes keys of every length: never fails.
     let mut mac =
         HmacSha256::new_from_slice(token.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(challenge.as_bytes());
+    mac.update(binding.as_bytes());
     mac
 }
 
-/// The viewer's answer: `hex(HMAC-SHA256(key = token, msg = challenge))`,
-/// 64 lowercase hex characters.
-pub fn auth_response(token: &str, challenge: &Challenge) -> String {
-    hex::encode(mac(token, challenge).finalize().into_bytes())
+/// The viewer's answer:
+/// `hex(HMAC-SHA256(key = token, msg = challenge ‖ binding))`, 64 lowercase
+/// hex characters.
+pub fn auth_response(token: &str, challenge: &Challenge, binding: &ChannelBinding) -> String {
+    hex::encode(mac(token, challenge, binding).finalize().into_bytes())
 }
 
-/// Whether `response` proves knowledge of `token` for `challenge`.
+/// Whether `response` proves knowledge of `token` for `challenge` on the
+/// connection whose binding is `binding`.
 ///
 /// The comparison of the MAC is constant-time; a response that is not 64
 /// lowercase hex characters is refused before it.
-pub fn verify_response(token: &str, challenge: &Challenge, response: &str) -> bool {
+pub fn verify_response(
+    token: &str,
+    challenge: &Challenge,
+    binding: &ChannelBinding,
+    response: &str,
+) -> bool {
     let mut claimed = [0u8; 32];
     if response.len() != 64
         || response.bytes().any(|b| b.is_ascii_uppercase())
@@ -108,7 +179,9 @@ pub fn verify_response(token: &str, challenge: &Challenge, response: &str) -> bo
     {
         return false;
     }
-    mac(token, challenge).verify_slice(&claimed).is_ok()
+    mac(token, challenge, binding)
+        .verify_slice(&claimed)
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -133,25 +206,88 @@ mod tests {
         let mut mac = HmacSha256::new_from_slice(b"s3cret").unwrap();
         mac.update(&[0xab; 32]);
         let expected = hex::encode(mac.finalize().into_bytes());
-        assert_eq!(auth_response("s3cret", &challenge), expected);
+        assert_eq!(
+            auth_response("s3cret", &challenge, &ChannelBinding::None),
+            expected
+        );
         assert_eq!(expected.len(), 64);
+    }
+
+    #[test]
+    fn a_bound_response_covers_challenge_then_exporter_bytes() {
+        let challenge = Challenge::from_bytes([0xab; 32]);
+        let binding = ChannelBinding::TlsExporter([0xcd; 32]);
+        let mut mac = HmacSha256::new_from_slice(b"s3cret").unwrap();
+        mac.update(&[0xab; 32]);
+        mac.update(&[0xcd; 32]);
+        let expected = hex::encode(mac.finalize().into_bytes());
+        assert_eq!(auth_response("s3cret", &challenge, &binding), expected);
+    }
+
+    /// The relay attack in miniature: a proof made on one connection (its
+    /// exporter) does not verify on another, nor without binding.
+    #[test]
+    fn a_proof_bound_to_one_connection_fails_on_another() {
+        let challenge = Challenge::generate().unwrap();
+        let viewer_side = ChannelBinding::TlsExporter([1; 32]);
+        let agent_side = ChannelBinding::TlsExporter([2; 32]);
+        let proof = auth_response("token", &challenge, &viewer_side);
+        assert!(verify_response("token", &challenge, &viewer_side, &proof));
+        assert!(!verify_response("token", &challenge, &agent_side, &proof));
+        assert!(!verify_response(
+            "token",
+            &challenge,
+            &ChannelBinding::None,
+            &proof
+        ));
+    }
+
+    #[test]
+    fn debug_does_not_show_exporter_bytes() {
+        let shown = format!("{:?}", ChannelBinding::TlsExporter([0xee; 32]));
+        assert!(!shown.contains("ee"), "{shown}");
+        assert!(shown.contains("TlsExporter"), "{shown}");
+    }
+
+    #[test]
+    fn binding_modes_have_their_wire_names() {
+        assert_eq!(
+            serde_json::to_string(&BindingMode::TlsExporter).unwrap(),
+            "\"tls-exporter\""
+        );
+        assert_eq!(
+            serde_json::to_string(&BindingMode::None).unwrap(),
+            "\"none\""
+        );
     }
 
     #[test]
     fn right_token_verifies_and_wrong_ones_do_not() {
         let challenge = Challenge::generate().unwrap();
-        let good = auth_response("token", &challenge);
-        assert!(verify_response("token", &challenge, &good));
-        assert!(!verify_response("tokeN", &challenge, &good));
+        let none = ChannelBinding::None;
+        let good = auth_response("token", &challenge, &none);
+        assert!(verify_response("token", &challenge, &none, &good));
+        assert!(!verify_response("tokeN", &challenge, &none, &good));
         assert!(!verify_response(
             "token",
             &Challenge::from_bytes([1; 32]),
+            &none,
             &good
         ));
-        assert!(!verify_response("token", &challenge, &good.to_uppercase()));
-        assert!(!verify_response("token", &challenge, &good[..62]));
-        assert!(!verify_response("token", &challenge, ""));
-        assert!(!verify_response("token", &challenge, &"z".repeat(64)));
+        assert!(!verify_response(
+            "token",
+            &challenge,
+            &none,
+            &good.to_uppercase()
+        ));
+        assert!(!verify_response("token", &challenge, &none, &good[..62]));
+        assert!(!verify_response("token", &challenge, &none, ""));
+        assert!(!verify_response(
+            "token",
+            &challenge,
+            &none,
+            &"z".repeat(64)
+        ));
     }
 
     #[test]

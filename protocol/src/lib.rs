@@ -58,11 +58,11 @@
 //!
 //! ```text
 //! server                                   viewer
-//!   |  HC hello {challenge}                  |
+//!   |  HC hello {challenge, binding}         |
 //!   | -------------------------------------> |
 //!   |                  HC auth {response}    |
 //!   | <------------------------------------- |
-//!   |  HC welcome {monitors, control, ...}   |   (or HC error auth_failed, close)
+//!   |  HC welcome {monitors, features, ...}  |   (or HC error auth_failed, close)
 //!   | -------------------------------------> |
 //!   |                  HC start_monitor      |
 //!   | <------------------------------------- |
@@ -73,10 +73,18 @@
 //! ```
 //!
 //! 1. On accept the server sends [`ServerMessage::Hello`] carrying 32 fresh
-//!    random bytes as a 64-character lowercase hex [`Challenge`].
+//!    random bytes as a 64-character lowercase hex [`Challenge`], and the
+//!    [`BindingMode`]: `tls-exporter` on every TLS connection, `none` only
+//!    without TLS.
 //! 2. The viewer answers [`ClientMessage::Auth`] whose `response` is
-//!    `hex(HMAC-SHA256(key = token bytes, message = the 32 raw challenge bytes))`
-//!    ([`auth_response`]); with `"auth":"none"` it may be empty.
+//!    `hex(HMAC-SHA256(key = token bytes, message = challenge ‖ B))`
+//!    ([`auth_response`]), where `B` ([`ChannelBinding`]) is empty for
+//!    `none` and, for `tls-exporter`, the 32 bytes of the TLS 1.3 exporter
+//!    with label [`EXPORTER_LABEL`] and an empty context, taken from the
+//!    viewer's own connection: a proof relayed by a man in the middle, who
+//!    runs two TLS connections, does not verify. A native viewer on TLS
+//!    refuses a `hello` whose binding is `none`. With `"auth":"none"` the
+//!    response may be empty.
 //! 3. The server checks it in constant time ([`verify_response`]) and sends
 //!    [`ServerMessage::Welcome`], or an `error` with code
 //!    [`ErrorCode::AuthFailed`] and closes. A peer that has not finished the
@@ -115,7 +123,11 @@
 //!   certificate's public key; otherwise anyone could replay the real
 //!   certificate without holding its key.
 //! * Only TLS 1.3 is offered and accepted; there is no client certificate
-//!   (the token authenticates the viewer).
+//!   (the token authenticates the viewer, and the proof is bound to the TLS
+//!   connection by the exporter, see above).
+//! * **ALPN.** Native viewers offer [`ALPN_LOOKOUT`] (`lookout/2`); the
+//!   server treats it, and a ClientHello without ALPN, as this protocol, and
+//!   never selects `h2`.
 //!
 //! # Roles
 //!
@@ -173,13 +185,16 @@ mod message;
 mod pairing;
 mod tag;
 
-pub use auth::{Challenge, ParseChallengeError, auth_response, verify_response};
+pub use auth::{
+    BindingMode, Challenge, ChannelBinding, EXPORTER_LABEL, EXPORTER_LEN, ParseChallengeError,
+    auth_response, verify_response,
+};
 pub use error::ProtocolError;
 pub use fingerprint::{FINGERPRINT_PREFIX, Fingerprint, ParseFingerprintError};
 pub use frame::{FrameDecoder, HEADER_LEN, RawFrame, encode_control, encode_image, frame_header};
 pub use key::{Key, ParseKeyError};
 pub use limits::{
-    DEFAULT_MAX_IMAGE_LEN, DEFAULT_PORT, HANDSHAKE_TIMEOUT, Limits, MAX_CONTROL_LEN,
+    ALPN_LOOKOUT, DEFAULT_MAX_IMAGE_LEN, DEFAULT_PORT, HANDSHAKE_TIMEOUT, Limits, MAX_CONTROL_LEN,
     MAX_ERROR_MESSAGE_CHARS, MAX_TEXT_CHARS, PING_INTERVAL, PROTOCOL_VERSION, ParseTimeoutsError,
     SILENCE_LIMIT, Timeouts, WRITE_DEADLINE,
 };

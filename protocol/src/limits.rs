@@ -1,9 +1,13 @@
-//! The named limits and constants of protocol version 1.
+//! The named limits and constants of protocol version 2.
 
 use std::time::Duration;
 
-/// The protocol version this crate speaks (`"protocol": 1`).
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this crate speaks (`"protocol": 2`).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The ALPN protocol name native viewers offer and the agent selects for this
+/// protocol (a ClientHello without ALPN gets this protocol too).
+pub const ALPN_LOOKOUT: &[u8] = b"lookout/2";
 
 /// The agent's default TCP port.
 pub const DEFAULT_PORT: u16 = 6868;

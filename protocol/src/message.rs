@@ -6,7 +6,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::auth::Challenge;
+use crate::auth::{BindingMode, Challenge};
 use crate::error::ProtocolError;
 use crate::frame::{HEADER_LEN, frame_header};
 use crate::key::Key;
@@ -97,6 +97,10 @@ pub enum ServerMessage {
         server: String,
         /// Whether a token proof is required.
         auth: AuthMode,
+        /// What the proof covers besides the challenge. Absent (a version 1
+        /// server) reads as `none`, which a native viewer on TLS refuses.
+        #[serde(default)]
+        binding: BindingMode,
         /// 32 fresh random bytes to prove the token against.
         challenge: Challenge,
     },
@@ -104,10 +108,18 @@ pub enum ServerMessage {
     Welcome {
         /// Protocol version, [`crate::PROTOCOL_VERSION`].
         protocol: u32,
+        /// The agent's name for people (default: its host name).
+        #[serde(default)]
+        name: String,
         /// The id of the monitor this viewer will see.
         monitor: u32,
         /// Whether input commands are carried out.
         control: bool,
+        /// The optional parts of the protocol this server supports
+        /// (`profiles`, `regions`, `all-monitors`); names a viewer does not
+        /// know are ignored.
+        #[serde(default)]
+        features: Vec<String>,
         /// Every monitor the viewer may select.
         monitors: Vec<MonitorInfo>,
     },
@@ -158,8 +170,9 @@ pub enum ClientMessage {
         protocol: u32,
         /// The viewer's name and version.
         client: String,
-        /// `hex(HMAC-SHA256(token, challenge))`, see [`crate::auth_response`];
-        /// may be empty when the server's `auth` is `none`.
+        /// `hex(HMAC-SHA256(token, challenge ‖ binding))`, see
+        /// [`crate::auth_response`]; may be empty when the server's `auth`
+        /// is `none`.
         response: String,
     },
     /// Start streaming to this viewer.

@@ -4,8 +4,8 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{CodecError, ServerCodec, ServerFrame, ViewerCodec};
 use lookout_protocol::{
-    AuthMode, Challenge, ClientMessage, ProtocolError, ServerMessage, auth_response,
-    verify_response,
+    AuthMode, BindingMode, Challenge, ChannelBinding, ClientMessage, ProtocolError, ServerMessage,
+    auth_response, verify_response,
 };
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{Framed, FramedRead};
@@ -17,11 +17,13 @@ async fn handshake_and_a_frame_cross_a_duplex_pipe() {
     let mut viewer = Framed::new(viewer_io, ViewerCodec::default());
 
     let challenge = Challenge::generate().unwrap();
+    let binding = ChannelBinding::TlsExporter([9; 32]);
     server
         .send(ServerFrame::Control(ServerMessage::Hello {
-            protocol: 1,
+            protocol: 2,
             server: "test".into(),
             auth: AuthMode::Token,
+            binding: BindingMode::TlsExporter,
             challenge,
         }))
         .await
@@ -33,16 +35,16 @@ async fn handshake_and_a_frame_cross_a_duplex_pipe() {
     };
     viewer
         .send(ClientMessage::Auth {
-            protocol: 1,
+            protocol: 2,
             client: "test".into(),
-            response: auth_response("tok", &got),
+            response: auth_response("tok", &got, &binding),
         })
         .await
         .unwrap();
     let Some(Ok(ClientMessage::Auth { response, .. })) = server.next().await else {
         panic!("expected auth");
     };
-    assert!(verify_response("tok", &challenge, &response));
+    assert!(verify_response("tok", &challenge, &binding, &response));
 
     // Larger than the pipe: the write only completes while the viewer reads.
     let jpeg = Bytes::from(vec![0xffu8; 200_000]);

@@ -4,8 +4,8 @@
 
 use bytes::BytesMut;
 use lookout_protocol::{
-    AuthMode, Challenge, ClientMessage, ErrorCode, FrameDecoder, Key, Limits, MonitorInfo,
-    RawFrame, ServerMessage, encode_image,
+    AuthMode, BindingMode, Challenge, ChannelBinding, ClientMessage, ErrorCode, FrameDecoder, Key,
+    Limits, MonitorInfo, RawFrame, ServerMessage, auth_response, encode_image,
 };
 
 fn encode_client(msg: &ClientMessage) -> Vec<u8> {
@@ -74,13 +74,13 @@ fn key_golden() {
 #[test]
 fn auth_golden() {
     let json = concat!(
-        r#"{"type":"auth","protocol":1,"client":"lookout-viewer 0.1.0","response":""#,
+        r#"{"type":"auth","protocol":2,"client":"lookout-viewer 0.1.0","response":""#,
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
         r#""}"#
     );
     let wire = hc([0x8a, 0, 0, 0, 0, 0, 0, 0], json);
     let msg = ClientMessage::Auth {
-        protocol: 1,
+        protocol: 2,
         client: "lookout-viewer 0.1.0".into(),
         response: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843".into(),
     };
@@ -90,35 +90,82 @@ fn auth_golden() {
 #[test]
 fn hello_golden() {
     let json = concat!(
-        r#"{"type":"hello","protocol":1,"server":"lookout-server 0.1.0","auth":"token","challenge":""#,
+        r#"{"type":"hello","protocol":2,"server":"lookout-server 0.1.0","auth":"token","binding":"tls-exporter","challenge":""#,
         "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
         r#""}"#
     );
-    let wire = hc([0x9b, 0, 0, 0, 0, 0, 0, 0], json);
+    let wire = hc([0xb4, 0, 0, 0, 0, 0, 0, 0], json);
     let mut bytes = [0u8; 32];
     for (i, b) in bytes.iter_mut().enumerate() {
         *b = i as u8;
     }
     let msg = ServerMessage::Hello {
-        protocol: 1,
+        protocol: 2,
         server: "lookout-server 0.1.0".into(),
         auth: AuthMode::Token,
+        binding: BindingMode::TlsExporter,
         challenge: Challenge::from_bytes(bytes),
     };
     assert_eq!(encode_server(&msg), wire);
 }
 
+/// A version 1 `hello` (no `binding`) still parses, as `none`, so a viewer
+/// can say "this agent speaks version 1" rather than "malformed hello".
+#[test]
+fn a_hello_without_binding_reads_as_none() {
+    let json = concat!(
+        r#"{"type":"hello","protocol":1,"server":"old","auth":"token","challenge":""#,
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        r#""}"#
+    );
+    let ServerMessage::Hello {
+        protocol, binding, ..
+    } = ServerMessage::parse(json.as_bytes()).unwrap()
+    else {
+        panic!("expected hello");
+    };
+    assert_eq!((protocol, binding), (1, BindingMode::None));
+}
+
+/// The proof of §2.1 for fixed inputs, computed independently
+/// (Python: `hmac.new(token, challenge + exporter, sha256)`): token
+/// "correct horse battery staple", challenge 00..1f, exporter 20..3f.
+#[test]
+fn bound_proof_golden() {
+    let challenge: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let exporter: [u8; 32] = std::array::from_fn(|i| 32 + i as u8);
+    let token = "correct horse battery staple";
+    assert_eq!(
+        auth_response(
+            token,
+            &Challenge::from_bytes(challenge),
+            &ChannelBinding::TlsExporter(exporter)
+        ),
+        "98d8afb558dd9a21042d47b1bae629db1b33ab1e7fb5b91caaadf33d2efd11f3"
+    );
+    assert_eq!(
+        auth_response(
+            token,
+            &Challenge::from_bytes(challenge),
+            &ChannelBinding::None
+        ),
+        "56b06bb5232be4a6d34999fc2225c6fa8e85259a45d586e0fb9465171fb34a74"
+    );
+}
+
 #[test]
 fn welcome_golden_is_the_spec_example() {
     let json = concat!(
-        r#"{"type":"welcome","protocol":1,"monitor":0,"control":true,"monitors":"#,
+        r#"{"type":"welcome","protocol":2,"name":"classroom-7","monitor":0,"control":true,"features":[],"monitors":"#,
         r#"[{"id":0,"name":"...","x":0,"y":0,"width":1920,"height":1080,"primary":true}]}"#
     );
-    let wire = hc([0x93, 0, 0, 0, 0, 0, 0, 0], json);
+    let wire = hc([0xb6, 0, 0, 0, 0, 0, 0, 0], json);
     let msg = ServerMessage::Welcome {
-        protocol: 1,
+        protocol: 2,
+        name: "classroom-7".into(),
         monitor: 0,
         control: true,
+        features: vec![],
         monitors: vec![MonitorInfo {
             id: 0,
             name: "...".into(),

@@ -3,8 +3,8 @@
 
 use bytes::BytesMut;
 use lookout_protocol::{
-    AuthMode, Button, Challenge, ClientMessage, ErrorCode, FrameDecoder, Key, Limits, MonitorInfo,
-    RawFrame, ServerMessage, encode_image,
+    AuthMode, BindingMode, Button, Challenge, ClientMessage, ErrorCode, FrameDecoder, Key, Limits,
+    MonitorInfo, RawFrame, ServerMessage, encode_image,
 };
 use proptest::prelude::*;
 
@@ -78,32 +78,48 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 
 fn server_message() -> impl Strategy<Value = ServerMessage> {
     prop_oneof![
-        (any::<u32>(), ".{0,40}", any::<bool>(), any::<[u8; 32]>()).prop_map(
-            |(protocol, server, token, bytes)| ServerMessage::Hello {
-                protocol,
-                server,
-                auth: if token {
-                    AuthMode::Token
-                } else {
-                    AuthMode::None
-                },
-                challenge: Challenge::from_bytes(bytes),
-            }
-        ),
         (
             any::<u32>(),
-            any::<u32>(),
+            ".{0,40}",
             any::<bool>(),
-            prop::collection::vec(monitor(), 0..4)
+            any::<bool>(),
+            any::<[u8; 32]>()
         )
             .prop_map(
-                |(protocol, monitor, control, monitors)| ServerMessage::Welcome {
+                |(protocol, server, token, bound, bytes)| ServerMessage::Hello {
                     protocol,
-                    monitor,
-                    control,
-                    monitors,
+                    server,
+                    auth: if token {
+                        AuthMode::Token
+                    } else {
+                        AuthMode::None
+                    },
+                    binding: if bound {
+                        BindingMode::TlsExporter
+                    } else {
+                        BindingMode::None
+                    },
+                    challenge: Challenge::from_bytes(bytes),
                 }
             ),
+        (
+            any::<u32>(),
+            ".{0,40}",
+            any::<u32>(),
+            any::<bool>(),
+            prop::collection::vec("[a-z-]{1,16}", 0..4),
+            prop::collection::vec(monitor(), 0..4)
+        )
+            .prop_map(|(protocol, name, monitor, control, features, monitors)| {
+                ServerMessage::Welcome {
+                    protocol,
+                    name,
+                    monitor,
+                    control,
+                    features,
+                    monitors,
+                }
+            }),
         (any::<u64>(), any::<u32>(), any::<u32>(), any::<u64>()).prop_map(
             |(seq, width, height, captured_at_us)| ServerMessage::Frame {
                 seq,

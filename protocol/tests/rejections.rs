@@ -79,7 +79,7 @@ fn known_type_with_bad_fields_is_malformed() {
 
 #[test]
 fn bad_challenge_in_hello_is_malformed() {
-    let hello = r#"{"type":"hello","protocol":1,"server":"x","auth":"token","challenge":"abc"}"#;
+    let hello = r#"{"type":"hello","protocol":2,"server":"x","auth":"token","binding":"tls-exporter","challenge":"abc"}"#;
     let err = ServerMessage::parse(hello.as_bytes()).unwrap_err();
     assert!(matches!(err, ProtocolError::InvalidMessage { .. }), "{err}");
 }

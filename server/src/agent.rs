@@ -120,6 +120,7 @@ impl Agent {
             access: config.access.clone(),
             tls,
             timeouts: config.timeouts,
+            name: config.name.clone(),
             limiter: Mutex::new(AuthLimiter::new(config.timeouts.auth_block)),
             allow_control: config.control,
             hub,

@@ -24,6 +24,11 @@ use crate::pipeline::CaptureSettings;
 #[derive(Debug, Parser)]
 #[command(name = "lookout-server", version, about, long_about)]
 pub struct Args {
+    /// The name viewers are shown for this agent (at most 64 characters).
+    /// Default: the host name.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
     /// Address and port to listen on.
     #[arg(long, value_name = "ADDR", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
     pub bind: SocketAddr,
@@ -209,6 +214,10 @@ impl Args {
             monitor: self.monitor,
             max_viewers: self.max_viewers,
             timeouts: self.timeouts,
+            name: match self.name {
+                Some(name) => crate::config::checked_name(&name)?,
+                None => crate::config::host_name(),
+            },
             source: match self.source {
                 SourceArg::Screen => Source::Screen(match self.capture {
                     CaptureArg::Auto => CaptureBackend::Auto,

@@ -33,6 +33,30 @@ pub struct Config {
     /// Every session time limit (the protocol's defaults unless a test
     /// shortens them).
     pub timeouts: Timeouts,
+    /// The agent's name for people, sent in `welcome` (`--name`; default
+    /// the host name, see [`host_name`]).
+    pub name: String,
+}
+
+/// The longest agent name sent in `welcome`, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// This machine's host name, the agent's default name; `lookout-server`
+/// when the system has none.
+pub fn host_name() -> String {
+    let name = gethostname::gethostname();
+    let name = name.to_string_lossy();
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME_CHARS)
+        .collect();
+    if name.is_empty() {
+        "lookout-server".to_owned()
+    } else {
+        name
+    }
 }
 
 /// How viewers authenticate.
@@ -121,6 +145,18 @@ pub enum ConfigError {
     /// The OS random number generator failed.
     #[error("cannot generate a token: {0}")]
     Random(#[from] getrandom::Error),
+    /// `--name` empty, too long, or with control characters.
+    #[error("--name must be 1 to {MAX_NAME_CHARS} characters without control characters")]
+    BadName,
+}
+
+/// A `--name` as given, if it is one a viewer can show as it is.
+pub fn checked_name(name: &str) -> Result<String, ConfigError> {
+    let count = name.chars().count();
+    if count == 0 || count > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ConfigError::BadName);
+    }
+    Ok(name.to_owned())
 }
 
 /// A fresh random token: 16 bytes from the OS RNG, as 32 hex characters.

@@ -182,13 +182,16 @@ impl Identity {
     /// A TLS 1.3-only server configuration presenting this identity.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
             .with_single_cert(
                 vec![self.cert.clone()],
                 PrivateKeyDer::Pkcs8(self.key.clone_key()),
             )?;
+        // `lookout/2`, or no ALPN at all; a client offering only something
+        // else (`h2`) is refused in the TLS handshake.
+        config.alpn_protocols = vec![lookout_protocol::ALPN_LOOKOUT.to_vec()];
         Ok(Arc::new(config))
     }
 }

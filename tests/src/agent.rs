@@ -158,6 +158,7 @@ impl TestAgent {
             max_viewers: NonZeroUsize::new(opts.max_viewers).unwrap(),
             source: Source::Screen(Default::default()),
             timeouts: opts.timeouts,
+            name: "test-agent".into(),
         };
         let captures = Arc::new(AtomicUsize::new(0));
         let mut monitors = monitors();

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{ServerFrame, ViewerCodec};
 use lookout_protocol::{
-    ClientMessage, EncodedFrame, Fingerprint, FrameMeta, FramePairing, Paired, ServerMessage,
-    auth_response,
+    ChannelBinding, ClientMessage, EncodedFrame, Fingerprint, FrameMeta, FramePairing,
+    PROTOCOL_VERSION, Paired, ServerMessage, auth_response,
 };
 use lookout_viewer::connection::Transport;
 use tokio::net::TcpStream;
@@ -40,6 +40,8 @@ impl From<SocketAddr> for Endpoint {
 pub struct Client {
     /// The framed connection, for tests that need to go around the helpers.
     pub framed: Framed<Box<dyn Transport>, ViewerCodec>,
+    /// This end's channel binding: the TLS exporter, or none on plain TCP.
+    pub binding: ChannelBinding,
 }
 
 impl Client {
@@ -51,18 +53,20 @@ impl Client {
             .unwrap()
             .unwrap();
         tcp.set_nodelay(true).unwrap();
-        let stream: Box<dyn Transport> = match endpoint.pin {
-            None => Box::new(tcp),
+        let (stream, binding): (Box<dyn Transport>, _) = match endpoint.pin {
+            None => (Box::new(tcp), ChannelBinding::None),
             Some(pin) => {
                 let (tls, _) = timeout(WAIT, lookout_viewer::trust::handshake(tcp, Some(pin)))
                     .await
                     .expect("TLS handshake in time")
                     .expect("TLS handshake with the pinned agent");
-                Box::new(tls)
+                let binding = lookout_viewer::connection::channel_binding(&tls).unwrap();
+                (Box::new(tls), binding)
             }
         };
         Self {
             framed: Framed::new(stream, ViewerCodec::default()),
+            binding,
         }
     }
 
@@ -73,11 +77,12 @@ impl Client {
         let ServerMessage::Hello { challenge, .. } = client.message().await else {
             panic!("expected hello first");
         };
+        let response = auth_response(token, &challenge, &client.binding);
         client
             .send(ClientMessage::Auth {
-                protocol: 1,
+                protocol: PROTOCOL_VERSION,
                 client: "test".into(),
-                response: auth_response(token, &challenge),
+                response,
             })
             .await;
         let answer = client.message().await;

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{ServerCodec, ServerFrame};
 use lookout_protocol::{
-    AuthMode, Challenge, ClientMessage, ErrorCode, MonitorInfo, PROTOCOL_VERSION, ServerMessage,
-    verify_response,
+    AuthMode, BindingMode, Challenge, ChannelBinding, ClientMessage, ErrorCode, MonitorInfo,
+    PROTOCOL_VERSION, ServerMessage, verify_response,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -198,6 +198,8 @@ async fn serve(
         } else {
             AuthMode::None
         },
+        // Plain TCP: nothing to bind to.
+        binding: BindingMode::None,
         challenge,
     };
     if framed.send(ServerFrame::Control(hello)).await.is_err() {
@@ -207,7 +209,7 @@ async fn serve(
         return;
     };
     let ok = match &script.token {
-        Some(token) => verify_response(token, &challenge, &response),
+        Some(token) => verify_response(token, &challenge, &ChannelBinding::None, &response),
         // The viewer must send an empty response to an open agent.
         None => response.is_empty(),
     };
@@ -223,8 +225,10 @@ async fn serve(
     }
     let welcome = ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
+        name: "fake-agent".into(),
         monitor: script.monitors.first().map_or(0, |m| m.id),
         control: script.control,
+        features: Vec::new(),
         monitors: script.monitors.clone(),
     };
     if framed.send(ServerFrame::Control(welcome)).await.is_err() {

@@ -28,14 +28,18 @@ async fn handshake_gives_welcome_with_monitors_and_control() {
     let (_client, welcome) = welcome(agent.addr).await;
     let ServerMessage::Welcome {
         protocol,
+        name,
         monitor,
         control,
+        features,
         monitors,
     } = welcome
     else {
         unreachable!()
     };
-    assert_eq!(protocol, 1);
+    assert_eq!(protocol, 2);
+    assert_eq!(name, "test-agent");
+    assert!(features.is_empty());
     assert_eq!(monitor, 0, "the primary monitor");
     assert!(control);
     assert_eq!(monitors, lookout_tests::agent::monitors());
@@ -121,7 +125,7 @@ async fn open_access_accepts_an_empty_response() {
     assert_eq!(auth, lookout_protocol::AuthMode::None);
     client
         .send(ClientMessage::Auth {
-            protocol: 1,
+            protocol: lookout_protocol::PROTOCOL_VERSION,
             client: "t".into(),
             response: String::new(),
         })

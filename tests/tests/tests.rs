@@ -10,12 +10,14 @@
 //! | `x11_capture` | the X11 capturer against Xvfb |
 //! | `agent_x11` | the agent binary on Xvfb: pixels and the X pointer |
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
+//! | `channel_binding` | the agent library over TLS against a relaying man in the middle; ALPN |
 //! | `viewer_network`, `viewer_tls` | the viewer library and binary against a fake agent |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 
 mod agent_session;
 mod agent_slow_viewer;
 mod agent_x11;
+mod channel_binding;
 mod security;
 mod viewer_network;
 mod viewer_tls;

@@ -11,7 +11,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::ServerCodec;
 use lookout_protocol::{
-    AuthMode, Challenge, ClientMessage, Fingerprint, Limits, ServerMessage, Timeouts,
+    AuthMode, BindingMode, Challenge, ClientMessage, Fingerprint, Limits, PROTOCOL_VERSION,
+    ServerMessage, Timeouts,
 };
 use lookout_tests::process::TempDir;
 use lookout_viewer::connection::{self, Dial};
@@ -116,10 +117,10 @@ impl Agent {
                         Some(config) => {
                             let acceptor = tokio_rustls::TlsAcceptor::from(config);
                             if let Ok(stream) = acceptor.accept(tcp).await {
-                                greet(stream, &counter).await;
+                                greet(stream, BindingMode::TlsExporter, &counter).await;
                             }
                         }
-                        None => greet(tcp, &counter).await,
+                        None => greet(tcp, BindingMode::None, &counter).await,
                     }
                 });
             }
@@ -139,15 +140,18 @@ impl Agent {
     }
 }
 
-async fn greet<S>(stream: S, auths: &AtomicUsize)
+/// `binding` is what `hello` asks for: `tls-exporter` on TLS, as a real
+/// agent does, `none` on plain TCP.
+async fn greet<S>(stream: S, binding: BindingMode, auths: &AtomicUsize)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut framed = Framed::new(stream, ServerCodec::default());
     let hello = ServerMessage::Hello {
-        protocol: 1,
+        protocol: PROTOCOL_VERSION,
         server: "fake".into(),
         auth: AuthMode::Token,
+        binding,
         challenge: Challenge::from_bytes([7; 32]),
     };
     let mut buf = bytes::BytesMut::new();
@@ -158,9 +162,11 @@ where
     if let Some(Ok(ClientMessage::Auth { .. })) = framed.next().await {
         auths.fetch_add(1, Ordering::SeqCst);
         let welcome = ServerMessage::Welcome {
-            protocol: 1,
+            protocol: PROTOCOL_VERSION,
+            name: "fake".into(),
             monitor: 0,
             control: false,
+            features: Vec::new(),
             monitors: Vec::new(),
         };
         let mut buf = bytes::BytesMut::new();

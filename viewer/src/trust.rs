@@ -151,6 +151,8 @@ where
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
+    let mut config = config;
+    config.alpn_protocols = vec![lookout_protocol::ALPN_LOOKOUT.to_vec()];
     let name = ServerName::try_from(SERVER_NAME).map_err(io::Error::other)?;
     let connector = TlsConnector::from(Arc::new(config));
     match connector.connect(name, io).await {

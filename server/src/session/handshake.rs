@@ -1,11 +1,15 @@
 //! The handshake: `hello` with a fresh challenge, the viewer's `auth`, then
 //! `welcome` or `auth_failed`. Nothing else is read or run before it ends.
+//!
+//! The proof covers the challenge and the connection's [`ChannelBinding`]
+//! (the TLS exporter), so a proof relayed from another TLS connection (a
+//! man in the middle's) does not verify here.
 
 use futures_util::StreamExt;
 use lookout_protocol::codec::{CodecError, ServerCodec};
 use lookout_protocol::{
-    AuthMode, Challenge, ClientMessage, PROTOCOL_VERSION, ProtocolError, ServerMessage,
-    verify_response,
+    AuthMode, Challenge, ChannelBinding, ClientMessage, PROTOCOL_VERSION, ProtocolError,
+    ServerMessage, verify_response,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
@@ -90,25 +94,30 @@ impl From<CodecError> for HandshakeError {
 }
 
 /// The whole exchange: sends `hello`, reads and checks `auth`. The caller
-/// bounds it in time and sends `welcome`.
+/// bounds it in time and sends `welcome`. `binding` is what this end of the
+/// connection computed: the TLS exporter, or nothing without TLS.
 pub(crate) async fn run<R, W>(
     reader: &mut FramedRead<R, ServerCodec>,
     write: &mut W,
     access: &Access,
+    binding: &ChannelBinding,
 ) -> Result<Authenticated, HandshakeError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let (hello, challenge) = hello(access)?;
+    let (hello, challenge) = hello(access, binding)?;
     let mut buf = bytes::BytesMut::new();
     hello.encode(&mut buf)?;
     write.write_all(&buf).await?;
-    authenticate(reader, access, &challenge).await
+    authenticate(reader, access, &challenge, binding).await
 }
 
 /// The `hello` to send and the challenge it carries.
-fn hello(access: &Access) -> Result<(ServerMessage, Challenge), HandshakeError> {
+fn hello(
+    access: &Access,
+    binding: &ChannelBinding,
+) -> Result<(ServerMessage, Challenge), HandshakeError> {
     let challenge = Challenge::generate()?;
     let auth = match access {
         Access::Token { .. } => AuthMode::Token,
@@ -118,6 +127,7 @@ fn hello(access: &Access) -> Result<(ServerMessage, Challenge), HandshakeError> 
         protocol: PROTOCOL_VERSION,
         server: concat!("lookout-server ", env!("CARGO_PKG_VERSION")).into(),
         auth,
+        binding: binding.mode(),
         challenge,
     };
     Ok((hello, challenge))
@@ -128,6 +138,7 @@ async fn authenticate<R: AsyncRead + Unpin>(
     reader: &mut FramedRead<R, ServerCodec>,
     access: &Access,
     challenge: &Challenge,
+    binding: &ChannelBinding,
 ) -> Result<Authenticated, HandshakeError> {
     let msg = reader.next().await.ok_or(HandshakeError::Closed)??;
     let ClientMessage::Auth {
@@ -147,10 +158,10 @@ async fn authenticate<R: AsyncRead + Unpin>(
         } => {
             // Both checks always run, each in constant time, so the answer's
             // timing does not tell which token a guess came close to.
-            let control = verify_response(token, challenge, &response);
+            let control = verify_response(token, challenge, binding, &response);
             let view = view_token
                 .as_ref()
-                .is_some_and(|view| verify_response(view, challenge, &response));
+                .is_some_and(|view| verify_response(view, challenge, binding, &response));
             match (control, view) {
                 (true, _) => Role::Control,
                 (false, true) => Role::View,

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lookout_protocol::codec::ServerCodec;
-use lookout_protocol::{ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use lookout_protocol::{
+    ChannelBinding, EXPORTER_LABEL, EXPORTER_LEN, ErrorCode, PROTOCOL_VERSION, ServerMessage,
+};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -58,7 +60,11 @@ pub(crate) async fn serve_connection(
     // One deadline covers TLS and the token exchange.
     let deadline = tokio::time::Instant::now() + shared.timeouts.handshake;
     let Some(acceptor) = shared.tls.clone().map(tokio_rustls::TlsAcceptor::from) else {
-        return serve_stream(tcp, peer, shared, pending, cancel, deadline, started).await;
+        let binding = ChannelBinding::None;
+        return serve_stream(
+            tcp, binding, peer, shared, pending, cancel, deadline, started,
+        )
+        .await;
     };
     let accepted = tokio::select! {
         () = cancel.cancelled() => return,
@@ -69,10 +75,26 @@ pub(crate) async fn serve_connection(
             Err(_) => Err(Refusal::Timeout(shared.timeouts.handshake)),
         },
     };
-    match accepted {
-        Ok(tls) => serve_stream(tls, peer, shared, pending, cancel, deadline, started).await,
+    let binding = accepted.and_then(|tls| Ok((exporter(&tls)?, tls)));
+    match binding {
+        Ok((binding, tls)) => {
+            serve_stream(
+                tls, binding, peer, shared, pending, cancel, deadline, started,
+            )
+            .await;
+        }
         Err(refusal) => refusal.log(peer),
     }
+}
+
+/// This end's channel binding: the TLS 1.3 exporter of §2.1. A connection
+/// that cannot give one is refused (never downgraded to no binding).
+fn exporter(tls: &tokio_rustls::server::TlsStream<TcpStream>) -> Result<ChannelBinding, Refusal> {
+    tls.get_ref()
+        .1
+        .export_keying_material([0u8; EXPORTER_LEN], EXPORTER_LABEL, Some(&[]))
+        .map(ChannelBinding::TlsExporter)
+        .map_err(Refusal::Exporter)
 }
 
 /// The TLS handshake. Once the agent has seen the peer's first bytes, the
@@ -99,6 +121,8 @@ enum Refusal {
     Timeout(Duration),
     #[error("dropped: the table of pending handshakes is full of newer ones")]
     Displaced,
+    #[error("no TLS exporter for the channel binding: {0}")]
+    Exporter(rustls::Error),
 }
 
 impl Refusal {
@@ -109,8 +133,10 @@ impl Refusal {
 
 /// The token handshake, admission and the session over an established
 /// stream.
+#[allow(clippy::too_many_arguments)] // one call site per transport, all named
 async fn serve_stream<S>(
     stream: S,
+    binding: ChannelBinding,
     peer: SocketAddr,
     shared: Arc<Shared>,
     pending: PendingSlot,
@@ -131,7 +157,7 @@ async fn serve_stream<S>(
         () = pending.evicted.cancelled() => return Refusal::Displaced.log(peer),
         res = tokio::time::timeout_at(
             deadline,
-            handshake::run(&mut reader, &mut write, &shared.access),
+            handshake::run(&mut reader, &mut write, &shared.access, &binding),
         ) => res,
     };
     drop(pending);
@@ -199,8 +225,12 @@ async fn admit<W: AsyncWrite + Unpin>(
     let control = shared.control() && auth.role == Role::Control;
     let welcome = ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
+        name: shared.name.clone(),
         monitor,
         control,
+        // None of §2.2–2.3's optional parts yet (`profiles`, `regions`,
+        // `all-monitors`).
+        features: Vec::new(),
         monitors: shared.hub.monitors().to_vec(),
     };
     let mut buf = bytes::BytesMut::new();

@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     /// `None` with `--no-tls`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub timeouts: Timeouts,
+    /// The agent's name for people, sent in `welcome`.
+    pub name: String,
     pub limiter: Mutex<AuthLimiter>,
     /// `false` with `--view-only`.
     pub allow_control: bool,

@@ -5,7 +5,9 @@ use std::io;
 use std::time::Duration;
 
 use lookout_protocol::codec::CodecError;
-use lookout_protocol::{ErrorCode, ImageWithoutFrame, PROTOCOL_VERSION, ProtocolError};
+use lookout_protocol::{
+    BindingMode, ErrorCode, ImageWithoutFrame, PROTOCOL_VERSION, ProtocolError,
+};
 
 use crate::target::Target;
 use crate::trust::{Mismatch, TlsError};
@@ -60,6 +62,19 @@ pub enum SessionError {
     /// The agent speaks another protocol version.
     #[error("the agent speaks protocol version {0}; this viewer speaks {PROTOCOL_VERSION}")]
     Version(u32),
+    /// The agent's `hello` asked for another channel binding than this
+    /// connection has: on TLS, `none`, which is what a relay in the middle
+    /// would ask for.
+    #[error(
+        "the agent asked for a token proof with binding {asked:?} on a connection with {ours:?}: \
+         refusing to send one (a relay in the middle could reuse it)"
+    )]
+    Binding {
+        /// What `hello.binding` said.
+        asked: BindingMode,
+        /// What this connection can bind to.
+        ours: BindingMode,
+    },
     /// The agent closed the connection with an error of another code.
     #[error("the agent closed the connection ({code:?}): {message}")]
     Refused {
@@ -107,6 +122,7 @@ impl SessionError {
             SessionError::AuthFailed(_)
                 | SessionError::TokenRequired
                 | SessionError::Version(_)
+                | SessionError::Binding { .. }
                 | SessionError::Impostor(_)
                 | SessionError::KnownHosts { .. }
         )

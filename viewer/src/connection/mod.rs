@@ -8,9 +8,14 @@
 //!                                             └─▶ CommandWriter: start/stop, input, ping
 //! ```
 //!
+//! The token proof in `auth` covers the challenge and this connection's TLS
+//! exporter ([`channel_binding`]); on TLS, a `hello` that asks for no
+//! binding is refused before any proof is sent.
+//!
 //! Every wait has a limit from [`Timeouts`]: `handshake` for all of
 //! connecting, and `silence` for each read afterwards.
 
+mod binding;
 mod error;
 mod halves;
 mod heard;
@@ -20,13 +25,14 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{ServerFrame, ViewerCodec};
 use lookout_protocol::{
-    AuthMode, ClientMessage, Limits, MonitorInfo, PROTOCOL_VERSION, ServerMessage, Timeouts,
-    auth_response,
+    AuthMode, ChannelBinding, ClientMessage, Limits, MonitorInfo, PROTOCOL_VERSION, ServerMessage,
+    Timeouts, auth_response,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+pub use binding::channel_binding;
 pub use error::SessionError;
 pub use halves::{CommandWriter, Event, FrameReader};
 // The pairing of `frame` messages with images is the protocol crate's; its
@@ -51,8 +57,10 @@ const CLIENT_NAME: &str = concat!("lookout-viewer ", env!("CARGO_PKG_VERSION"));
 /// What `welcome` said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Welcome {
-    /// The agent's self-description from `hello`.
+    /// The agent's self-description from `hello` (escaped for display).
     pub server: String,
+    /// The agent's name for people (escaped for display; may be empty).
+    pub name: String,
     /// The monitor this viewer sees at first.
     pub monitor: u32,
     /// Whether the agent carries out input commands.
@@ -128,13 +136,15 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
     // Silence is counted in bytes at the socket, under TLS.
     let heard = LastHeard::new();
     let tcp = Heard::new(tcp, Arc::clone(&heard));
-    let stream: Stream = match trust {
-        Trust::Plain => Box::new(tcp),
-        trust => Box::new(
-            trust::secure(tcp, target, trust)
+    let (stream, binding): (Stream, ChannelBinding) = match trust {
+        Trust::Plain => (Box::new(tcp), ChannelBinding::None),
+        trust => {
+            let tls = trust::secure(tcp, target, trust)
                 .await
-                .map_err(|err| SessionError::from_tls(err, target))?,
-        ),
+                .map_err(|err| SessionError::from_tls(err, target))?;
+            let binding = channel_binding(&tls)?;
+            (Box::new(tls), binding)
+        }
     };
     let (read, write) = tokio::io::split(stream);
     let mut reader = FramedRead::new(read, ViewerCodec::with_limits(limits));
@@ -145,10 +155,19 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
             protocol,
             server,
             auth,
+            binding: mode,
             challenge,
         } => {
             if protocol != PROTOCOL_VERSION {
                 return Err(SessionError::Version(protocol));
+            }
+            // On TLS the proof must be bound to this connection: an agent
+            // (or a relay) that asks for an unbound proof gets none.
+            if mode != binding.mode() {
+                return Err(SessionError::Binding {
+                    asked: mode,
+                    ours: binding.mode(),
+                });
             }
             (server, auth, challenge)
         }
@@ -164,7 +183,7 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
     };
     let response = match (auth, token) {
         (AuthMode::None, _) => String::new(),
-        (AuthMode::Token, Some(token)) => auth_response(token.expose(), &challenge),
+        (AuthMode::Token, Some(token)) => auth_response(token.expose(), &challenge, &binding),
         (AuthMode::Token, None) => return Err(SessionError::TokenRequired),
     };
     writer
@@ -179,9 +198,11 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
     match next_control(&mut reader).await? {
         ServerMessage::Welcome {
             protocol,
+            name,
             monitor,
             control,
             monitors,
+            features: _,
         } => {
             if protocol != PROTOCOL_VERSION {
                 return Err(SessionError::Version(protocol));
@@ -189,6 +210,7 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
             Ok(Connection {
                 welcome: Welcome {
                     server: crate::untrusted::shown(&server),
+                    name: crate::untrusted::shown(&name),
                     monitor,
                     control,
                     monitors,
