@@ -5,6 +5,7 @@
 #   ./dev.sh test   install what is missing, then fmt, clippy and every test
 #   ./dev.sh deps   only install the system packages
 #   ./dev.sh fuzz   fuzz every network decoder for a short time (test does too)
+#   ./dev.sh audit  check the locked dependencies against RustSec (test does too)
 #
 # Needs Rust (rustup) already; everything else it installs with apt-get.
 set -euo pipefail
@@ -64,6 +65,7 @@ test_all() {
   step "cargo test" tested cargo test --workspace --all-targets --locked --no-fail-fast
   step "doc tests" tested cargo test --workspace --doc --locked
   RUSTDOCFLAGS="-D warnings" step "protocol docs" cargo doc -p lookout-protocol --no-deps --locked
+  audit
   fuzz
   log "timings (s): ${TIMINGS[*]}"
   # One closing line for every test run above.
@@ -84,6 +86,24 @@ step() {
   log "$name"
   "$@"
   TIMINGS+=("$name=$((SECONDS - started))")
+}
+
+# Checks both lock files (the workspace's and the fuzz crate's) against the
+# RustSec advisory database: a vulnerability or a warning (unmaintained,
+# unsound, yanked) fails the run, unless audit.toml lists it with a reason.
+# The database is the offline snapshot beside the project
+# (../shared/advisory-db; ADVISORY_DB overrides), so the check never needs
+# github.com. cargo-audit is installed from crates.io, pinned, as cargo-fuzz
+# is: a fresh machine builds it once (a few minutes on two cores).
+audit() {
+  local db="${ADVISORY_DB:-../shared/advisory-db}"
+  if [ ! -d "$db/crates" ]; then
+    echo "no RustSec advisory database at $db (set ADVISORY_DB)" >&2
+    exit 1
+  fi
+  command -v cargo-audit >/dev/null || cargo install cargo-audit --locked --version 0.22.2
+  step "cargo audit" cargo audit --no-fetch --db "$db" --deny warnings --file Cargo.lock
+  step "cargo audit (fuzz)" cargo audit --no-fetch --db "$db" --deny warnings --file fuzz/Cargo.lock
 }
 
 # Runs each fuzz target in fuzz/ for FUZZ_SECONDS (default 20); a crash fails
@@ -112,8 +132,9 @@ case "${1:-}" in
   test) test_all ;;
   deps) deps ;;
   fuzz) fuzz ;;
+  audit) audit ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -127,6 +127,22 @@ fn a_hello_without_binding_reads_as_none() {
     assert_eq!((protocol, binding), (1, BindingMode::None));
 }
 
+/// The worked example in the repository's PROTOCOL.md (§2.1): token
+/// `s3cret`, challenge 00..1f, exporter 20..3f; and the same without binding.
+#[test]
+fn protocol_md_worked_example() {
+    let challenge = Challenge::from_bytes(std::array::from_fn(|i| i as u8));
+    let exporter: [u8; 32] = std::array::from_fn(|i| 32 + i as u8);
+    assert_eq!(
+        auth_response("s3cret", &challenge, &ChannelBinding::TlsExporter(exporter)),
+        "f9db3a0ba8d2606765b4ffb0ad4f1a14c4237d98db05768c33e7445a86b3e4f5"
+    );
+    assert_eq!(
+        auth_response("s3cret", &challenge, &ChannelBinding::None),
+        "336266fe4a9c85bad2b0189849d662fd93934ca115f67b8d98d972bae8cd3082"
+    );
+}
+
 /// The proof of §2.1 for fixed inputs, computed independently
 /// (Python: `hmac.new(token, challenge + exporter, sha256)`): token
 /// "correct horse battery staple", challenge 00..1f, exporter 20..3f.
