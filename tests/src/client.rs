@@ -188,3 +188,42 @@ impl Client {
 pub fn decode(jpeg: &[u8]) -> image::RgbImage {
     image::load_from_memory(jpeg).unwrap().to_rgb8()
 }
+
+/// Handshake steps one at a time, for tests that hold a connection between
+/// `hello` and `auth` or send what no viewer would.
+impl Client {
+    /// Connects and reads `hello`; returns its challenge.
+    pub async fn hello(endpoint: impl Into<Endpoint>) -> (Self, lookout_protocol::Challenge) {
+        let mut client = Self::connect(endpoint).await;
+        let ServerMessage::Hello { challenge, .. } = client.message().await else {
+            panic!("expected hello first");
+        };
+        (client, challenge)
+    }
+
+    /// Sends the `auth` for `challenge` with `token`, without reading the
+    /// answer.
+    pub async fn prove(&mut self, challenge: &lookout_protocol::Challenge, token: &str) {
+        self.send(ClientMessage::Auth {
+            protocol: lookout_protocol::PROTOCOL_VERSION,
+            client: "test".into(),
+            response: auth_response(token, challenge),
+        })
+        .await;
+    }
+
+    /// Sends `payload` as one control (`HC`) frame, whatever it holds.
+    pub async fn send_raw(&mut self, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mut frame = Vec::with_capacity(10 + payload.len());
+        frame.extend_from_slice(b"HC");
+        frame.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        frame.extend_from_slice(payload);
+        let stream = self.framed.get_mut();
+        timeout(WAIT, stream.write_all(&frame))
+            .await
+            .unwrap()
+            .unwrap();
+        timeout(WAIT, stream.flush()).await.unwrap().unwrap();
+    }
+}

@@ -3,6 +3,7 @@
 
 use futures_util::StreamExt;
 use lookout_protocol::codec::{CodecError, ServerCodec};
+use lookout_protocol::untrusted::Escaped;
 use lookout_protocol::{
     AuthMode, Challenge, ClientMessage, PROTOCOL_VERSION, ProtocolError, ServerMessage,
     verify_response,
@@ -10,7 +11,12 @@ use lookout_protocol::{
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 
+use super::shared::Shared;
 use crate::config::Access;
+use crate::limiter::Refused;
+
+/// Longest self-description of a viewer kept for the logs, in characters.
+const MAX_CLIENT_CHARS: usize = 64;
 
 /// What an authenticated viewer may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +39,7 @@ impl Role {
 /// A viewer that proved who it is.
 #[derive(Debug)]
 pub(crate) struct Authenticated {
-    /// The viewer's self-description, for logs (truncated).
+    /// The viewer's self-description, for logs (escaped and cut).
     pub client: String,
     /// Which token it proved.
     pub role: Role,
@@ -44,6 +50,8 @@ pub(crate) struct Authenticated {
 pub(crate) enum HandshakeError {
     #[error("wrong token")]
     WrongToken,
+    #[error("proof not checked: {0}")]
+    Refused(Refused),
     #[error("unsupported protocol version {0}")]
     Version(u32),
     #[error("expected auth, got {0}")]
@@ -64,6 +72,10 @@ impl HandshakeError {
         use lookout_protocol::ErrorCode::{AuthFailed, Internal, Protocol};
         Some(match self {
             HandshakeError::WrongToken => ServerMessage::error(AuthFailed, "authentication failed"),
+            HandshakeError::Refused(why) => ServerMessage::error(
+                AuthFailed,
+                format!("authentication failed: {why}; try again later"),
+            ),
             HandshakeError::Version(v) => ServerMessage::error(
                 Protocol,
                 format!(
@@ -77,6 +89,17 @@ impl HandshakeError {
             HandshakeError::Random(_) => ServerMessage::error(Internal, "internal error"),
             HandshakeError::Closed | HandshakeError::Io(_) => return None,
         })
+    }
+
+    /// Whether the peer broke the protocol during the handshake (garbage,
+    /// an unknown or unexpected message): counted against its address like
+    /// a wrong proof. A wrong proof is counted where it is checked; a
+    /// version mismatch, a silent or vanished peer is not counted.
+    pub(crate) fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            HandshakeError::Protocol(_) | HandshakeError::Unexpected(_)
+        )
     }
 }
 
@@ -94,17 +117,18 @@ impl From<CodecError> for HandshakeError {
 pub(crate) async fn run<R, W>(
     reader: &mut FramedRead<R, ServerCodec>,
     write: &mut W,
-    access: &Access,
+    shared: &Shared,
+    peer: std::net::SocketAddr,
 ) -> Result<Authenticated, HandshakeError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let (hello, challenge) = hello(access)?;
+    let (hello, challenge) = hello(&shared.access)?;
     let mut buf = bytes::BytesMut::new();
     hello.encode(&mut buf)?;
     write.write_all(&buf).await?;
-    authenticate(reader, access, &challenge).await
+    authenticate(reader, shared, peer, &challenge).await
 }
 
 /// The `hello` to send and the challenge it carries.
@@ -126,7 +150,8 @@ fn hello(access: &Access) -> Result<(ServerMessage, Challenge), HandshakeError> 
 /// Reads the viewer's `auth` and checks it. The caller bounds it in time.
 async fn authenticate<R: AsyncRead + Unpin>(
     reader: &mut FramedRead<R, ServerCodec>,
-    access: &Access,
+    shared: &Shared,
+    peer: std::net::SocketAddr,
     challenge: &Challenge,
 ) -> Result<Authenticated, HandshakeError> {
     let msg = reader.next().await.ok_or(HandshakeError::Closed)??;
@@ -141,30 +166,32 @@ async fn authenticate<R: AsyncRead + Unpin>(
     if protocol != PROTOCOL_VERSION {
         return Err(HandshakeError::Version(protocol));
     }
-    let role = match access {
+    let role = match &shared.access {
         Access::Token {
             token, view_token, ..
         } => {
+            // Asked right before the proof is verified, not only at accept:
+            // a proof in flight when its address got blocked is not checked.
+            // Until `succeeded`, the attempt counts as a failure.
+            let attempt = shared.attempt(peer).map_err(HandshakeError::Refused)?;
             // Both checks always run, each in constant time, so the answer's
             // timing does not tell which token a guess came close to.
             let control = verify_response(token, challenge, &response);
             let view = view_token
                 .as_ref()
                 .is_some_and(|view| verify_response(view, challenge, &response));
-            match (control, view) {
+            let role = match (control, view) {
                 (true, _) => Role::Control,
                 (false, true) => Role::View,
                 (false, false) => return Err(HandshakeError::WrongToken),
-            }
+            };
+            attempt.succeeded();
+            role
         }
         Access::Open => Role::Control,
     };
     Ok(Authenticated {
-        client: client
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(64)
-            .collect(),
+        client: Escaped::new(&client, MAX_CLIENT_CHARS).to_string(),
         role,
     })
 }
