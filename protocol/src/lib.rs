@@ -159,6 +159,9 @@
 //! * [`FramePairing`] pairs each `frame` message with the `HT` image after
 //!   it ([`ServerFrame`]s in, [`EncodedFrame`]s and other messages out).
 //! * [`Fingerprint`] computes, prints and parses a server's identity.
+//! * [`untrusted::escaped`] writes text the peer chose (names, types, the
+//!   bad value in a [`ProtocolError`]) escaped and cut, for logs, error
+//!   messages and windows.
 //! * With the default `codec` feature, [`codec::ServerCodec`] and
 //!   [`codec::ViewerCodec`] adapt all of this to `tokio_util::codec`.
 #![forbid(unsafe_code)]
@@ -184,6 +187,7 @@ mod limits;
 mod message;
 mod pairing;
 mod tag;
+pub mod untrusted;
 
 pub use auth::{
     BindingMode, Challenge, ChannelBinding, EXPORTER_LABEL, EXPORTER_LEN, ParseChallengeError,

@@ -73,18 +73,8 @@ impl Client {
     /// Connects and authenticates with `token`; returns the server's answer
     /// to the auth (welcome or error).
     pub async fn login(endpoint: impl Into<Endpoint>, token: &str) -> (Self, ServerMessage) {
-        let mut client = Self::connect(endpoint).await;
-        let ServerMessage::Hello { challenge, .. } = client.message().await else {
-            panic!("expected hello first");
-        };
-        let response = auth_response(token, &challenge, &client.binding);
-        client
-            .send(ClientMessage::Auth {
-                protocol: PROTOCOL_VERSION,
-                client: "test".into(),
-                response,
-            })
-            .await;
+        let (mut client, challenge) = Self::hello(endpoint).await;
+        client.prove(&challenge, token).await;
         let answer = client.message().await;
         (client, answer)
     }
@@ -192,4 +182,44 @@ impl Client {
 /// Decodes a JPEG to RGB8.
 pub fn decode(jpeg: &[u8]) -> image::RgbImage {
     image::load_from_memory(jpeg).unwrap().to_rgb8()
+}
+
+/// Handshake steps one at a time, for tests that hold a connection between
+/// `hello` and `auth` or send what no viewer would.
+impl Client {
+    /// Connects and reads `hello`; returns its challenge.
+    pub async fn hello(endpoint: impl Into<Endpoint>) -> (Self, lookout_protocol::Challenge) {
+        let mut client = Self::connect(endpoint).await;
+        let ServerMessage::Hello { challenge, .. } = client.message().await else {
+            panic!("expected hello first");
+        };
+        (client, challenge)
+    }
+
+    /// Sends the `auth` for `challenge` with `token`, bound to this
+    /// connection, without reading the answer.
+    pub async fn prove(&mut self, challenge: &lookout_protocol::Challenge, token: &str) {
+        let response = auth_response(token, challenge, &self.binding);
+        self.send(ClientMessage::Auth {
+            protocol: PROTOCOL_VERSION,
+            client: "test".into(),
+            response,
+        })
+        .await;
+    }
+
+    /// Sends `payload` as one control (`HC`) frame, whatever it holds.
+    pub async fn send_raw(&mut self, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mut frame = Vec::with_capacity(10 + payload.len());
+        frame.extend_from_slice(b"HC");
+        frame.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        frame.extend_from_slice(payload);
+        let stream = self.framed.get_mut();
+        timeout(WAIT, stream.write_all(&frame))
+            .await
+            .unwrap()
+            .unwrap();
+        timeout(WAIT, stream.flush()).await.unwrap().unwrap();
+    }
 }

@@ -2,6 +2,14 @@
 //! and steer, what a plaintext or impostor peer gets, and whether floods,
 //! stalls and churn leave it standing (memory and descriptors measured from
 //! /proc while it runs).
+//!
+//! Submodules: `guessing` (the limiter: proofs in flight, bursts, garbage),
+//! `places` (the place kept for control), `log_forgery` (peer text in the
+//! agent's log).
+
+mod guessing;
+mod log_forgery;
+mod places;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

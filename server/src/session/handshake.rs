@@ -7,6 +7,7 @@
 
 use futures_util::StreamExt;
 use lookout_protocol::codec::{CodecError, ServerCodec};
+use lookout_protocol::untrusted::Escaped;
 use lookout_protocol::{
     AuthMode, Challenge, ChannelBinding, ClientMessage, PROTOCOL_VERSION, ProtocolError,
     ServerMessage, verify_response,
@@ -14,7 +15,12 @@ use lookout_protocol::{
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 
+use super::shared::Shared;
 use crate::config::Access;
+use crate::limiter::Refused;
+
+/// Longest self-description of a viewer kept for the logs, in characters.
+const MAX_CLIENT_CHARS: usize = 64;
 
 /// What an authenticated viewer may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +43,7 @@ impl Role {
 /// A viewer that proved who it is.
 #[derive(Debug)]
 pub(crate) struct Authenticated {
-    /// The viewer's self-description, for logs (truncated).
+    /// The viewer's self-description, for logs (escaped and cut).
     pub client: String,
     /// Which token it proved.
     pub role: Role,
@@ -48,6 +54,8 @@ pub(crate) struct Authenticated {
 pub(crate) enum HandshakeError {
     #[error("wrong token")]
     WrongToken,
+    #[error("proof not checked: {0}")]
+    Refused(Refused),
     #[error("unsupported protocol version {0}")]
     Version(u32),
     #[error("expected auth, got {0}")]
@@ -68,6 +76,10 @@ impl HandshakeError {
         use lookout_protocol::ErrorCode::{AuthFailed, Internal, Protocol};
         Some(match self {
             HandshakeError::WrongToken => ServerMessage::error(AuthFailed, "authentication failed"),
+            HandshakeError::Refused(why) => ServerMessage::error(
+                AuthFailed,
+                format!("authentication failed: {why}; try again later"),
+            ),
             HandshakeError::Version(v) => ServerMessage::error(
                 Protocol,
                 format!(
@@ -81,6 +93,17 @@ impl HandshakeError {
             HandshakeError::Random(_) => ServerMessage::error(Internal, "internal error"),
             HandshakeError::Closed | HandshakeError::Io(_) => return None,
         })
+    }
+
+    /// Whether the peer broke the protocol during the handshake (garbage,
+    /// an unknown or unexpected message): counted against its address like
+    /// a wrong proof. A wrong proof is counted where it is checked; a
+    /// version mismatch, a silent or vanished peer is not counted.
+    pub(crate) fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            HandshakeError::Protocol(_) | HandshakeError::Unexpected(_)
+        )
     }
 }
 
@@ -99,18 +122,19 @@ impl From<CodecError> for HandshakeError {
 pub(crate) async fn run<R, W>(
     reader: &mut FramedRead<R, ServerCodec>,
     write: &mut W,
-    access: &Access,
+    shared: &Shared,
+    peer: std::net::SocketAddr,
     binding: &ChannelBinding,
 ) -> Result<Authenticated, HandshakeError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let (hello, challenge) = hello(access, binding)?;
+    let (hello, challenge) = hello(&shared.access, binding)?;
     let mut buf = bytes::BytesMut::new();
     hello.encode(&mut buf)?;
     write.write_all(&buf).await?;
-    authenticate(reader, access, &challenge, binding).await
+    authenticate(reader, shared, peer, &challenge, binding).await
 }
 
 /// The `hello` to send and the challenge it carries.
@@ -136,7 +160,8 @@ fn hello(
 /// Reads the viewer's `auth` and checks it. The caller bounds it in time.
 async fn authenticate<R: AsyncRead + Unpin>(
     reader: &mut FramedRead<R, ServerCodec>,
-    access: &Access,
+    shared: &Shared,
+    peer: std::net::SocketAddr,
     challenge: &Challenge,
     binding: &ChannelBinding,
 ) -> Result<Authenticated, HandshakeError> {
@@ -152,30 +177,32 @@ async fn authenticate<R: AsyncRead + Unpin>(
     if protocol != PROTOCOL_VERSION {
         return Err(HandshakeError::Version(protocol));
     }
-    let role = match access {
+    let role = match &shared.access {
         Access::Token {
             token, view_token, ..
         } => {
+            // Asked right before the proof is verified, not only at accept:
+            // a proof in flight when its address got blocked is not checked.
+            // Until `succeeded`, the attempt counts as a failure.
+            let attempt = shared.attempt(peer).map_err(HandshakeError::Refused)?;
             // Both checks always run, each in constant time, so the answer's
             // timing does not tell which token a guess came close to.
             let control = verify_response(token, challenge, binding, &response);
             let view = view_token
                 .as_ref()
                 .is_some_and(|view| verify_response(view, challenge, binding, &response));
-            match (control, view) {
+            let role = match (control, view) {
                 (true, _) => Role::Control,
                 (false, true) => Role::View,
                 (false, false) => return Err(HandshakeError::WrongToken),
-            }
+            };
+            attempt.succeeded();
+            role
         }
         Access::Open => Role::Control,
     };
     Ok(Authenticated {
-        client: client
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(64)
-            .collect(),
+        client: Escaped::new(&client, MAX_CLIENT_CHARS).to_string(),
         role,
     })
 }

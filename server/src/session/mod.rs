@@ -29,6 +29,7 @@ use lookout_protocol::{
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
@@ -157,7 +158,7 @@ async fn serve_stream<S>(
         () = pending.evicted.cancelled() => return Refusal::Displaced.log(peer),
         res = tokio::time::timeout_at(
             deadline,
-            handshake::run(&mut reader, &mut write, &shared.access, &binding),
+            handshake::run(&mut reader, &mut write, &shared, peer, &binding),
         ) => res,
     };
     drop(pending);
@@ -172,17 +173,22 @@ async fn serve_stream<S>(
     live::run(reader, write, &shared, admitted, peer, &cancel, started).await;
 }
 
-/// A failed handshake: logged, counted against the address when the token
-/// was wrong, and answered when there is something to say.
+/// A failed handshake: logged, counted against the address when the peer
+/// misbehaved (a wrong token was counted when it was checked), and answered
+/// when there is something to say.
 async fn refuse<W: AsyncWrite + Unpin>(
     write: &mut W,
     shared: &Shared,
     peer: SocketAddr,
     err: HandshakeError,
 ) {
-    let blocked = matches!(err, HandshakeError::WrongToken)
-        .then(|| shared.auth_failed(peer))
-        .flatten();
+    let blocked = if err.is_misbehaviour() {
+        shared.auth_failed(peer)
+    } else if matches!(err, HandshakeError::WrongToken) {
+        shared.blocked(peer)
+    } else {
+        None
+    };
     tracing::warn!(
         %peer,
         role = "none",
@@ -205,19 +211,23 @@ async fn admit<W: AsyncWrite + Unpin>(
     auth: Authenticated,
 ) -> Option<Admitted> {
     let role = auth.role.as_str();
-    let Ok(place) = Arc::clone(&shared.viewers).try_acquire_owned() else {
+    let Some(place) = take_place(shared, auth.role) else {
+        let why = if auth.role == Role::View && keeps_control_place(shared) {
+            format!(
+                "this agent serves at most {} viewers and keeps the last place for a viewer with control",
+                shared.max_viewers
+            )
+        } else {
+            format!("this agent already serves {} viewers", shared.max_viewers)
+        };
         tracing::warn!(
             %peer,
             role,
             client = %auth.client,
-            outcome = %format_args!("refused: already {} viewers", shared.max_viewers),
+            outcome = %format_args!("refused: {why}"),
             "connection"
         );
-        let busy = ServerMessage::error(
-            ErrorCode::Busy,
-            format!("this agent already serves {} viewers", shared.max_viewers),
-        );
-        send_and_close(write, &busy).await;
+        send_and_close(write, &ServerMessage::error(ErrorCode::Busy, why)).await;
         return None;
     };
     let id = shared.next_viewer_id();
@@ -251,6 +261,38 @@ async fn admit<W: AsyncWrite + Unpin>(
         monitor,
         _place: place,
     })
+}
+
+/// A place among `--max-viewers` for a viewer of `role`, or `None` (busy).
+///
+/// While the agent keeps a place for control ([`keeps_control_place`]), a
+/// view-only viewer needs two free places, takes one and leaves the other:
+/// view-only viewers get `busy` once `max - 1` places are taken, and a
+/// viewer with control can still get the last one. Taking both at once and
+/// giving one back makes the check and the take a single step, so viewers
+/// arriving together cannot both take "the second-last" place.
+fn take_place(shared: &Shared, role: Role) -> Option<OwnedSemaphorePermit> {
+    let viewers = Arc::clone(&shared.viewers);
+    if role == Role::View && keeps_control_place(shared) {
+        let mut two = viewers.try_acquire_many_owned(2).ok()?;
+        drop(two.split(1));
+        return Some(two);
+    }
+    viewers.try_acquire_owned().ok()
+}
+
+/// Whether one place is held for a viewer with control: there are two
+/// tokens (`--view-token`), and viewers may steer (not `--view-only`, and
+/// input works). Otherwise every place is alike.
+fn keeps_control_place(shared: &Shared) -> bool {
+    shared.control()
+        && matches!(
+            shared.access,
+            crate::config::Access::Token {
+                view_token: Some(_),
+                ..
+            }
+        )
 }
 
 /// Best effort: one last message, then close. Bounded in time because the

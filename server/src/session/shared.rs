@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use crate::config::Access;
 use crate::hub::FrameHub;
 use crate::input::InputHandle;
-use crate::limiter::AuthLimiter;
+use crate::limiter::{Attempt, AuthLimiter, Refused};
 
 /// The agent's state that sessions share.
 #[derive(Debug)]
@@ -49,13 +49,19 @@ impl Shared {
         self.next_viewer.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Records a failed authentication from `peer`; returns the block it
-    /// starts, if any.
+    /// Records a failed authentication (or a protocol error during the
+    /// handshake) from `peer`; returns the block it starts, if any.
     pub(crate) fn auth_failed(&self, peer: SocketAddr) -> Option<Duration> {
         self.limiter
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .failure(peer.ip(), Instant::now())
+    }
+
+    /// A proof from `peer` may be verified now, or why not. The limiter
+    /// stays locked until the attempt is settled (see [`Attempt`]).
+    pub(crate) fn attempt(&self, peer: SocketAddr) -> Result<Attempt<'_>, Refused> {
+        Attempt::begin(&self.limiter, peer.ip(), Instant::now())
     }
 
     /// How much longer `peer` is refused, if it is.
