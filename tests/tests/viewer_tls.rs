@@ -283,3 +283,48 @@ async fn a_plain_tcp_agent_is_not_mistaken_for_a_secure_one() {
     dial(&plain, &Trust::Plain).await.expect("plain TCP");
     assert_eq!(plain.auths(), 1);
 }
+
+#[tokio::test]
+async fn a_cut_short_known_hosts_line_for_the_agent_refuses_instead_of_trusting_anew() {
+    let dir = TempDir::new("cut-line");
+    let known = dir.path().join("known_hosts");
+    let id = Id::new();
+    let agent = Agent::start(Some(server_config(&id, &id))).await;
+    let old = Id::new().fingerprint().to_string();
+    // A crash cut the line for this agent short.
+    let text = format!("127.0.0.1:{} {}", agent.addr.port(), &old[..40]);
+    std::fs::write(&known, &text).unwrap();
+
+    let err = dial(&agent, &Trust::KnownHosts(known.clone()))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, SessionError::KnownHosts { .. }), "{message}");
+    assert!(message.contains(known.to_str().unwrap()), "{message}");
+    assert!(message.contains("line 1"), "{message}");
+    assert_eq!(agent.auths(), 0);
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        text,
+        "nothing recorded"
+    );
+}
+
+#[tokio::test]
+async fn a_pin_written_in_another_spelling_still_refuses_an_impostor() {
+    let dir = TempDir::new("spelling");
+    let known = dir.path().join("known_hosts");
+    let id = Id::new();
+    let impostor = Agent::start(Some(server_config(&id, &id))).await;
+    // The real agent was recorded as its IPv4-mapped IPv6 address.
+    let real = Id::new().fingerprint();
+    let line = format!("[::FFFF:127.0.0.1]:{} {real}\n", impostor.addr.port());
+    std::fs::write(&known, &line).unwrap();
+
+    let err = dial(&impostor, &Trust::KnownHosts(known.clone()))
+        .await
+        .unwrap_err();
+    assert!(err.is_impostor(), "{err}");
+    assert_eq!(impostor.auths(), 0);
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), line);
+}

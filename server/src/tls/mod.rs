@@ -5,10 +5,13 @@
 //! Viewers do not trust a certificate authority; they pin the certificate's
 //! [`Fingerprint`], which the agent prints at every start. So the certificate
 //! carries no meaningful name and never expires in practice: what matters is
-//! that the key stays the same across restarts, and secret.
+//! that the key stays the same across restarts, and secret. How the key
+//! and certificate are kept on disk (made atomically, checked for owner,
+//! mode and symlinks at every start) is `store.rs`'s job.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+mod store;
+
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,7 +39,9 @@ pub enum IdentityError {
         #[source]
         source: io::Error,
     },
-    /// Only one of the two files exists.
+    /// The certificate exists but its key does not. (A key without its
+    /// certificate is what an interrupted first start leaves; it is
+    /// replaced, see `store.rs`.)
     #[error(
         "{present} exists but {missing} does not: restore it, or delete both to make a new identity (viewers will then see a new fingerprint)"
     )]
@@ -46,9 +51,48 @@ pub enum IdentityError {
         /// The file that is not.
         missing: PathBuf,
     },
-    /// The key file can be read by other users.
-    #[error("{0} can be read by other users; run `chmod 600 {0}`")]
-    KeyTooOpen(PathBuf),
+    /// The directory or a file is open to group or others.
+    #[error(
+        "{path} is open to other users (mode {mode:o}); the identity must be private: run `chmod {chmod} {path}`"
+    )]
+    TooOpen {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The mode to give it: `700` for the directory, `600` for files.
+        chmod: &'static str,
+    },
+    /// The directory or a file belongs to another user.
+    #[error(
+        "{path} belongs to user id {owner}, not to the user the agent runs as (user id {me}); run `chown {me} {path}`, or run the agent as its owner"
+    )]
+    WrongOwner {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The agent's effective user id.
+        me: u32,
+    },
+    /// The directory or a file is a symbolic link.
+    #[error(
+        "{0} is a symbolic link, which is not followed for the identity; point --identity at the real directory"
+    )]
+    Symlink(PathBuf),
+    /// A directory where a file belongs, or the other way round.
+    #[error("{path} is not {expected}")]
+    WrongKind {
+        /// The path.
+        path: PathBuf,
+        /// "a directory" or "a regular file".
+        expected: &'static str,
+    },
+    /// The directory holds other files and no identity.
+    #[error(
+        "{0} holds other files but no identity; choose a new or empty directory with --identity"
+    )]
+    NotEmpty(PathBuf),
     /// A file is not valid PEM of the expected kind.
     #[error("{path} is not a valid PEM {what}: {reason}")]
     BadPem {
@@ -126,45 +170,43 @@ impl Identity {
     }
 
     /// Loads the identity kept in `dir`, or makes one and stores it there
-    /// (directory 0700, files 0600). Returns whether it was just made.
+    /// atomically (directory 0700, files 0600). Returns whether it was just
+    /// made. Refuses a directory or file that is open to others, owned by
+    /// another user or a symbolic link. Blocking.
     pub fn load_or_create(dir: &Path) -> Result<(Self, bool), IdentityError> {
-        let key_path = dir.join(KEY_FILE);
-        let cert_path = dir.join(CERT_FILE);
-        match (key_path.exists(), cert_path.exists()) {
-            (true, true) => Ok((Self::load(&key_path, &cert_path)?, false)),
-            (false, false) => {
-                let (identity, key_pem, cert_pem) = Self::generate_pem()?;
-                store(dir, (&key_path, &key_pem), (&cert_path, &cert_pem))?;
-                Ok((identity, true))
+        // A second round only when another agent made the identity between
+        // our look and our rename; then it is complete.
+        for _ in 0..2 {
+            if store::inspect(dir)? == store::State::Complete {
+                return Ok((Self::load(dir)?, false));
             }
-            (true, false) => Err(IdentityError::Incomplete {
-                present: key_path,
-                missing: cert_path,
-            }),
-            (false, true) => Err(IdentityError::Incomplete {
-                present: cert_path,
-                missing: key_path,
-            }),
+            let (identity, key_pem, cert_pem) = Self::generate_pem()?;
+            if store::create(dir, &key_pem, &cert_pem)? == store::Created::Yes {
+                return Ok((identity, true));
+            }
         }
+        Ok((Self::load(dir)?, false))
     }
 
-    fn load(key_path: &Path, cert_path: &Path) -> Result<Self, IdentityError> {
-        check_private(key_path)?;
-        let key = PrivateKeyDer::from_pem_file(key_path).map_err(|err| IdentityError::BadPem {
-            path: key_path.to_owned(),
+    fn load(dir: &Path) -> Result<Self, IdentityError> {
+        let (key_path, cert_path) = (dir.join(KEY_FILE), dir.join(CERT_FILE));
+        let key_pem = store::read_private(&key_path)?;
+        let cert_pem = store::read_private(&cert_path)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|err| IdentityError::BadPem {
+            path: key_path.clone(),
             what: "private key",
             reason: err.to_string(),
         })?;
         let PrivateKeyDer::Pkcs8(key) = key else {
             return Err(IdentityError::BadPem {
-                path: key_path.to_owned(),
+                path: key_path,
                 what: "private key",
                 reason: "expected a PKCS#8 key (BEGIN PRIVATE KEY)".into(),
             });
         };
         let cert =
-            CertificateDer::from_pem_file(cert_path).map_err(|err| IdentityError::BadPem {
-                path: cert_path.to_owned(),
+            CertificateDer::from_pem_slice(&cert_pem).map_err(|err| IdentityError::BadPem {
+                path: cert_path,
                 what: "certificate",
                 reason: err.to_string(),
             })?;
@@ -196,68 +238,10 @@ impl Identity {
     }
 }
 
-/// Creates `dir` (0700) and the two files (0600) in it.
-fn store(dir: &Path, key: (&Path, &str), cert: (&Path, &str)) -> Result<(), IdentityError> {
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| IdentityError::Io { path, source }
-    };
-    create_private_dir(dir).map_err(io_err(dir))?;
-    for (path, text) in [key, cert] {
-        write_private(path, text.as_bytes()).map_err(io_err(path))?;
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)
-}
-
-/// Writes a new file readable by its owner only; never overwrites.
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
-}
-
-/// Refuses a key file that group or others may read, as ssh does.
-#[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), IdentityError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = fs::metadata(path).map_err(|source| IdentityError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(IdentityError::KeyTooOpen(path.to_owned()));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), IdentityError> {
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -298,31 +282,5 @@ mod tests {
         let a = Identity::generate().unwrap();
         let b = Identity::generate().unwrap();
         assert_ne!(a.fingerprint(), b.fingerprint());
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn an_open_key_file_is_refused() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = temp_dir("open");
-        Identity::load_or_create(&dir).unwrap();
-        let key = dir.join(KEY_FILE);
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = Identity::load_or_create(&dir).unwrap_err();
-        assert!(err.to_string().contains("chmod 600"), "{err}");
-        fs::remove_dir_all(&dir).ok();
-    }
-
-    #[test]
-    fn a_lone_file_or_garbage_is_refused() {
-        let dir = temp_dir("broken");
-        Identity::load_or_create(&dir).unwrap();
-        fs::remove_file(dir.join(CERT_FILE)).unwrap();
-        let err = Identity::load_or_create(&dir).unwrap_err();
-        assert!(matches!(err, IdentityError::Incomplete { .. }), "{err}");
-        write_private(&dir.join(CERT_FILE), b"not pem").unwrap();
-        let err = Identity::load_or_create(&dir).unwrap_err();
-        assert!(matches!(err, IdentityError::BadPem { .. }), "{err}");
-        fs::remove_dir_all(&dir).ok();
     }
 }

@@ -5,12 +5,19 @@
 //! * `--fingerprint sha256:HEX` pins it for this run;
 //! * otherwise the known-hosts file decides: a recorded agent must present
 //!   the recorded fingerprint, and an agent met for the first time is
-//!   recorded (trust on first use);
+//!   recorded (trust on first use). The file fails closed: a line that does
+//!   not parse, a file others may change, or a symlink refuses the
+//!   connection (`known_hosts.rs`, `strict.rs`); agents are recorded under one
+//!   spelling of their address (`host_key.rs`);
 //! * `--no-tls` talks plain TCP to an agent started with `--no-tls`.
 //!
 //! Pinning replaces only the certificate chain check. The TLS 1.3 handshake
 //! signature is still verified against the pinned certificate's key, so an
 //! impostor that replays the real certificate without its key fails.
+
+mod host_key;
+mod known_hosts;
+mod strict;
 
 use std::fmt;
 use std::io;
@@ -22,11 +29,15 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::target::Target;
+
+pub use host_key::HostKey;
+use known_hosts::Recorded;
+pub use known_hosts::{KnownHostsError, LineProblem};
 
 /// How the viewer decides whether to trust an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +129,9 @@ pub enum TlsError {
     /// The handshake failed: not a TLS agent, a bad signature, a reset...
     #[error("TLS handshake failed: {0}")]
     Handshake(#[source] io::Error),
-    /// The known-hosts file could not be read or written.
+    /// The known-hosts file could not be read or written, or cannot be
+    /// trusted (a line that does not parse, others may change it, a
+    /// symlink). Unless the OS failed, `source` wraps a [`KnownHostsError`].
     #[error("known-hosts file {path}: {source}")]
     KnownHosts {
         /// The file.
@@ -195,108 +208,74 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let (expected, source) = match trust {
-        Trust::Pinned(fingerprint) => (Some(*fingerprint), Some(PinSource::Flag)),
-        Trust::KnownHosts(path) => match lookup(path, target).await? {
-            Some((fingerprint, line)) => (
-                Some(fingerprint),
-                Some(PinSource::File {
-                    path: path.clone(),
-                    line,
-                }),
-            ),
-            None => (None, None),
-        },
+        Trust::Pinned(fingerprint) => (Some(*fingerprint), PinSource::Flag),
+        Trust::KnownHosts(path) => {
+            let (file, key) = (path.clone(), HostKey::of(target));
+            match on_file(path, move || known_hosts::lookup(&file, &key)).await? {
+                Some((fingerprint, line)) => (Some(fingerprint), file_pin(path, line)),
+                None => (None, PinSource::Flag),
+            }
+        }
         Trust::Plain => {
             return Err(TlsError::Handshake(io::Error::other(
                 "--no-tls asks for plain TCP, not TLS",
             )));
         }
     };
-    match handshake(io, expected).await {
-        Ok((stream, got)) => {
-            if let (Trust::KnownHosts(path), None) = (trust, expected) {
-                record(path, target, got).await?;
-                tracing::warn!(
-                    "first connection to {target}: trusting its fingerprint {got} from now on \
-                     (recorded in {})",
-                    path.display()
-                );
-            }
-            Ok(stream)
-        }
+    let mismatch = |expected, got, source| {
+        TlsError::Mismatch(Box::new(Mismatch {
+            target: target.to_string(),
+            expected,
+            got,
+            source,
+        }))
+    };
+    let (stream, got) = match handshake(io, expected).await {
+        Ok(done) => done,
         Err(HandshakeFailure::Mismatch { expected, got }) => {
-            Err(TlsError::Mismatch(Box::new(Mismatch {
-                target: target.to_string(),
-                expected,
-                got,
-                source: source.unwrap_or(PinSource::Flag),
-            })))
+            return Err(mismatch(expected, got, source));
         }
-        Err(HandshakeFailure::Io(err)) => Err(TlsError::Handshake(err)),
-    }
-}
-
-/// The key a target is recorded under: `host:port`, host in lower case.
-fn host_key(target: &Target) -> String {
-    Target {
-        host: target.host.to_lowercase(),
-        port: target.port,
-    }
-    .to_string()
-}
-
-/// The fingerprint recorded for `target` and its line number.
-async fn lookup(path: &Path, target: &Target) -> Result<Option<(Fingerprint, usize)>, TlsError> {
-    let text = match tokio::fs::read_to_string(path).await {
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(TlsError::KnownHosts {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(HandshakeFailure::Io(err)) => return Err(TlsError::Handshake(err)),
     };
-    Ok(find(&text, &host_key(target)))
+    if let (Trust::KnownHosts(path), None) = (trust, expected) {
+        let (file, key) = (path.clone(), HostKey::of(target));
+        match on_file(path, move || known_hosts::record(&file, &key, got)).await? {
+            Recorded::Added => tracing::warn!(
+                "first connection to {target}: trusting its fingerprint {got} from now on \
+                 (recorded in {})",
+                path.display()
+            ),
+            // Another viewer recorded the agent since the lookup.
+            Recorded::Known { fingerprint, .. } if fingerprint == got => {}
+            Recorded::Known { fingerprint, line } => {
+                return Err(mismatch(fingerprint, got, file_pin(path, line)));
+            }
+        }
+    }
+    Ok(stream)
 }
 
-/// Looks `key` up in the text of a known-hosts file: lines of
-/// `host:port sha256:HEX`; blank lines, `#` comments and lines that do not
-/// parse are skipped. The last matching line wins.
-fn find(text: &str, key: &str) -> Option<(Fingerprint, usize)> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, line)| {
-            let mut words = line.split_whitespace();
-            let host = words.next().filter(|w| !w.starts_with('#'))?;
-            let fingerprint = words.next()?.parse().ok()?;
-            (host == key).then_some((fingerprint, i + 1))
-        })
-        .last()
-}
-
-/// Appends `target`'s fingerprint to the known-hosts file, creating it (and
-/// its directory) readable by the owner only.
-async fn record(path: &Path, target: &Target, fingerprint: Fingerprint) -> Result<(), TlsError> {
-    let io_err = |source| TlsError::KnownHosts {
+fn file_pin(path: &Path, line: usize) -> PinSource {
+    PinSource::File {
         path: path.to_owned(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let mut builder = tokio::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        builder.mode(0o700);
-        builder.create(dir).await.map_err(io_err)?;
+        line,
     }
-    let mut options = tokio::fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(path).await.map_err(io_err)?;
-    let line = format!("{} {fingerprint}\n", host_key(target));
-    file.write_all(line.as_bytes()).await.map_err(io_err)?;
-    file.flush().await.map_err(io_err)
+}
+
+/// Runs blocking known-hosts work off the executor.
+async fn on_file<T, F>(path: &Path, work: F) -> Result<T, TlsError>
+where
+    F: FnOnce() -> Result<T, KnownHostsError> + Send + 'static,
+    T: Send + 'static,
+{
+    let done = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| KnownHostsError::Io(io::Error::other(err)))
+        .and_then(|result| result);
+    done.map_err(|err| TlsError::KnownHosts {
+        path: path.to_owned(),
+        source: err.into_io(),
+    })
 }
 
 /// Accepts exactly the certificate with the expected fingerprint (any, when
@@ -371,29 +350,6 @@ mod tests {
 
     const A: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     const B: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
-
-    #[test]
-    fn known_hosts_lookup_skips_comments_and_junk_and_takes_the_last_line() {
-        let text = format!(
-            "# lookout known hosts\n\nbox:6868 {A}\ngarbage line\nother:6868 {B}\nbox:6868 {B}\nbox:6869 {A}\n"
-        );
-        let b: Fingerprint = B.parse().unwrap();
-        let a: Fingerprint = A.parse().unwrap();
-        assert_eq!(find(&text, "box:6868"), Some((b, 6)));
-        assert_eq!(find(&text, "box:6869"), Some((a, 7)));
-        assert_eq!(find(&text, "nobody:6868"), None);
-        assert_eq!(find(&format!("#box:6868 {A}"), "#box:6868"), None);
-    }
-
-    #[test]
-    fn host_keys_are_lower_case_with_ipv6_in_brackets() {
-        let t = |host: &str| Target {
-            host: host.into(),
-            port: 6868,
-        };
-        assert_eq!(host_key(&t("Box.LAN")), "box.lan:6868");
-        assert_eq!(host_key(&t("::1")), "[::1]:6868");
-    }
 
     #[test]
     fn the_refusal_names_the_file_and_line_to_edit() {
