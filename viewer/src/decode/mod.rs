@@ -337,4 +337,36 @@ pub(crate) mod tests {
         let result = guarded(|| panic!("a decoder bug"));
         assert!(matches!(result, Err(DecodeError::Panicked)));
     }
+
+    /// The `viewer_jpeg` fuzz target's seeds (and any saved crash under
+    /// `fuzz/regressions/viewer_jpeg/`) replayed in `cargo test`: baseline
+    /// seeds decode, the others are refused, none panics.
+    #[test]
+    fn the_fuzz_seeds_decode_or_are_refused_without_a_panic() {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut replayed = 0;
+        for dir in ["corpus/viewer_jpeg", "regressions/viewer_jpeg"] {
+            let Ok(entries) = std::fs::read_dir(fuzz.join(dir)) else {
+                continue;
+            };
+            for entry in entries.take(1000) {
+                let path = entry.unwrap().path();
+                let jpeg = Bytes::from(std::fs::read(&path).unwrap());
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                // Announced at the size the header claims, as the fuzz
+                // target does, to reach the full decode.
+                let size = match decode_jpeg(&encoded(jpeg.clone(), 1, 1), ROOMY) {
+                    Err(DecodeError::SizeMismatch { actual, .. }) => actual,
+                    _ => (1, 1),
+                };
+                let result = decode_jpeg(&encoded(jpeg, size.0, size.1), ROOMY);
+                // Colour baseline JPEGs, as the agent sends, decode; the
+                // rest (progressive, oversized, greyscale) are refused.
+                let decodes = name.starts_with("seed-baseline") && !name.contains("claiming");
+                assert_eq!(result.is_ok(), decodes, "{name}: {:?}", result.err());
+                replayed += 1;
+            }
+        }
+        assert!(replayed >= 6, "only {replayed} seeds found");
+    }
 }
