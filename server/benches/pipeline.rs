@@ -82,7 +82,8 @@ fn main() {
         jpeg: jpeg.clone(),
     };
     decode.bench_function("viewer_zune_to_u32", |b| {
-        b.iter(|| lookout_viewer::decode::decode_jpeg(black_box(&frame)).expect("decode"));
+        let bound = lookout_viewer::decode::FrameBound::new(image.width, image.height);
+        b.iter(|| lookout_viewer::decode::decode_jpeg(black_box(&frame), bound).expect("decode"));
     });
     decode.finish();
 

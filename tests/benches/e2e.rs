@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use lookout_protocol::ClientMessage;
+use lookout_protocol::{ClientMessage, ServerMessage};
 use lookout_protocol::{FramePairing, Paired};
 use lookout_server::capture::{Capturer, TestPattern};
 use lookout_tests::client::{Client, Endpoint};
@@ -258,7 +258,11 @@ fn viewer(endpoint: Endpoint, decode: bool, start_at: Instant, end_at: Instant) 
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let (mut client, _) = Client::welcome(endpoint, TOKEN).await;
+        let (mut client, welcome) = Client::welcome(endpoint, TOKEN).await;
+        let ServerMessage::Welcome { monitors, .. } = welcome else {
+            unreachable!("Client::welcome checks for welcome");
+        };
+        let bound = lookout_viewer::decode::FrameBound::of_monitors(&monitors);
         client.send(ClientMessage::StartMonitor).await;
         let mut stats = ViewerStats::default();
         let mut cpu0 = None;
@@ -295,7 +299,7 @@ fn viewer(endpoint: Endpoint, decode: bool, start_at: Instant, end_at: Instant) 
                 stats.bytes += frame.jpeg.len() as u64;
             }
             if decode {
-                let decoded = lookout_viewer::decode::decode_jpeg(&frame).expect("decode");
+                let decoded = lookout_viewer::decode::decode_jpeg(&frame, bound).expect("decode");
                 std::hint::black_box(&decoded.pixels);
                 if cpu0.is_some() {
                     stats

@@ -40,6 +40,27 @@ pub struct Script {
     /// On the first connection, go quiet after `welcome`: read commands,
     /// answer nothing (no frames, no pongs), like a frozen agent.
     pub mute_first: bool,
+    /// What `hello` says the agent is.
+    pub server: String,
+    /// The message of the `busy` refusal.
+    pub busy_message: String,
+    /// A frame sent as given (any bytes, any announced size) after each
+    /// `start_monitor`, before the images: what a hostile agent sends.
+    pub hostile_first: Option<RawFrame>,
+    /// When set, the images after `hostile_first` wait for this to be
+    /// notified, so a test can look at the viewer in between.
+    pub images_after: Option<Arc<Notify>>,
+}
+
+/// A `frame` message and the bytes sent as its image, unchecked.
+#[derive(Debug, Clone)]
+pub struct RawFrame {
+    /// The announced width.
+    pub width: u32,
+    /// The announced height.
+    pub height: u32,
+    /// The `HT` payload.
+    pub jpeg: Bytes,
 }
 
 impl Script {
@@ -53,6 +74,10 @@ impl Script {
             busy: false,
             bad_image_first: false,
             mute_first: false,
+            server: "fake-agent".into(),
+            busy_message: "this agent already serves 1 viewers".into(),
+            hostile_first: None,
+            images_after: None,
         }
     }
 }
@@ -192,7 +217,7 @@ async fn serve(
     let challenge = Challenge::generate().unwrap();
     let hello = ServerMessage::Hello {
         protocol: PROTOCOL_VERSION,
-        server: "fake-agent".into(),
+        server: script.server.clone(),
         auth: if script.token.is_some() {
             AuthMode::Token
         } else {
@@ -219,7 +244,7 @@ async fn serve(
         return;
     }
     if script.busy {
-        let busy = ServerMessage::error(ErrorCode::Busy, "this agent already serves 1 viewers");
+        let busy = ServerMessage::error(ErrorCode::Busy, script.busy_message.clone());
         let _ = framed.send(ServerFrame::Control(busy)).await;
         return;
     }
@@ -262,6 +287,25 @@ async fn serve(
                 }
             }
             ClientMessage::StartMonitor => {
+                if let Some(hostile) = &script.hostile_first {
+                    seq += 1;
+                    let sent = send_frame(
+                        &mut framed,
+                        seq,
+                        hostile.width,
+                        hostile.height,
+                        &hostile.jpeg,
+                    );
+                    if !sent.await {
+                        return;
+                    }
+                }
+                if let Some(gate) = &script.images_after {
+                    tokio::select! {
+                        () = gate.notified() => {}
+                        () = kick.notified() => return,
+                    }
+                }
                 for (width, height, jpeg) in &jpegs {
                     seq += 1;
                     let meta = ServerMessage::Frame {
@@ -292,6 +336,46 @@ fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Sends a `frame` message and `jpeg` as its image; false when the
+/// connection is gone.
+async fn send_frame(
+    framed: &mut Framed<TcpStream, ServerCodec>,
+    seq: u64,
+    width: u32,
+    height: u32,
+    jpeg: &Bytes,
+) -> bool {
+    let meta = ServerMessage::Frame {
+        seq,
+        width,
+        height,
+        captured_at_us: now_us(),
+    };
+    framed.send(ServerFrame::Control(meta)).await.is_ok()
+        && framed.send(ServerFrame::Image(jpeg.clone())).await.is_ok()
+}
+
+/// A small progressive JPEG (a few hundred bytes) whose SOF2 header claims
+/// `width` by `height`: decoded naively, it makes the decoder allocate for
+/// the claimed size.
+pub fn progressive_claiming(width: u16, height: u16) -> Bytes {
+    let img = image::RgbImage::from_pixel(16, 16, image::Rgb([10, 200, 30]));
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 80);
+    encoder.set_progressive(true);
+    encoder
+        .encode(img.as_raw(), 16, 16, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    // SOF2 = FF C2, length (2), precision (1), height (2), width (2).
+    let sof = out
+        .windows(2)
+        .position(|w| w == [0xff, 0xc2])
+        .expect("a progressive JPEG has an SOF2 header");
+    out[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    out[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    Bytes::from(out)
 }
 
 /// A baseline JPEG of `img` at high quality.

@@ -126,6 +126,18 @@ impl Running {
             .expect("VmRSS line")
     }
 
+    /// Peak resident memory so far in KiB (Linux: `VmHWM` of
+    /// /proc/PID/status): catches an allocation that came and went.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM line")
+    }
+
     /// Open file descriptors (Linux: entries of /proc/PID/fd).
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use clap::Parser;
 use lookout_protocol::{ClientMessage, Timeouts};
-use lookout_tests::fake_agent::{FakeAgent, Script, TEST_TIMEOUT, gradient, monitor};
-use lookout_tests::process::TempDir;
+use lookout_tests::fake_agent::{
+    FakeAgent, RawFrame, Script, TEST_TIMEOUT, gradient, monitor, progressive_claiming,
+};
+use lookout_tests::process::{Running, TempDir, binary};
 use lookout_tests::x11::mean_abs_diff;
 use lookout_viewer::network::{COMMAND_QUEUE, Command, Link, NetThread, Status};
 use lookout_viewer::slot::Latest;
 use lookout_viewer::{Args, Config, RunError, SessionError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 const TOKEN: &str = "correct horse battery staple";
 
@@ -527,4 +529,139 @@ fn frames_option_is_a_positive_count() {
         config.mode,
         lookout_viewer::Mode::Snapshot { frame, .. } if frame == NonZeroU32::new(2).unwrap()
     ));
+}
+
+/// The real viewer binary against the fake agent (plain TCP on loopback),
+/// logging at `log`.
+fn viewer_process(args: &[&str], log: &str) -> Running {
+    let mut cmd = std::process::Command::new(binary("lookout-viewer"));
+    cmd.args(args)
+        .arg("--no-tls")
+        .env("RUST_LOG", log)
+        .env_remove("LOOKOUT_TOKEN");
+    Running::spawn(cmd)
+}
+
+/// Waits off the runtime (the fake agent runs on it) for the viewer to exit.
+async fn exited(mut viewer: Running) -> (Running, std::process::ExitStatus) {
+    tokio::task::spawn_blocking(move || {
+        let status = viewer.wait_exit(TEST_TIMEOUT);
+        (viewer, status.expect("the viewer did not exit in time"))
+    })
+    .await
+    .unwrap()
+}
+
+/// What a forged log line or a terminal escape would need: a raw control
+/// character (ESC, a newline inside a line) or a line of the attacker's.
+fn assert_no_forgery(stderr: &str, forged_line: &str) {
+    assert!(
+        !stderr.contains('\x1b'),
+        "a raw ESC reached stderr: {stderr}"
+    );
+    assert!(
+        !stderr.lines().any(|line| line.starts_with(forged_line)),
+        "a forged line reached stderr: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progressive_jpeg_claiming_16384x4096_leaves_the_viewer_under_100_mib_and_the_next_frame_decodes()
+ {
+    let good = gradient(64, 48);
+    let gate = Arc::new(Notify::new());
+    let agent = FakeAgent::start(Script {
+        monitors: vec![monitor(0, 1920, 1080)],
+        // Announced as a frame of the monitor; its header says otherwise.
+        hostile_first: Some(RawFrame {
+            width: 1920,
+            height: 1080,
+            jpeg: progressive_claiming(16_384, 4096),
+        }),
+        images_after: Some(Arc::clone(&gate)),
+        ..Script::with_token(TOKEN, vec![good.clone()])
+    })
+    .await;
+    let dir = TempDir::new("hostile-jpeg");
+    let out = dir.path().join("good.png");
+    let target = agent.target();
+    let viewer = viewer_process(
+        &[
+            &target,
+            "--token",
+            TOKEN,
+            "--snapshot",
+            out.to_str().unwrap(),
+            "--timeout",
+            "20",
+        ],
+        "info",
+    );
+    // The bad frame has been dealt with once the viewer says it skipped it;
+    // the good one is held back, so the viewer is still running.
+    let (viewer, skipped) = tokio::task::spawn_blocking(move || {
+        let skipped = viewer.stderr.wait_for(TEST_TIMEOUT, |line| {
+            line.contains("skipped a frame").then(|| line.to_owned())
+        });
+        (viewer, skipped)
+    })
+    .await
+    .unwrap();
+    // Still running either way: waiting for the held-back frame, or busy
+    // with the bad one.
+    let peak_mib = viewer.peak_rss_kib() / 1024;
+    assert!(
+        peak_mib < 100,
+        "the viewer's memory peaked at {peak_mib} MiB"
+    );
+    let skipped = skipped.unwrap_or_else(|| panic!("no skip: {}", viewer.stderr.text()));
+    assert!(skipped.contains("16384x4096"), "{skipped}");
+
+    gate.notify_one();
+    let (viewer, status) = exited(viewer).await;
+    assert!(status.success(), "{status}: {}", viewer.stderr.text());
+    let written = read_png(&out);
+    assert_eq!(written.dimensions(), (64, 48));
+    let diff = mean_abs_diff(&written, &good);
+    assert!(diff < 8.0, "mean abs diff {diff}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escape_sequence_in_the_agents_error_is_not_printed_raw() {
+    let agent = FakeAgent::start(Script {
+        busy: true,
+        busy_message: "\x1b[2J\x1b[Hbusy\nlookout-viewer: connected, token accepted".into(),
+        ..Script::with_token(TOKEN, vec![])
+    })
+    .await;
+    let target = agent.target();
+    let viewer = viewer_process(
+        &[&target, "--token", TOKEN, "--snapshot", "/dev/null"],
+        "info",
+    );
+    let (viewer, status) = exited(viewer).await;
+    let stderr = viewer.stderr.text();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("busy"), "{stderr}");
+    assert_no_forgery(&stderr, "lookout-viewer: connected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newline_in_the_server_name_cannot_forge_a_log_line() {
+    let agent = FakeAgent::start(Script {
+        server: "fake\n2026-01-01T00:00:00Z  INFO lookout_viewer: token accepted\x1b[8m".into(),
+        ..Script::with_token(TOKEN, vec![gradient(8, 8)])
+    })
+    .await;
+    let target = agent.target();
+    let viewer = viewer_process(
+        &[&target, "--token", TOKEN, "--snapshot", "/dev/null"],
+        // The server name is logged at debug.
+        "lookout_viewer=debug",
+    );
+    let (viewer, status) = exited(viewer).await;
+    let stderr = viewer.stderr.text();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("fake\\n2026"), "not logged: {stderr}");
+    assert_no_forgery(&stderr, "2026-01-01T00:00:00Z");
 }

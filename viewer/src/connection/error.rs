@@ -11,6 +11,7 @@ use lookout_protocol::{
 
 use crate::target::Target;
 use crate::trust::{Mismatch, TlsError};
+use crate::untrusted::shown;
 
 /// Why a connection could not be made or ended.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,9 @@ pub enum SessionError {
     /// Connecting and the handshake took longer than allowed.
     #[error("no answer from the agent within {0:?}")]
     Timeout(Duration),
-    /// The agent refused the token (`auth_failed`).
+    /// The agent refused the token (`auth_failed`). This and the other
+    /// variants that carry the agent's words hold them escaped and cut
+    /// (where they are made, in `from_server`).
     #[error("the agent refused the token ({0}); check --token or LOOKOUT_TOKEN")]
     AuthFailed(String),
     /// The agent wants a token and none was given.
@@ -83,8 +86,10 @@ pub enum SessionError {
         /// The agent's words.
         message: String,
     },
-    /// The agent sent bytes that break the protocol.
-    #[error("the agent broke the protocol: {0}")]
+    /// The agent sent bytes that break the protocol. The error's text can
+    /// echo what the agent sent (a message type, a JSON parser's excerpt),
+    /// so it is shown escaped and cut.
+    #[error("the agent broke the protocol: {}", shown(&.0.to_string()))]
     Protocol(#[from] ProtocolError),
     /// The agent sent a valid message where it is not allowed.
     #[error("unexpected {got} from the agent (expected {expected})")]
@@ -168,11 +173,48 @@ impl SessionError {
 
     /// An `error` message that ends the connection.
     pub(super) fn from_server(code: ErrorCode, message: String) -> Self {
-        let message = crate::untrusted::shown(&message);
+        let message = shown(&message);
         match code {
             ErrorCode::AuthFailed => SessionError::AuthFailed(message),
             ErrorCode::Busy => SessionError::Busy(message),
             code => SessionError::Refused { code, message },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lookout_protocol::ServerMessage;
+
+    use super::*;
+
+    /// What a terminal or a log reader would be fooled by.
+    fn assert_inert(shown: &str) {
+        assert!(
+            !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "raw control characters in {shown:?}"
+        );
+        assert!(shown.chars().count() < 400, "{} characters", shown.len());
+    }
+
+    #[test]
+    fn an_escape_sequence_in_the_agents_error_is_not_printed_raw() {
+        let forged = "\x1b[2J\x1b[Hbusy\nlookout-viewer: connected, token accepted\u{202e}";
+        for code in [ErrorCode::Busy, ErrorCode::AuthFailed, ErrorCode::Internal] {
+            let shown = SessionError::from_server(code, forged.repeat(100)).to_string();
+            assert_inert(&shown);
+            assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_protocol_error_echoing_the_agents_bytes_is_not_printed_raw() {
+        // The JSON parser's error quotes the bad value, decoded: an ESC
+        // and a newline the agent wrote as JSON escapes.
+        let value = format!("{}\\u001b[31m\\nforged line", "x".repeat(2000));
+        let json = format!(r#"{{"type":"hello","protocol":2,"server":"a","auth":"{value}"}}"#);
+        let err = ServerMessage::parse(json.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains('\x1b'), "the premise: {err}");
+        assert_inert(&SessionError::Protocol(err).to_string());
     }
 }

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 use self::minifb_window::MinifbWindow;
 use self::ui::{Links, Ui};
 use crate::cli::Config;
-use crate::decode::{DecodedFrame, spawn_decoder};
+use crate::decode::{DecodedFrame, FrameBound, spawn_decoder};
 use crate::error::RunError;
 use crate::layout::{initial_window_size, window_bounds};
 use crate::network::{COMMAND_QUEUE, Link, NetThread, Status};
@@ -50,8 +50,12 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
     // Bounded: see COMMAND_QUEUE for the size.
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
 
+    // Frames are bounded by the monitors of the session they belong to: the
+    // network thread publishes a session's `welcome` before its first frame.
+    let welcomed = status_rx.clone();
+    let bound = move || FrameBound::of_monitors(&welcomed.borrow().monitors);
     let decoder =
-        spawn_decoder(Arc::clone(&jpegs), Arc::clone(&frames)).map_err(RunError::Runtime)?;
+        spawn_decoder(Arc::clone(&jpegs), Arc::clone(&frames), bound).map_err(RunError::Runtime)?;
     let net = match NetThread::spawn(
         config.clone(),
         Arc::clone(&jpegs),

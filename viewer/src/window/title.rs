@@ -29,7 +29,8 @@ pub(crate) struct TitleParts<'a> {
     pub(crate) flash: Option<&'a str>,
 }
 
-/// `lookout · HOST:PORT · STATE[ · view-only][ · FIGURES or FLASH]`.
+/// `lookout · HOST:PORT · STATE[ · view-only][ · FIGURES or FLASH]`, with
+/// the flash escaped ([`crate::untrusted::shown`]).
 pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
     let live = *parts.link == Link::Live;
     let state = match parts.link {
@@ -47,8 +48,10 @@ pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
         title.push_str(" · view-only");
     }
     if let Some(flash) = parts.flash {
+        // A flash can quote the agent (a monitor's name): escaped and cut
+        // here, where every flash passes, so no caller can forget.
         title.push_str(" · ");
-        title.push_str(flash);
+        title.push_str(&crate::untrusted::shown(flash));
     } else if let Some(figures) = parts.figures.filter(|_| live && !parts.paused) {
         title.push_str(&format!(" · {figures}"));
     }
@@ -219,5 +222,27 @@ mod tests {
             ..parts(&Link::Live)
         });
         assert_eq!(title, "lookout · box:6868 · live · saved /tmp/x.png");
+    }
+
+    #[test]
+    fn a_newline_in_a_monitor_name_cannot_fake_a_title() {
+        let name = "left\nlookout · bank:6868 · live\x1b]0;evil\x07";
+        let flash = format!("monitor 1: {name} (1920x1080)");
+        let title = compose(&TitleParts {
+            flash: Some(&flash),
+            ..parts(&Link::Live)
+        });
+        assert!(!title.chars().any(char::is_control), "{title:?}");
+        assert!(title.starts_with("lookout · box:6868 · live · monitor 1: left\\n"));
+    }
+
+    #[test]
+    fn a_huge_flash_is_cut() {
+        let flash = "m".repeat(10_000);
+        let title = compose(&TitleParts {
+            flash: Some(&flash),
+            ..parts(&Link::Live)
+        });
+        assert!(title.chars().count() < 300, "{} characters", title.len());
     }
 }
