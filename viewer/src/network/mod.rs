@@ -196,6 +196,7 @@ impl Supervisor {
         self.sessions += 1;
         tracing::info!(
             server = %welcome.server,
+            name = %welcome.name,
             control = welcome.control,
             monitors = welcome.monitors.len(),
             "connected to {}",
