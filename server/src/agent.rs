@@ -316,10 +316,11 @@ mod tests {
     /// Starts an agent whose capture source must never be opened: the
     /// configuration is refused before.
     async fn refused(config: &Config) -> ConfigError {
-        let never: CapturerFactory =
-            Box::new(|| -> Result<Box<dyn crate::capture::Capturer>, CaptureError> {
+        let never: CapturerFactory = Box::new(
+            || -> Result<Box<dyn crate::capture::Capturer>, CaptureError> {
                 panic!("a refused agent opened its capture")
-            });
+            },
+        );
         match Agent::start(config, never, None).await {
             Err(AgentError::Config(err)) => err,
             other => panic!("expected a configuration error, got {other:?}"),
