@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::capture::{CaptureError, CapturerFactory};
-use crate::config::{Config, Transport};
+use crate::config::{Config, ConfigError, Transport};
 use crate::input::{InputError, InputSinkFactory, InputThread};
 use crate::limiter::AuthLimiter;
 use crate::pipeline::CaptureThread;
@@ -35,6 +35,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Why the agent could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// The configuration breaks a rule (see [`Config::validate`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// Listening failed.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -75,7 +78,9 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Binds the listener and starts the capture and input threads.
+    /// Checks the configuration ([`Config::validate`]: no open access or
+    /// plain TCP off loopback, no short token), binds the listener and
+    /// starts the capture and input threads.
     ///
     /// `input` is `None` for a view-only agent. If the input backend fails to
     /// open (no display, say), the agent runs view-only and says so.
@@ -84,6 +89,7 @@ impl Agent {
         capture: CapturerFactory,
         input: Option<InputSinkFactory>,
     ) -> Result<Self, AgentError> {
+        config.validate()?;
         let listener = listen(config.bind).map_err(|source| AgentError::Bind {
             addr: config.bind,
             source,
@@ -278,4 +284,109 @@ fn pick_monitor(monitors: &[MonitorInfo], wanted: Option<u32>) -> Result<u32, Ag
 
 fn warn_no_input(err: &InputError) {
     tracing::warn!(error = %err, "input is unavailable: viewers can watch but not control");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+
+    use lookout_protocol::Timeouts;
+
+    use super::*;
+    use crate::config::{Access, Source};
+    use crate::pipeline::CaptureSettings;
+
+    fn config(bind: &str, access: Access, transport: Transport) -> Config {
+        Config {
+            bind: bind.parse().unwrap(),
+            access,
+            transport,
+            control: true,
+            capture: CaptureSettings {
+                fps: 30,
+                quality: 75,
+                subsampling: Default::default(),
+            },
+            monitor: None,
+            max_viewers: NonZeroUsize::MIN,
+            source: Source::Screen(Default::default()),
+            timeouts: Timeouts::DEFAULT,
+            name: "test".into(),
+        }
+    }
+
+    /// Starts an agent whose capture source must never be opened: the
+    /// configuration is refused before.
+    async fn refused(config: &Config) -> ConfigError {
+        let never: CapturerFactory = Box::new(
+            || -> Result<Box<dyn crate::capture::Capturer>, CaptureError> {
+                panic!("a refused agent opened its capture")
+            },
+        );
+        match Agent::start(config, never, None).await {
+            Err(AgentError::Config(err)) => err,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    fn tls() -> Transport {
+        Transport::TlsWith(Identity::generate().unwrap())
+    }
+
+    const TOKEN: &str = "a-long-enough-token-for-tests";
+
+    #[tokio::test]
+    async fn open_access_on_a_wildcard_bind_is_refused_by_the_library() {
+        for bind in ["0.0.0.0:0", "[::]:0", "192.0.2.7:0"] {
+            let err = refused(&config(bind, Access::Open, tls())).await;
+            assert!(
+                matches!(err, ConfigError::NoAuthOffLoopback(_)),
+                "{bind}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_tcp_on_a_wildcard_bind_is_refused_by_the_library() {
+        for bind in ["0.0.0.0:0", "[::]:0"] {
+            let access = Access::token(TOKEN);
+            let err = refused(&config(bind, access, Transport::Plain)).await;
+            assert!(
+                matches!(err, ConfigError::NoTlsOffLoopback(_)),
+                "{bind}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_short_token_is_refused_by_the_library() {
+        let short = Access::token("a");
+        let err = refused(&config("127.0.0.1:0", short, tls())).await;
+        assert!(matches!(err, ConfigError::ShortToken { .. }), "{err}");
+        let short_view = Access::Token {
+            token: TOKEN.into(),
+            view_token: Some("view".into()),
+            generated: false,
+        };
+        let err = refused(&config("127.0.0.1:0", short_view, tls())).await;
+        assert!(
+            matches!(
+                err,
+                ConfigError::ShortToken {
+                    option: "--view-token",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn open_access_and_plain_tcp_pass_on_loopback() {
+        for bind in ["127.0.0.1:0", "127.5.6.7:0", "[::1]:0"] {
+            config(bind, Access::Open, Transport::Plain)
+                .validate()
+                .unwrap();
+        }
+    }
 }

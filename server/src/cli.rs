@@ -11,6 +11,7 @@ use lookout_protocol::{DEFAULT_PORT, PING_INTERVAL, Timeouts};
 use crate::config::{Access, CaptureBackend, Config, ConfigError, Source, Transport};
 use crate::encode::Subsampling;
 use crate::pipeline::CaptureSettings;
+use crate::secret::Secret;
 
 /// lookout-server: share this machine's screen with lookout viewers and let
 /// them steer its mouse and keyboard.
@@ -33,20 +34,22 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
     pub bind: SocketAddr,
 
-    /// Token viewers must prove they know. Prefer the LOOKOUT_TOKEN
-    /// environment variable: command lines are visible to other local users.
+    /// Token viewers must prove they know, at least 16 characters (make one
+    /// with `openssl rand -base64 24`). Prefer the LOOKOUT_TOKEN environment
+    /// variable: command lines are visible to other local users.
     #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "T")]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 
     /// A second token that lets viewers watch but never control (input is
-    /// refused with `control_disabled`). Environment: LOOKOUT_VIEW_TOKEN.
+    /// refused with `control_disabled`), at least 16 characters.
+    /// Environment: LOOKOUT_VIEW_TOKEN.
     #[arg(
         long,
         env = "LOOKOUT_VIEW_TOKEN",
         hide_env_values = true,
         value_name = "T"
     )]
-    pub view_token: Option<String>,
+    pub view_token: Option<Secret>,
 
     /// Directory holding the agent's TLS key and certificate (made on first
     /// start, owner-only permissions). Default: lookout-server in the user's
@@ -168,37 +171,27 @@ impl Args {
                 "viewers ping every {PING_INTERVAL:?}: a silence limit this short drops them"
             );
         }
-        let loopback = self.bind.ip().is_loopback();
-        if [&self.token, &self.view_token]
-            .into_iter()
-            .any(|t| t.as_deref() == Some(""))
-        {
-            return Err(ConfigError::EmptyToken);
-        }
-        if self.token.is_some() && self.token == self.view_token {
-            return Err(ConfigError::SameTokens);
-        }
+        let view_token = self.view_token.map(Secret::into_inner);
         let access = match (self.token, self.no_auth) {
             (Some(token), _) => Access::Token {
-                token,
-                view_token: self.view_token,
+                token: token.into_inner(),
+                view_token,
                 generated: false,
             },
-            (None, true) if loopback => Access::Open,
-            (None, true) => return Err(ConfigError::NoAuthOffLoopback(self.bind)),
+            (None, true) => Access::Open,
             (None, false) => Access::Token {
                 token: crate::config::generate_token()?,
-                view_token: self.view_token,
+                view_token,
                 generated: true,
             },
         };
         let transport = match (self.no_tls, self.identity) {
-            (true, _) if loopback => Transport::Plain,
-            (true, _) => return Err(ConfigError::NoTlsOffLoopback(self.bind)),
+            (true, _) => Transport::Plain,
             (false, Some(dir)) => Transport::Tls(dir),
+            // Off loopback the rule below refuses it before it is needed.
             (false, None) => Transport::Tls(crate::tls::Identity::default_dir()?),
         };
-        Ok(Config {
+        let config = Config {
             bind: self.bind,
             access,
             transport,
@@ -229,7 +222,10 @@ impl Args {
                     height: self.pattern_size.1,
                 },
             },
-        })
+        };
+        // The library's rules (loopback, token length), in one place.
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -285,19 +281,22 @@ mod tests {
         );
     }
 
+    const A: &str = "full-control-token-a";
+    const B: &str = "watch-only-token-b";
+
     #[test]
     fn view_token_sits_beside_the_token() {
-        let config = parse(&["--token", "a", "--view-token", "b"]).unwrap();
+        let config = parse(&["--token", A, "--view-token", B]).unwrap();
         assert!(matches!(
             config.access,
             Access::Token { ref token, view_token: Some(ref view), generated: false }
-                if token == "a" && view == "b"
+                if token == A && view == B
         ));
-        assert!(parse(&["--token", "a", "--view-token", "a"]).is_err());
-        assert!(parse(&["--token", "a", "--view-token", ""]).is_err());
-        assert!(parse(&["--no-auth", "--view-token", "b", "--bind", "127.0.0.1:1"]).is_err());
+        assert!(parse(&["--token", A, "--view-token", A]).is_err());
+        assert!(parse(&["--token", A, "--view-token", ""]).is_err());
+        assert!(parse(&["--no-auth", "--view-token", B, "--bind", "127.0.0.1:1"]).is_err());
         // A view token alone: the full-control token is made up and printed.
-        let config = parse(&["--view-token", "b"]).unwrap();
+        let config = parse(&["--view-token", B]).unwrap();
         assert!(matches!(
             config.access,
             Access::Token {
@@ -309,7 +308,42 @@ mod tests {
 
     #[test]
     fn token_and_no_auth_conflict() {
-        assert!(parse(&["--no-auth", "--token", "x", "--bind", "127.0.0.1:1"]).is_err());
+        assert!(parse(&["--no-auth", "--token", A, "--bind", "127.0.0.1:1"]).is_err());
+    }
+
+    #[test]
+    fn a_short_token_is_refused_at_start() {
+        let fifteen = "a".repeat(crate::secret::MIN_TOKEN_CHARS - 1);
+        for args in [
+            vec!["--token", "a"],
+            vec!["--token", &fifteen],
+            vec!["--token", A, "--view-token", "b"],
+            vec!["--view-token", &fifteen],
+        ] {
+            let err = parse(&args).unwrap_err();
+            assert!(err.contains("at least 16"), "{args:?}: {err}");
+            assert!(err.contains("guess"), "says why: {err}");
+            assert!(err.contains("openssl rand"), "says how: {err}");
+        }
+        // Sixteen characters (not bytes) are enough.
+        assert!(parse(&["--token", &"é".repeat(16)]).is_ok());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let args = Args::try_parse_from([
+            "lookout-server",
+            "--token",
+            "secret-token-one-0123",
+            "--view-token",
+            "secret-token-two-0123",
+        ])
+        .unwrap();
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let config = format!("{:?}", args.into_config().unwrap());
+        assert!(!config.contains("secret-token"), "{config}");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use lookout_protocol::Timeouts;
 
 pub use crate::capture::{CaptureBackend, Source};
 use crate::pipeline::CaptureSettings;
+pub use crate::secret::generate_token;
+use crate::secret::{MAKE_A_TOKEN, MIN_TOKEN_CHARS};
 use crate::tls::Identity;
 
 /// Everything the agent needs to know to run, already checked.
@@ -134,8 +136,20 @@ pub enum ConfigError {
     #[error(transparent)]
     Identity(#[from] crate::tls::IdentityError),
     /// `--token ""` or `--view-token ""`.
-    #[error("a token must not be empty")]
+    #[error("a token must not be empty; {MAKE_A_TOKEN}")]
     EmptyToken,
+    /// A token shorter than [`MIN_TOKEN_CHARS`].
+    #[error(
+        "{option} has {chars} characters; at least {MIN_TOKEN_CHARS} are needed, because anyone \
+         who reaches the agent can guess a short token online, and it is a weak key for the \
+         HMAC of the token proof; {MAKE_A_TOKEN}"
+    )]
+    ShortToken {
+        /// Which token: `--token` or `--view-token`.
+        option: &'static str,
+        /// How long it is.
+        chars: usize,
+    },
     /// `--view-token` equal to `--token`.
     #[error("--view-token must differ from --token")]
     SameTokens,
@@ -159,9 +173,43 @@ pub fn checked_name(name: &str) -> Result<String, ConfigError> {
     Ok(name.to_owned())
 }
 
-/// A fresh random token: 16 bytes from the OS RNG, as 32 hex characters.
-pub fn generate_token() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)?;
-    Ok(hex::encode(bytes))
+impl Config {
+    /// Checks the rules that hold whoever builds the configuration (the
+    /// command line or a program using the library): open access and plain
+    /// TCP only on a loopback bind, tokens of at least [`MIN_TOKEN_CHARS`]
+    /// characters, a view token that differs from the token.
+    /// [`Agent::start`](crate::Agent::start) refuses a configuration that
+    /// breaks them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        // 0.0.0.0 and :: are not loopback: they listen on every interface.
+        let loopback = self.bind.ip().is_loopback();
+        match &self.access {
+            Access::Open if !loopback => return Err(ConfigError::NoAuthOffLoopback(self.bind)),
+            Access::Open => {}
+            Access::Token {
+                token, view_token, ..
+            } => {
+                check_token("--token", token)?;
+                if let Some(view_token) = view_token {
+                    check_token("--view-token", view_token)?;
+                    if view_token == token {
+                        return Err(ConfigError::SameTokens);
+                    }
+                }
+            }
+        }
+        if matches!(self.transport, Transport::Plain) && !loopback {
+            return Err(ConfigError::NoTlsOffLoopback(self.bind));
+        }
+        checked_name(&self.name)?;
+        Ok(())
+    }
+}
+
+fn check_token(option: &'static str, token: &str) -> Result<(), ConfigError> {
+    match token.chars().count() {
+        0 => Err(ConfigError::EmptyToken),
+        chars if chars < MIN_TOKEN_CHARS => Err(ConfigError::ShortToken { option, chars }),
+        _ => Ok(()),
+    }
 }

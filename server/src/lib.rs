@@ -42,12 +42,13 @@ pub mod input;
 pub mod limiter;
 pub mod mapping;
 pub mod pipeline;
+pub mod secret;
 mod session;
 pub mod tls;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES};
 pub use capture::{CaptureBackend, Source};
 pub use coalesce::MOVE_INTERVAL;
-pub use config::{Access, Config, Transport};
+pub use config::{Access, Config, ConfigError, Transport};
 pub use input::desktop_input;
 pub use tls::Identity;

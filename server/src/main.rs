@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use lookout_protocol::Fingerprint;
 use lookout_server::cli::Args;
-use lookout_server::{Access, Agent, Config, Transport, capture, desktop_input};
+use lookout_server::{Access, Agent, Config, Identity, Transport, capture, desktop_input, secret};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -51,7 +51,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, control = agent.control(), fps = config.capture.fps, "listening");
     announce_identity(&config, &agent);
-    announce_access(&config.access, addr, agent.fingerprint());
+    announce_access(&config, addr, agent.fingerprint())?;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
@@ -75,35 +75,65 @@ fn announce_identity(config: &Config, agent: &Agent) {
     }
 }
 
-/// Prints a generated token once, on stdout, never through the log.
-fn announce_access(access: &Access, addr: std::net::SocketAddr, fingerprint: Option<Fingerprint>) {
-    match access {
+/// Shows a generated token once: on stdout when it is a terminal, never
+/// through the log. Otherwise stdout may well be a journal that others can
+/// read, so the token goes to an owner-only file whose path is shown.
+fn announce_access(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    fingerprint: Option<Fingerprint>,
+) -> anyhow::Result<()> {
+    let token = match &config.access {
         Access::Token {
             token,
             generated: true,
             ..
-        } => {
-            let host = if addr.ip().is_unspecified() {
-                "127.0.0.1".to_string()
-            } else {
-                addr.ip().to_string()
-            };
-            let pin = match fingerprint {
-                Some(fingerprint) => format!(" --fingerprint {fingerprint}"),
-                None => " --no-tls".to_owned(),
-            };
-            println!("No --token given; this run's token is: {token}");
-            println!("Connect a viewer with:");
-            println!(
-                "  lookout-viewer {host}:{} --token {token}{pin}",
-                addr.port()
-            );
-        }
-        Access::Token { .. } => {}
+        } => token,
+        Access::Token { .. } => return Ok(()),
         Access::Open => {
-            tracing::warn!("--no-auth: any local process can watch and control this screen")
+            tracing::warn!("--no-auth: any local process can watch and control this screen");
+            return Ok(());
         }
+    };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let pin = match fingerprint {
+        Some(fingerprint) => format!(" --fingerprint {fingerprint}"),
+        None => " --no-tls".to_owned(),
+    };
+    if std::io::stdout().is_terminal() {
+        println!("No --token given; this run's token is: {token}");
+        println!("Connect a viewer with:");
+        println!(
+            "  lookout-viewer {host}:{} --token {token}{pin}",
+            addr.port()
+        );
+        return Ok(());
     }
+    let dir = match &config.transport {
+        Transport::Tls(dir) => dir.clone(),
+        Transport::TlsWith(_) | Transport::Plain => Identity::default_dir()?,
+    };
+    let path = secret::save_token(&dir, token)
+        .with_context(|| format!("cannot save the generated token in {}", dir.display()))?;
+    tracing::info!(
+        path = %path.display(),
+        "no --token given: this run's token is in an owner-only file (stdout is not a terminal)"
+    );
+    println!(
+        "No --token given; this run's token is in {}",
+        path.display()
+    );
+    println!("Connect a viewer with:");
+    println!(
+        "  LOOKOUT_TOKEN=\"$(cat {})\" lookout-viewer {host}:{}{pin}",
+        path.display(),
+        addr.port()
+    );
+    Ok(())
 }
 
 async fn signal_shutdown(shutdown: CancellationToken) {

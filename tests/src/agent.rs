@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lookout_protocol::{MonitorInfo, Timeouts};
 use lookout_server::capture::{CaptureError, CapturedImage, Capturer};
-use lookout_server::input::{InputSink, RecordingSink};
+use lookout_server::input::{InputGate, InputSink, RecordingSink};
 use lookout_server::pipeline::CaptureSettings;
 use lookout_server::{Access, Agent, Config, Identity, Source, Transport};
 use tokio::task::JoinHandle;
@@ -108,6 +108,9 @@ pub struct Options {
     pub tls: bool,
     /// Session time limits (tests shorten them rather than wait).
     pub timeouts: Timeouts,
+    /// Holds the input thread at every action while closed: a stalled
+    /// desktop.
+    pub input_gate: Option<InputGate>,
 }
 
 impl Default for Options {
@@ -121,6 +124,7 @@ impl Default for Options {
             still: false,
             tls: false,
             timeouts: Timeouts::DEFAULT,
+            input_gate: None,
         }
     }
 }
@@ -172,7 +176,9 @@ impl TestAgent {
             noisy: opts.big_noisy.is_some(),
             still: opts.still,
         };
-        let input = RecordingSink::new();
+        let input = opts
+            .input_gate
+            .map_or_else(RecordingSink::new, RecordingSink::gated);
         let sink = input.clone();
         let agent = Agent::start(
             &config,

@@ -110,6 +110,11 @@ impl Running {
         }
     }
 
+    /// Everything it printed so far, stdout then stderr.
+    pub fn process_output(&self) -> String {
+        format!("{}{}", self.stdout.text(), self.stderr.text())
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -8,7 +8,7 @@ use lookout_tests::client::{Client, decode};
 use lookout_tests::process::AgentProcess;
 use lookout_tests::x11::{Xvfb, mean_abs_diff, test_card};
 
-const TOKEN: &str = "x11-test-token";
+const TOKEN: &str = "x11-test-token-0123";
 
 #[tokio::test]
 async fn known_image_on_the_root_window_arrives_as_a_matching_jpeg() {

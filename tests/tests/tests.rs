@@ -6,14 +6,17 @@
 //!
 //! | module | what runs for real |
 //! |---|---|
-//! | `agent_session`, `agent_slow_viewer` | the agent library on loopback, fake screen and input |
+//! | `agent_session`, `agent_slow_viewer`, `agent_input` | the agent library on loopback, fake screen and input |
 //! | `x11_capture` | the X11 capturer against Xvfb |
 //! | `agent_x11` | the agent binary on Xvfb: pixels and the X pointer |
+//! | `agent_guards` | the agent binary's start-up guards: weak tokens, where a generated token goes |
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
 //! | `channel_binding` | the agent library over TLS against a relaying man in the middle; ALPN |
 //! | `viewer_network`, `viewer_tls` | the viewer library and binary against a fake agent |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 
+mod agent_guards;
+mod agent_input;
 mod agent_session;
 mod agent_slow_viewer;
 mod agent_x11;

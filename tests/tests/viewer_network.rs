@@ -524,7 +524,7 @@ async fn an_agent_that_goes_quiet_is_dropped_after_the_silence_limit_and_the_vie
 
 #[test]
 fn frames_option_is_a_positive_count() {
-    let config = config(&["h", "--snapshot", "x.png", "--frames", "2"]);
+    let config = config(&["localhost", "--snapshot", "x.png", "--frames", "2"]);
     assert!(matches!(
         config.mode,
         lookout_viewer::Mode::Snapshot { frame, .. } if frame == NonZeroU32::new(2).unwrap()

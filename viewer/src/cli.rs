@@ -52,7 +52,7 @@ pub struct Args {
     /// The agent's token. Prefer the LOOKOUT_TOKEN environment variable:
     /// command lines are visible to other local users.
     #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "T")]
-    pub token: Option<String>,
+    pub token: Option<Token>,
 
     /// The agent's fingerprint as it prints it (sha256:HEX): connect only
     /// if it matches. Without it, the known-hosts file decides.
@@ -65,7 +65,8 @@ pub struct Args {
     pub known_hosts: Option<PathBuf>,
 
     /// Plain TCP, for an agent started with --no-tls (debugging only: no
-    /// encryption, no identity check).
+    /// encryption, no identity check). Only to a loopback host (localhost,
+    /// 127.0.0.0/8, ::1).
     #[arg(long, conflicts_with_all = ["fingerprint", "known_hosts"])]
     pub no_tls: bool,
 
@@ -108,6 +109,12 @@ impl Token {
     /// The secret itself, for computing the handshake answer only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<String> for Token {
+    fn from(token: String) -> Self {
+        Self(token)
     }
 }
 
@@ -185,6 +192,13 @@ pub enum ConfigError {
         "no config directory for the known-hosts file (is HOME set?); pass --fingerprint or --known-hosts FILE"
     )]
     NoKnownHosts,
+    /// `--no-tls` to a host other hosts could answer for.
+    #[error(
+        "--no-tls is only allowed to a loopback host (localhost, 127.0.0.1, ::1), not {0}: \
+         the screen, the input and the token proof would cross the network in the clear, \
+         to whoever answers"
+    )]
+    NoTlsOffLoopback(String),
     /// `--timeouts` names a limit the viewer does not have, or pings no
     /// more often than the silence limit.
     #[error("--timeouts: {0}")]
@@ -211,10 +225,13 @@ impl Args {
             return Err(ConfigError::Timeouts("ping must be shorter than silence"));
         }
         let token = match self.token {
-            Some(token) if token.is_empty() => return Err(ConfigError::EmptyToken),
-            token => token.map(Token::new),
+            Some(token) if token.expose().is_empty() => return Err(ConfigError::EmptyToken),
+            token => token,
         };
         let trust = match (self.no_tls, self.fingerprint, self.known_hosts) {
+            (true, _, _) if !target.is_loopback() => {
+                return Err(ConfigError::NoTlsOffLoopback(target.host));
+            }
             (true, _, _) => {
                 tracing::warn!("--no-tls: no encryption and no check of who answers");
                 Trust::Plain
@@ -294,6 +311,41 @@ mod tests {
         let config = parse(&["h", "--token", "hunter2"]).unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let args =
+            Args::try_parse_from(["lookout-viewer", "h", "--token", "hunter2-hunter2"]).unwrap();
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn no_tls_to_a_remote_host_is_refused() {
+        for host in [
+            "example.com",
+            "192.0.2.1:6868",
+            "10.0.0.1",
+            "[2001:db8::1]",
+            "0.0.0.0",
+            "[::ffff:127.0.0.1]",
+            "localhost.example.com",
+        ] {
+            let err = parse(&[host, "--no-tls"]).unwrap_err();
+            assert!(err.contains("loopback"), "{host}: {err}");
+        }
+        for host in [
+            "localhost",
+            "LocalHost:7000",
+            "127.0.0.1",
+            "127.1.2.3:9",
+            "[::1]:6868",
+        ] {
+            let config = parse(&[host, "--no-tls"]).unwrap();
+            assert_eq!(config.trust, Trust::Plain, "{host}");
+        }
     }
 
     #[test]

@@ -59,6 +59,16 @@ impl Target {
             port,
         })
     }
+
+    /// Whether the host is this machine for sure: `localhost`, or an IP
+    /// literal in 127.0.0.0/8 or `::1`. Other names may resolve anywhere.
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 impl fmt::Display for Target {

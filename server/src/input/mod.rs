@@ -1,22 +1,30 @@
 //! Replaying viewers' input on this machine.
 //!
-//! One dedicated thread owns the platform input sink (enigo) and is fed by a
-//! bounded channel: no global mutex, and a slow injection never blocks the
-//! async executor. The thread also remembers which buttons and keys each
-//! viewer holds down, so that a viewer that disconnects mid-drag does not
-//! leave the remote mouse button pressed.
+//! One dedicated thread owns the platform input sink (enigo) and is fed by
+//! one queue: no global mutex, and a slow injection never blocks the async
+//! executor. The thread also remembers which buttons and keys each viewer
+//! holds down, so that a viewer that disconnects mid-drag does not leave
+//! the remote mouse button pressed.
+//!
+//! Input never sticks: a viewer's actions wait for room in the queue
+//! ([`INPUT_QUEUE`] permits), so none is dropped, releases included; and
+//! the release of everything a viewer holds ([`ReleaseOnDrop`]) takes no
+//! permit, so it is queued at once, behind that viewer's last action, even
+//! when the queue is full, from any thread, and also when the session task
+//! panics or is dropped.
 
 mod enigo_sink;
 mod recording;
 
 pub use enigo_sink::EnigoSink;
-pub use recording::RecordingSink;
+pub use recording::{InputGate, RecordingSink};
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use lookout_protocol::{Button, Key};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// One input action, already mapped to desktop coordinates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +100,8 @@ pub type ViewerId = u64;
 
 #[derive(Debug)]
 enum Command {
-    Act(ViewerId, InputAction),
+    /// An action, with the permit that holds its place in the queue.
+    Act(ViewerId, InputAction, OwnedSemaphorePermit),
     /// The viewer left: release whatever it still holds.
     ReleaseAll(ViewerId),
     /// The agent stops: release everything and end the thread.
@@ -102,34 +111,56 @@ enum Command {
 /// How many actions may wait for the input thread. Enough to absorb a burst
 /// of pointer moves from several viewers between two injections; small
 /// enough that a viewer flooding input is held back at its own socket (its
-/// reader waits here) instead of growing memory.
-const INPUT_QUEUE: usize = 256;
+/// reader waits for a permit) instead of growing memory.
+///
+/// Only actions take permits. The channel itself is unbounded because the
+/// other commands are bounded by what sends them: one `ReleaseAll` per
+/// session (sent once, when it ends) and one `Shutdown` per agent. That is
+/// what lets a release-all be queued without waiting.
+pub const INPUT_QUEUE: usize = 256;
 
 /// Sends actions to the input thread. Cheap to clone, one per session.
 #[derive(Debug, Clone)]
 pub struct InputHandle {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::UnboundedSender<Command>,
+    /// [`INPUT_QUEUE`] permits: room for actions.
+    room: Arc<Semaphore>,
 }
 
 impl InputHandle {
     /// Queues an action for `viewer`, waiting while the queue is full.
     /// Returns `false` when the input thread is gone.
     pub async fn act(&self, viewer: ViewerId, action: InputAction) -> bool {
-        self.tx.send(Command::Act(viewer, action)).await.is_ok()
+        let Ok(place) = Arc::clone(&self.room).acquire_owned().await else {
+            return false;
+        };
+        self.tx.send(Command::Act(viewer, action, place)).is_ok()
     }
 
-    /// Releases every button and key `viewer` still holds. Used when a
-    /// session ends, so it must not wait: if the queue is full the release
-    /// is sent from a small task.
-    pub fn release_all(&self, viewer: ViewerId) {
-        if let Err(mpsc::error::TrySendError::Full(cmd)) =
-            self.tx.try_send(Command::ReleaseAll(viewer))
-        {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(cmd).await;
-            });
+    /// A guard that releases every button and key `viewer` still holds
+    /// when it is dropped: take it when the session starts, so that however
+    /// the session ends (closed, cancelled, panicked) nothing stays held.
+    pub fn release_on_drop(&self, viewer: ViewerId) -> ReleaseOnDrop {
+        ReleaseOnDrop {
+            tx: self.tx.clone(),
+            viewer,
         }
+    }
+}
+
+/// Releases what one viewer holds when dropped; see
+/// [`InputHandle::release_on_drop`]. Never waits, needs no runtime.
+#[derive(Debug)]
+pub struct ReleaseOnDrop {
+    tx: mpsc::UnboundedSender<Command>,
+    viewer: ViewerId,
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        // Fails only when the input thread is gone, and it released
+        // everything on its way out.
+        let _ = self.tx.send(Command::ReleaseAll(self.viewer));
     }
 }
 
@@ -137,14 +168,16 @@ impl InputHandle {
 #[derive(Debug)]
 pub struct InputThread {
     handle: Option<JoinHandle<()>>,
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::UnboundedSender<Command>,
 }
 
 impl InputThread {
     /// Starts the thread and builds the sink on it. Fails if the sink cannot
     /// be built (for example there is no display).
     pub fn spawn(factory: InputSinkFactory) -> Result<(Self, InputHandle), InputError> {
-        let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(INPUT_QUEUE));
+        let thread_room = Arc::clone(&room);
         // One message: whether the sink could be built.
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
@@ -153,6 +186,8 @@ impl InputThread {
                 Ok(sink) => {
                     let _ = ready_tx.send(Ok(()));
                     run(sink, rx);
+                    // Wakes sessions waiting for room: their `act` fails.
+                    thread_room.close();
                 }
                 Err(err) => {
                     let _ = ready_tx.send(Err(err));
@@ -165,7 +200,7 @@ impl InputThread {
                     handle: Some(handle),
                     tx: tx.clone(),
                 },
-                InputHandle { tx },
+                InputHandle { tx, room },
             )),
             Ok(Err(err)) => {
                 let _ = handle.join();
@@ -179,9 +214,10 @@ impl InputThread {
     }
 
     /// Releases everything still held and ends the thread, even if some
-    /// [`InputHandle`] is still alive. Blocks: call it off the executor.
+    /// [`InputHandle`] is still alive. Blocks until the queue is drained:
+    /// call it off the executor.
     pub fn stop(mut self) {
-        let _ = self.tx.blocking_send(Command::Shutdown);
+        let _ = self.tx.send(Command::Shutdown);
         if let Some(handle) = self.handle.take() {
             let _ = handle.join();
         }
@@ -210,11 +246,13 @@ impl Held {
     }
 }
 
-fn run(mut sink: Box<dyn InputSink>, mut rx: mpsc::Receiver<Command>) {
+fn run(mut sink: Box<dyn InputSink>, mut rx: mpsc::UnboundedReceiver<Command>) {
     let mut held: HashMap<ViewerId, HashSet<Held>> = HashMap::new();
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
-            Command::Act(viewer, action) => {
+            Command::Act(viewer, action, place) => {
+                // Out of the queue: its place is free for the next one.
+                drop(place);
                 track(&mut held, viewer, &action);
                 if let Err(err) = sink.apply(&action) {
                     tracing::warn!(viewer, error = %err, "input action failed");
@@ -249,5 +287,89 @@ fn release(sink: &mut dyn InputSink, held: Option<HashSet<Held>>) {
         if let Err(err) = sink.apply(&item.release()) {
             tracing::warn!(error = %err, "releasing {item:?} failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn ctrl(pressed: bool) -> InputAction {
+        InputAction::Key {
+            key: Key::Control,
+            pressed,
+        }
+    }
+
+    /// Polls `sink` (bounded) until `done` holds for its log.
+    fn wait_for(sink: &RecordingSink, done: impl Fn(&[InputAction]) -> bool) -> Vec<InputAction> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let actions = sink.actions();
+            if done(&actions) || Instant::now() > deadline {
+                return actions;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_viewer_leaving_a_full_queue_from_any_thread_still_has_its_keys_released() {
+        let gate = InputGate::closed();
+        let sink = RecordingSink::gated(gate.clone());
+        let factory_sink = sink.clone();
+        let (thread, handle) = InputThread::spawn(Box::new(move || {
+            Ok(Box::new(factory_sink) as Box<dyn InputSink>)
+        }))
+        .unwrap();
+        let release = handle.release_on_drop(7);
+        // The first action is taken and held at the gate; then the queue
+        // fills up.
+        assert!(handle.act(7, ctrl(true)).await);
+        for x in 0..INPUT_QUEUE as i32 {
+            assert!(handle.act(7, InputAction::MoveTo { x, y: 0 }).await);
+        }
+        let more = tokio::time::timeout(
+            Duration::from_millis(50),
+            handle.act(7, InputAction::MoveTo { x: -1, y: 0 }),
+        );
+        assert!(more.await.is_err(), "the queue should be full");
+        // The session ends on a thread without a runtime, say while
+        // unwinding: the release must still be queued, without waiting.
+        std::thread::spawn(move || drop(release)).join().unwrap();
+        gate.open();
+        let actions = wait_for(&sink, |log| log.contains(&ctrl(false)));
+        assert_eq!(actions.first(), Some(&ctrl(true)));
+        assert_eq!(
+            actions.last(),
+            Some(&ctrl(false)),
+            "released after the viewer's queued actions"
+        );
+        assert!(sink.held().is_empty());
+        tokio::task::spawn_blocking(move || thread.stop())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stopped_input_thread_refuses_actions_instead_of_hanging() {
+        let sink = RecordingSink::new();
+        let factory_sink = sink.clone();
+        let (thread, handle) = InputThread::spawn(Box::new(move || {
+            Ok(Box::new(factory_sink) as Box<dyn InputSink>)
+        }))
+        .unwrap();
+        assert!(handle.act(1, ctrl(true)).await);
+        tokio::task::spawn_blocking(move || thread.stop())
+            .await
+            .unwrap();
+        // Stopping released what was held.
+        assert_eq!(sink.actions(), vec![ctrl(true), ctrl(false)]);
+        let refused = tokio::time::timeout(WAIT, handle.act(1, ctrl(true))).await;
+        assert_eq!(refused.ok(), Some(false));
     }
 }

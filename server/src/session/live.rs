@@ -51,6 +51,11 @@ pub(super) async fn run<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Send + Unpin + 'static,
 {
+    // Dropped last, however this ends: releases what the viewer holds.
+    let _release = shared
+        .input
+        .as_ref()
+        .map(|input| input.release_on_drop(viewer.id));
     let session = cancel.child_token();
     let (view_tx, view_rx) = watch::channel(View {
         monitoring: false,
@@ -82,9 +87,6 @@ pub(super) async fn run<R, W>(
     let inputs = uplink.inputs;
     drop(uplink);
     let (frames, written) = finish(downlink, &session).await;
-    if let Some(input) = &shared.input {
-        input.release_all(viewer.id);
-    }
     // The writer's failure (a stalled viewer, say) explains more than the
     // reader's "cancelled".
     let reason = match (&ended, written) {

@@ -7,8 +7,9 @@ use lookout_protocol::{ClientMessage, MonitorInfo};
 /// Room for commands from the window. The window sends at most one pointer
 /// move per iteration (60 per second) plus the odd button or key, and the
 /// network side drains it continuously, also while reconnecting; 256 covers
-/// a few seconds of a stalled socket. When it is full the window drops
-/// pointer moves rather than block its loop.
+/// a few seconds of a stalled socket. When it is full the window keeps
+/// commands in its [`Outbox`](super::Outbox) rather than block its loop,
+/// and never drops a release.
 pub const COMMAND_QUEUE: usize = 256;
 
 /// What the window asks of the network side.

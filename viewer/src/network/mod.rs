@@ -16,6 +16,7 @@
 //! restoring what the user chose (paused or not, which monitor).
 
 mod link;
+mod outbox;
 mod session;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use link::{COMMAND_QUEUE, Command, Link, Status};
+pub use outbox::{OVERFLOW, Outbox};
 pub use session::next_monitor;
 
 use self::session::{SessionEnd, Uplink, Wanted, downlink};

@@ -6,7 +6,8 @@
 //!
 //! The loop never waits on the network: frames come from a latest-value
 //! slot, status from a watch channel, and commands leave through a bounded
-//! channel with `try_send`.
+//! channel with `try_send`, with an [`Outbox`] for when it is full (which
+//! never drops a release).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +16,6 @@ use std::time::{Instant, SystemTime};
 
 use lookout_protocol::ClientMessage;
 use minifb::Key as WinKey;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
 use super::canvas::Canvas;
@@ -25,7 +25,7 @@ use super::title::{Heading, State};
 use crate::decode::DecodedFrame;
 use crate::error::RunError;
 use crate::keys::{LocalAction, local_action};
-use crate::network::{Command, Link, Status};
+use crate::network::{Command, Link, Outbox, Status};
 use crate::slot::Latest;
 use crate::stats::latency_ms;
 use crate::steering::{InputState, Steering, WheelConvention};
@@ -73,6 +73,8 @@ pub(crate) struct Ui<'a> {
     input: Input,
     /// Reused buffer of input commands for one iteration.
     outgoing: Vec<ClientMessage>,
+    /// Commands waiting for room in the queue to the network thread.
+    outbox: Outbox,
 }
 
 impl<'a> Ui<'a> {
@@ -96,6 +98,7 @@ impl<'a> Ui<'a> {
             local_held: Vec::new(),
             input: Input::default(),
             outgoing: Vec::new(),
+            outbox: Outbox::new(),
         }
     }
 
@@ -121,6 +124,8 @@ impl<'a> Ui<'a> {
         if self.follow_status(now) == Flow::Stop {
             return Flow::Stop;
         }
+        // What waited for room goes first, also when there is no new input.
+        self.outbox.flush(&self.links.commands);
         if let Some(frame) = self.links.frames.take() {
             self.show(frame);
         }
@@ -280,18 +285,10 @@ impl<'a> Ui<'a> {
         }
     }
 
-    /// Queues a command without blocking; a full queue drops it.
+    /// Queues a command without blocking; the outbox decides what waits
+    /// when the queue is full.
     fn send(&mut self, command: Command) {
-        match self.links.commands.try_send(command) {
-            Ok(()) => {}
-            Err(TrySendError::Full(command)) => {
-                // Pointer moves are superseded by the next one anyway.
-                if !matches!(command, Command::Input(ClientMessage::MouseMove { .. })) {
-                    tracing::warn!(?command, "the connection is stalled: command dropped");
-                }
-            }
-            Err(TrySendError::Closed(_)) => {}
-        }
+        self.outbox.send(&self.links.commands, command);
     }
 }
 
@@ -493,6 +490,42 @@ mod tests {
                 key(Key::Char('a'), true)
             ]
         );
+    }
+
+    #[test]
+    fn a_stalled_connection_never_loses_a_key_release() {
+        let (frames, received) = (Latest::new(), AtomicU64::new(0));
+        let (mut ui, mut net) = start(&frames, &received, PathBuf::new());
+        let mut window = FakeWindow::new();
+        net.set(live);
+        window.level.keys_down = vec![WinKey::LeftCtrl];
+        step(&mut ui, &mut window);
+        // The network thread stalls while the user types Ctrl+X far past
+        // the queue (64 here) and lets Ctrl go.
+        for _ in 0..200 {
+            window.tap(WinKey::X);
+        }
+        step(&mut ui, &mut window);
+        window.level.keys_down.clear();
+        step(&mut ui, &mut window);
+        // The stall ends.
+        let mut sent = Vec::new();
+        for _ in 0..10 {
+            sent.extend(net.inputs());
+            step(&mut ui, &mut window);
+        }
+        sent.extend(net.inputs());
+        let mut held = Vec::new();
+        for msg in &sent {
+            if let ClientMessage::Key { key, pressed } = *msg {
+                held.retain(|&k| k != key);
+                if pressed {
+                    held.push(key);
+                }
+            }
+        }
+        assert_eq!(held, vec![], "held on the agent after the stall");
+        assert_eq!(sent.last(), Some(&key(Key::Control, false)));
     }
 
     #[test]
