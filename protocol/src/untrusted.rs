@@ -12,9 +12,10 @@
 //! separators and the direction controls as Rust-style escapes (`\n`,
 //! `\u{1b}`, `\u{202e}`), and cuts it to [`MAX_ESCAPED_CHARS`] with `…`.
 //!
-//! Quotes, spaces and `=` are kept: they cannot start a new line, and the
-//! agent's log fields that carry peer text are the last on their line or
-//! inside a quoted field.
+//! Quotes, spaces and `=` are kept: they cannot start a new line. Within a
+//! line they could still fake a `key=value` field, so the agent logs peer
+//! text only inside quoted fields (`reason = ?text`, `client = ?name`),
+//! where `"` is escaped too.
 
 use std::fmt;
 

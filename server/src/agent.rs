@@ -201,7 +201,8 @@ impl Agent {
                 tracing::warn!(
                     %peer,
                     role = "none",
-                    outcome = "refused: too many failed authentications",
+                    outcome = "refused",
+                    reason = "too many failed authentications",
                     blocked_for = ?left,
                     "connection"
                 );

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use lookout_protocol::Fingerprint;
 use lookout_server::cli::Args;
-use lookout_server::{Access, Agent, Config, Identity, Transport, capture, desktop_input, secret};
+use lookout_server::{Access, Agent, Config, Transport, capture, desktop_input, secret};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -113,9 +113,16 @@ fn announce_access(
         );
         return Ok(());
     }
+    // Beside the identity, which exists by now. Without an identity
+    // directory of its own, the run keeps the token in the state directory:
+    // never in the default identity directory, where a lone token file
+    // would stop the first TLS start from making the identity there.
     let dir = match &config.transport {
         Transport::Tls(dir) => dir.clone(),
-        Transport::TlsWith(_) | Transport::Plain => Identity::default_dir()?,
+        Transport::TlsWith(_) | Transport::Plain => dirs::state_dir()
+            .or_else(dirs::data_local_dir)
+            .context("no state directory for the generated token (is HOME set?)")?
+            .join("lookout-server"),
     };
     let path = secret::save_token(&dir, token)
         .with_context(|| format!("cannot save the generated token in {}", dir.display()))?;

@@ -300,7 +300,8 @@ impl AgentProcess {
 pub struct TempDir(PathBuf);
 
 impl TempDir {
-    /// A new, empty, uniquely named directory under the system temp dir.
+    /// A new, empty, uniquely named directory (mode 0700) under the system
+    /// temp dir.
     pub fn new(label: &str) -> Self {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -311,7 +312,13 @@ impl TempDir {
             "lookout-test-{label}-{}-{n}-{nanos}",
             std::process::id()
         ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
+        // Owner-only whatever the umask: the viewer and the agent refuse
+        // known-hosts and identity directories that others may write to.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path).expect("create temp dir");
         Self(path)
     }
 

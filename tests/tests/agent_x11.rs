@@ -124,5 +124,11 @@ async fn wrong_token_gets_no_frame_and_does_not_move_the_pointer() {
     assert_eq!(images, 0);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(x.pointer(), (17, 19), "an impostor moved the pointer");
-    assert!(agent.process.stderr.text().contains("refused: wrong token"));
+    assert!(
+        agent
+            .process
+            .stderr
+            .text()
+            .contains(r#"reason="wrong token""#)
+    );
 }

@@ -6,28 +6,12 @@
 /// Longest text shown, in characters; more is cut, with `…`.
 pub const MAX_SHOWN_CHARS: usize = 200;
 
-/// `text` with control characters and Unicode direction overrides escaped
-/// (`\u{1b}`, `\n`, ...), cut to [`MAX_SHOWN_CHARS`].
+/// `text` with control characters, line separators and Unicode direction
+/// overrides escaped (`\u{1b}`, `\n`, ...), cut to [`MAX_SHOWN_CHARS`]: the
+/// protocol crate's [`lookout_protocol::untrusted::Escaped`], which the
+/// agent uses for its logs too.
 pub fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_SHOWN_CHARS * 4));
-    for (i, c) in text.chars().enumerate() {
-        if i == MAX_SHOWN_CHARS {
-            out.push('…');
-            break;
-        }
-        if c.is_control() || is_bidi_control(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Characters that reorder the text around them (the "Trojan Source"
-/// class): shown escaped so a message reads as it was sent.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    lookout_protocol::untrusted::Escaped::new(text, MAX_SHOWN_CHARS).to_string()
 }
 
 #[cfg(test)]
@@ -39,6 +23,7 @@ mod tests {
         assert_eq!(shown("busy: 16 viewers"), "busy: 16 viewers");
         assert_eq!(shown("a\x1b[2Jb\nc"), "a\\u{1b}[2Jb\\nc");
         assert_eq!(shown("x\u{202E}y"), "x\\u{202e}y");
+        assert_eq!(shown("x\u{2028}y\u{061C}"), "x\\u{2028}y\\u{61c}");
         assert_eq!(shown("écran ✓"), "écran ✓");
     }
 

@@ -4,15 +4,18 @@
 //!   [`MAX_FAILURES`] times within [`FAILURE_WINDOW`] is blocked for a first
 //!   block ([`Timeouts::auth_block`], 10 s by default), twice as long on each
 //!   repeat (up to [`MAX_BLOCK`]). A failure is a wrong proof or a protocol
-//!   error during the handshake (garbage, an unknown or unexpected message).
+//!   error during the handshake (garbage, an unknown or unexpected message;
+//!   [`AuthLimiter::misbehaviour`]).
 //! * **No proof is checked while blocked**, in flight or new: the session
 //!   asks the limiter right before it verifies each proof
 //!   ([`Attempt::begin`]), not only at accept, so the connections an
 //!   attacker opened before his block are worth nothing. The check, the
 //!   verification and the record of its outcome happen under one lock, so
 //!   64 proofs sent at once block after the fifth like 64 sent in turn.
-//! * **A global budget**: at most [`GLOBAL_FAILURES_PER_MINUTE`] failures
-//!   from all addresses together in any minute. Once it is spent, proofs
+//! * **A global budget**: at most [`GLOBAL_FAILURES_PER_MINUTE`] wrong
+//!   proofs from all addresses together in any minute (protocol errors do
+//!   not count here: they are not guesses, and would let one address spend
+//!   the budget for everyone). Once it is spent, proofs
 //!   from addresses without a recent success are refused unchecked
 //!   (`auth_failed`, "too many failed authentications") until the window
 //!   allows again: guessing from many addresses goes no faster than that.
@@ -27,8 +30,9 @@
 //!   128 random bits makes that worthless.)
 //! * **Bounded, without forgetting a block.** At most [`MAX_TRACKED`]
 //!   addresses are tracked. When the table is full, entries with nothing to
-//!   remember go first, then the quietest entries that are *not* blocked; a
-//!   blocked entry is never evicted. If every entry is blocked, the agent
+//!   remember go first, then the quietest entries that are *not* blocked,
+//!   those still at the first block before repeat offenders whose next block
+//!   has doubled; a blocked entry is never evicted. If every entry is blocked, the agent
 //!   fails closed: a new address's proofs are refused unchecked (unless the
 //!   address is known) until a block ends.
 //!
@@ -130,8 +134,24 @@ impl AuthLimiter {
         Ok(())
     }
 
-    /// Records a failed authentication (or a protocol error during the
-    /// handshake); returns the block it starts, if any.
+    /// Records a protocol error during the handshake (garbage, an unknown
+    /// or unexpected message): it counts against its address like a wrong
+    /// proof, but not against the global budget, which bounds *guesses*
+    /// (otherwise one address could spend it with garbage and keep every new
+    /// viewer out); and nothing is recorded while the address is blocked
+    /// (its older connections cannot lengthen or spread its block). Returns
+    /// the block it starts, if any.
+    pub fn misbehaviour(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let ip = key(ip);
+        if self.table.blocked(ip, now).is_some() {
+            return None;
+        }
+        let known = self.known.contains(ip, now);
+        self.table.failure(ip, now, known)
+    }
+
+    /// Records a wrong proof (a checked guess); returns the block it starts,
+    /// if any.
     pub fn failure(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let ip = key(ip);
         self.budget.record(now);

@@ -132,7 +132,7 @@ impl Table {
 
     /// Makes room for one more entry, if it can: first drops entries with
     /// nothing to remember, then the one quiet the longest among those not
-    /// blocked. A blocked entry is never dropped; `false` when every entry
+    /// blocked, preferring those whose next block has not doubled. A blocked entry is never dropped; `false` when every entry
     /// is blocked.
     fn make_room(&mut self, now: Instant) -> bool {
         if self.entries.len() < self.capacity {
@@ -144,11 +144,13 @@ impl Table {
         if self.entries.len() < self.capacity {
             return true;
         }
+        // First-time offenders before repeat ones: spraying from many
+        // addresses must not reset a doubled block to the first one.
         let oldest = self
             .entries
             .iter()
             .filter(|(_, entry)| !entry.is_blocked(now))
-            .min_by_key(|(_, entry)| entry.last_seen)
+            .min_by_key(|(_, entry)| (entry.next_block > first_block, entry.last_seen))
             .map(|(ip, _)| *ip);
         match oldest {
             Some(ip) => {

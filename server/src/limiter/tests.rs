@@ -209,3 +209,41 @@ fn an_ipv6_host_cannot_rotate_through_its_64() {
     fail_n(&mut l, mapped, now, MAX_FAILURES);
     assert_eq!(l.blocked(A, now), Some(FIRST_BLOCK));
 }
+
+#[test]
+fn garbage_cannot_spend_the_global_budget_for_everyone() {
+    let mut l = AuthLimiter::default();
+    let t0 = Instant::now();
+    // One address sends garbage on 64 connections: it is blocked after
+    // five, the rest count for nothing, and new viewers are not shut out.
+    for _ in 0..64 {
+        l.misbehaviour(A, t0);
+    }
+    assert_eq!(l.blocked(A, t0), Some(FIRST_BLOCK));
+    assert_eq!(l.check(B, t0), Ok(()), "the budget is for guesses");
+    // Garbage from the blocked address's older connections neither
+    // lengthens its block nor counts as a repeat.
+    assert_eq!(l.blocked(A, t0 + 5 * S), Some(5 * S));
+    assert_eq!(l.check(A, t0 + FIRST_BLOCK), Ok(()));
+}
+
+#[test]
+fn spraying_addresses_does_not_reset_a_repeat_offenders_block() {
+    let mut l = AuthLimiter::default();
+    let t0 = Instant::now();
+    // A blocked twice: its next block is 40 s, and its block has ended.
+    fail_n(&mut l, A, t0, MAX_FAILURES);
+    let t1 = t0 + FIRST_BLOCK;
+    assert_eq!(fail_n(&mut l, A, t1, MAX_FAILURES), Some(2 * FIRST_BLOCK));
+    let t2 = t1 + 2 * FIRST_BLOCK;
+    // The table fills with first-time failures from other addresses, none
+    // blocked: the repeat offender is the last to be evicted.
+    for i in 0..MAX_TRACKED as u32 {
+        l.failure(sprayed(i), t2);
+    }
+    assert_eq!(
+        fail_n(&mut l, A, t2, MAX_FAILURES),
+        Some(4 * FIRST_BLOCK),
+        "A's doubled block was forgotten to make room"
+    );
+}

@@ -128,7 +128,7 @@ enum Refusal {
 
 impl Refusal {
     fn log(&self, peer: SocketAddr) {
-        tracing::warn!(%peer, role = "none", outcome = %self, "connection");
+        tracing::warn!(%peer, role = "none", outcome = "refused", reason = ?self.to_string(), "connection");
     }
 }
 
@@ -192,7 +192,10 @@ async fn refuse<W: AsyncWrite + Unpin>(
     tracing::warn!(
         %peer,
         role = "none",
-        outcome = %format_args!("refused: {err}"),
+        outcome = "refused",
+        // Quoted and escaped (`?`): the reason may quote the peer, and a
+        // bare value could fake this line's other fields.
+        reason = ?err.to_string(),
         blocked_for = ?blocked,
         "connection"
     );
@@ -223,8 +226,9 @@ async fn admit<W: AsyncWrite + Unpin>(
         tracing::warn!(
             %peer,
             role,
-            client = %auth.client,
-            outcome = %format_args!("refused: {why}"),
+            client = ?auth.client,
+            outcome = "refused",
+            reason = ?why,
             "connection"
         );
         send_and_close(write, &ServerMessage::error(ErrorCode::Busy, why)).await;
@@ -250,10 +254,10 @@ async fn admit<W: AsyncWrite + Unpin>(
             Ok(Ok(()))
         );
     if !sent {
-        tracing::warn!(%peer, role, client = %auth.client, outcome = "closed before welcome", "connection");
+        tracing::warn!(%peer, role, client = ?auth.client, outcome = "closed before welcome", "connection");
         return None;
     }
-    tracing::info!(%peer, role, client = %auth.client, viewer = id, control, outcome = "accepted", "connection");
+    tracing::info!(%peer, role, client = ?auth.client, viewer = id, control, outcome = "accepted", "connection");
     Some(Admitted {
         id,
         role: auth.role,

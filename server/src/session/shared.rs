@@ -55,7 +55,7 @@ impl Shared {
         self.limiter
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .failure(peer.ip(), Instant::now())
+            .misbehaviour(peer.ip(), Instant::now())
     }
 
     /// A proof from `peer` may be verified now, or why not. The limiter

@@ -41,10 +41,19 @@ async fn a_forged_log_line_in_a_bad_message_is_escaped() {
     });
     let log = agent.process.stderr.text();
     let refused = refused.unwrap_or_else(|| panic!("no refusal logged: {log}"));
-    assert!(refused.contains(r"left\nmonitor=0"), "{refused}");
+    // The peer's words sit inside one quoted, escaped field of a refusal.
+    assert!(refused.contains(r#"outcome="refused""#), "{refused}");
+    assert!(refused.contains(r#"reason=""#), "{refused}");
+    assert!(refused.contains("monitor=0"), "{refused}");
     assert!(
         !log.lines().any(|line| line.starts_with("monitor=0")),
         "a forged line: {log}"
+    );
+    // Nobody was accepted, so no field anywhere may say so: not a forged
+    // line, and not a forged field inside the refusal's line either.
+    assert!(
+        !log.contains(r#"outcome="accepted""#),
+        "a forged field: {log}"
     );
     assert!(
         !log.contains('\x1b'),

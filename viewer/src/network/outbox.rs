@@ -163,8 +163,9 @@ impl Outbox {
         self.lost += 1;
         // Moves are superseded by the next one anyway.
         if kind(command) != Kind::Move {
+            // The kind only: a `text` command holds what the user typed.
             tracing::warn!(
-                ?command,
+                command = ?kind(command),
                 lost = self.lost,
                 "the connection is stalled: command dropped"
             );
