@@ -610,6 +610,7 @@ async fn a_progressive_jpeg_claiming_16384x4096_leaves_the_viewer_under_100_mib_
     // Still running either way: waiting for the held-back frame, or busy
     // with the bad one.
     let peak_mib = viewer.peak_rss_kib() / 1024;
+    eprintln!("the viewer's peak RSS against the hostile JPEG: {peak_mib} MiB");
     assert!(
         peak_mib < 100,
         "the viewer's memory peaked at {peak_mib} MiB"
