@@ -169,6 +169,7 @@ mod tests {
                 width: 100,
                 height: 100,
                 primary: id == 0,
+                all: false,
             })
             .collect()
     }

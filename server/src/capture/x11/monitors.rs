@@ -66,6 +66,7 @@ impl Monitor {
             width: self.rect.width.into(),
             height: self.rect.height.into(),
             primary: self.primary,
+            all: false,
         }
     }
 }
