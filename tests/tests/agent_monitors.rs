@@ -178,6 +178,35 @@ async fn a_mode_change_while_streaming_is_announced_and_followed() {
     eprintln!("mode change -> monitors + frame in {:?}", started.elapsed());
 }
 
+/// The first report: `xrandr --fb 1280x720` on a 1920x1080 Xvfb
+/// turns its output off, so RandR lists no monitor at all; the agent used
+/// to retry the vanished id forever while the viewer froze.
+#[tokio::test]
+async fn a_shrunk_screen_without_monitors_moves_the_viewer_to_the_root_window() {
+    let x = Xvfb::start(1920, 1080);
+    let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let old = welcome_monitors(welcome)[0].id;
+    client.send(ClientMessage::StartMonitor).await;
+    assert_eq!(next_image(&mut client).await.0, (1920, 1080));
+
+    // xrandr resizes the screen, then fails to fit the output in it and
+    // exits 1: the state this test is about.
+    let _ = x.command("xrandr").args(["--fb", "1280x720"]).output();
+    let started = Instant::now();
+    let monitors = monitors_message(&mut client).await;
+    let sizes: Vec<_> = monitors.iter().map(|m| (m.width, m.height)).collect();
+    assert_eq!(sizes, [(1280, 720)], "{monitors:?}");
+    assert_ne!(monitors[0].id, old, "a new monitor, a new id");
+    assert_eq!(next_image(&mut client).await.0, (1280, 720));
+    eprintln!(
+        "screen shrunk -> monitors + frame in {:?}",
+        started.elapsed()
+    );
+    let log = agent.process.stderr.text();
+    assert!(!log.contains("capture failed"), "{log}");
+}
+
 /// Shared memory the X server and the agent hold: System V segments
 /// (`ipcs -m`) and the open descriptors of both processes (segments made
 /// with `ShmCreateSegment` are file descriptors, not System V segments).
