@@ -20,7 +20,7 @@ PACKAGES=(
   libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev libdbus-1-dev
   libx11-dev libx11-xcb-dev libxcb1-dev libxcb-randr0-dev libxcb-shm0-dev
   libxrandr-dev libxkbcommon-dev libxcursor-dev libxi-dev libxdo-dev
-  xvfb xdotool x11-utils imagemagick
+  xvfb xdotool x11-utils x11-xserver-utils imagemagick
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

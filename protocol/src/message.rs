@@ -23,7 +23,7 @@ pub enum AuthMode {
     None,
 }
 
-/// One monitor the server can stream, as listed in `welcome`.
+/// One monitor the server can stream, as listed in `welcome` and `monitors`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorInfo {
     /// The id to use with `select_monitor`.
@@ -40,6 +40,15 @@ pub struct MonitorInfo {
     pub height: u32,
     /// Whether this is the primary monitor.
     pub primary: bool,
+    /// Whether this entry is the whole desktop as one picture (feature
+    /// `all-monitors`). Absent means `false`, and `false` is not sent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all: bool,
+}
+
+/// Serde's `skip_serializing_if` for [`MonitorInfo::all`].
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl ProtocolError {
@@ -121,6 +130,12 @@ pub enum ServerMessage {
         #[serde(default)]
         features: Vec<String>,
         /// Every monitor the viewer may select.
+        monitors: Vec<MonitorInfo>,
+    },
+    /// The monitors changed (one plugged in or out, a resolution
+    /// change): the new list, with the same fields as in `welcome`.
+    Monitors {
+        /// Every monitor the viewer may select now.
         monitors: Vec<MonitorInfo>,
     },
     /// Describes the `HT` frame that immediately follows.
@@ -295,7 +310,8 @@ impl ClientMessage {
 
 impl ServerMessage {
     /// Every `"type"` a server may send.
-    pub const TYPES: &'static [&'static str] = &["hello", "welcome", "frame", "pong", "error"];
+    pub const TYPES: &'static [&'static str] =
+        &["hello", "welcome", "monitors", "frame", "pong", "error"];
 
     /// Parses one `HC` payload sent by a server.
     pub fn parse(payload: &[u8]) -> Result<Self, ProtocolError> {
@@ -307,6 +323,7 @@ impl ServerMessage {
         match self {
             ServerMessage::Hello { .. } => "hello",
             ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::Monitors { .. } => "monitors",
             ServerMessage::Frame { .. } => "frame",
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::Error { .. } => "error",

@@ -190,9 +190,45 @@ fn welcome_golden_is_the_spec_example() {
             width: 1920,
             height: 1080,
             primary: true,
+            all: false,
         }],
     };
     assert_eq!(encode_server(&msg), wire);
+}
+
+#[test]
+fn monitors_golden_sends_all_only_when_true() {
+    let json = concat!(
+        r#"{"type":"monitors","monitors":["#,
+        r#"{"id":3,"name":"right","x":960,"y":0,"width":960,"height":1080,"primary":false},"#,
+        r#"{"id":4,"name":"all","x":0,"y":0,"width":1920,"height":1080,"primary":false,"all":true}]}"#
+    );
+    let wire = hc([0xc8, 0, 0, 0, 0, 0, 0, 0], json);
+    let monitor = |id, name: &str, x, width, all| MonitorInfo {
+        id,
+        name: name.into(),
+        x,
+        y: 0,
+        width,
+        height: 1080,
+        primary: false,
+        all,
+    };
+    let msg = ServerMessage::Monitors {
+        monitors: vec![
+            monitor(3, "right", 960, 960, false),
+            monitor(4, "all", 0, 1920, true),
+        ],
+    };
+    assert_eq!(encode_server(&msg), wire);
+    assert_eq!(ServerMessage::parse(json.as_bytes()).unwrap(), msg);
+    // A version-2 peer that never sends `all` is read as `false`.
+    let without = r#"{"type":"monitors","monitors":[{"id":0,"name":"a","x":0,"y":0,"width":1,"height":1,"primary":true}]}"#;
+    let ServerMessage::Monitors { monitors } = ServerMessage::parse(without.as_bytes()).unwrap()
+    else {
+        panic!("not a monitors message");
+    };
+    assert!(!monitors[0].all);
 }
 
 #[test]

@@ -53,16 +53,20 @@ fn monitor() -> impl Strategy<Value = MonitorInfo> {
         any::<u32>(),
         any::<u32>(),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(id, name, x, y, width, height, primary)| MonitorInfo {
-            id,
-            name,
-            x,
-            y,
-            width,
-            height,
-            primary,
-        })
+        .prop_map(
+            |(id, name, x, y, width, height, primary, all)| MonitorInfo {
+                id,
+                name,
+                x,
+                y,
+                width,
+                height,
+                primary,
+                all,
+            },
+        )
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
@@ -120,6 +124,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                     monitors,
                 }
             }),
+        prop::collection::vec(monitor(), 0..4)
+            .prop_map(|monitors| ServerMessage::Monitors { monitors }),
         (any::<u64>(), any::<u32>(), any::<u32>(), any::<u64>()).prop_map(
             |(seq, width, height, captured_at_us)| ServerMessage::Frame {
                 seq,

@@ -109,7 +109,7 @@ impl Agent {
         let settings = config.capture;
         let (capture, hub) =
             tokio::task::spawn_blocking(move || CaptureThread::spawn(capture, settings)).await??;
-        let default_monitor = pick_monitor(hub.monitors(), config.monitor)?;
+        let default_monitor = pick_monitor(&hub.monitors(), config.monitor)?;
         let (input, handle) = match input.filter(|_| config.control) {
             None => (None, None),
             Some(factory) => {
@@ -161,7 +161,7 @@ impl Agent {
     }
 
     /// The monitors viewers can choose from.
-    pub fn monitors(&self) -> &[MonitorInfo] {
+    pub fn monitors(&self) -> crate::hub::MonitorList {
         self.shared.hub.monitors()
     }
 

@@ -17,6 +17,7 @@
 //! so a later viewer never gets a stale picture.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -73,6 +74,9 @@ impl EncodedFrame {
 /// The newest frame of one monitor, or `None` while nobody watches it.
 pub type FrameSlot = watch::Receiver<Option<Arc<EncodedFrame>>>;
 
+/// The slots of the monitors listed now, by id.
+type Slots = HashMap<u32, watch::Sender<Option<Arc<EncodedFrame>>>>;
+
 /// Which monitors are being watched, and by how many viewers; the capture
 /// thread sleeps on it while nobody watches anything.
 #[derive(Debug, Default)]
@@ -118,23 +122,26 @@ impl Demand {
         self.wake.notify_all();
     }
 
-    /// Blocks until some monitor is watched, and returns those, in id
-    /// order; `None` once stopping.
-    pub(crate) fn wait_for_watchers(&self) -> Option<Vec<u32>> {
+    /// Blocks until some monitor is watched or `deadline` passes, and
+    /// returns the watched monitors in id order (none when the deadline
+    /// passed); `None` once stopping.
+    pub(crate) fn wait_for_watchers(&self, deadline: Instant) -> Option<Vec<u32>> {
         let mut state = self.lock();
         loop {
             if state.stopping {
                 return None;
             }
-            if !state.watchers.is_empty() {
+            let now = Instant::now();
+            if !state.watchers.is_empty() || now >= deadline {
                 let mut ids: Vec<u32> = state.watchers.keys().copied().collect();
                 ids.sort_unstable();
                 return Some(ids);
             }
             state = self
                 .wake
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
@@ -158,12 +165,19 @@ impl Demand {
     }
 }
 
+/// The monitors as viewers were last told them.
+pub type MonitorList = Arc<[MonitorInfo]>;
+
 /// Hands out frame slots to viewers and counts who is watching what.
 /// Cheap to clone: every clone is the same hub.
 #[derive(Debug, Clone)]
 pub struct FrameHub {
-    monitors: Arc<[MonitorInfo]>,
-    slots: Arc<HashMap<u32, watch::Sender<Option<Arc<EncodedFrame>>>>>,
+    /// The monitors now; sessions watch it to tell their viewer of changes.
+    monitors: Arc<watch::Sender<MonitorList>>,
+    /// One slot per monitor listed now.
+    slots: Arc<Mutex<Slots>>,
+    /// Counts monitor list changes.
+    layout: Arc<AtomicU64>,
     demand: Arc<Demand>,
 }
 
@@ -198,28 +212,81 @@ impl FrameHub {
             .map(|m| (m.id, watch::Sender::new(None)))
             .collect();
         Self {
-            monitors: monitors.into(),
-            slots: Arc::new(slots),
+            monitors: Arc::new(watch::Sender::new(monitors.into())),
+            slots: Arc::new(Mutex::new(slots)),
+            layout: Arc::default(),
             demand: Arc::default(),
         }
     }
 
-    /// The monitors the capture source offers.
-    pub fn monitors(&self) -> &[MonitorInfo] {
-        &self.monitors
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        // A map of channels: still consistent after a panic elsewhere.
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The monitors the capture source offers now.
+    pub fn monitors(&self) -> MonitorList {
+        Arc::clone(&self.monitors.borrow())
+    }
+
+    /// Monitor `id` as listed now.
+    pub fn monitor(&self, id: u32) -> Option<MonitorInfo> {
+        self.monitors.borrow().iter().find(|m| m.id == id).cloned()
+    }
+
+    /// `preferred` while it is listed, else the primary monitor, else the
+    /// first; `None` only when no monitor is listed at all.
+    pub fn monitor_or_fallback(&self, preferred: u32) -> Option<u32> {
+        fallback(&self.monitors.borrow(), preferred)
+    }
+
+    /// Follows the monitor list: marked changed whenever it changes.
+    pub fn watch_monitors(&self) -> watch::Receiver<MonitorList> {
+        self.monitors.subscribe()
+    }
+
+    /// Replaces the monitor list: a slot for each new monitor, none for a
+    /// gone one (its subscribers see the end of their stream), and no
+    /// cached frame for one whose geometry changed. Then every session is
+    /// told.
+    pub(crate) fn set_monitors(&self, monitors: Vec<MonitorInfo>) {
+        let old = self.monitors();
+        {
+            let mut slots = self.slots();
+            // Under the slots' lock, so no frame of the old layout is
+            // published after this.
+            self.layout.fetch_add(1, Ordering::AcqRel);
+            slots.retain(|id, _| monitors.iter().any(|m| m.id == *id));
+            for m in &monitors {
+                let same = old.iter().any(|o| o == m);
+                let slot = slots
+                    .entry(m.id)
+                    .or_insert_with(|| watch::Sender::new(None));
+                if !same {
+                    slot.send_replace(None);
+                }
+            }
+        }
+        self.monitors.send_replace(monitors.into());
+    }
+
+    /// Counts the changes of the monitor list: a frame captured under an
+    /// older count shows a layout that is gone.
+    pub(crate) fn layout(&self) -> u64 {
+        self.layout.load(Ordering::Acquire)
     }
 
     /// The size of the newest frame of `monitor`, if one is cached.
     pub fn frame_size(&self, monitor: u32) -> Option<(u32, u32)> {
-        let slot = self.slots.get(&monitor)?;
-        let frame = slot.borrow();
+        let slots = self.slots();
+        let frame = slots.get(&monitor)?.borrow();
         frame.as_ref().map(|f| (f.width, f.height))
     }
 
     /// Starts watching `monitor`. The slot already holds the newest frame if
     /// someone else is watching it, so a new viewer gets a frame at once.
     pub fn subscribe(&self, monitor: u32) -> Option<Subscription> {
-        let frames = self.slots.get(&monitor)?.subscribe();
+        let frames = self.slots().get(&monitor)?.subscribe();
         self.demand.add(monitor);
         Some(Subscription {
             frames,
@@ -235,16 +302,19 @@ impl FrameHub {
 
     /// Whether `monitor`'s slot holds a frame.
     pub(crate) fn has_frame(&self, monitor: u32) -> bool {
-        self.slots
+        self.slots()
             .get(&monitor)
             .is_some_and(|slot| slot.borrow().is_some())
     }
 
     /// Makes `frame` the newest of `monitor`, unless nobody watches it any
-    /// more: then it is dropped, so that no stale picture waits for a later
-    /// viewer.
-    pub(crate) fn publish(&self, monitor: u32, frame: EncodedFrame) {
-        if let Some(slot) = self.slots.get(&monitor)
+    /// more, or it was captured under another monitor `layout` (see
+    /// [`FrameHub::layout`]): then it is dropped, so that no stale picture
+    /// waits for a later viewer or follows a `monitors` message.
+    pub(crate) fn publish(&self, monitor: u32, layout: u64, frame: EncodedFrame) {
+        let slots = self.slots();
+        if layout == self.layout()
+            && let Some(slot) = slots.get(&monitor)
             && self.demand.is_watched(monitor)
         {
             slot.send_replace(Some(Arc::new(frame)));
@@ -256,12 +326,87 @@ impl FrameHub {
     /// the monitors whose frame was dropped.
     pub(crate) fn forget_unwatched(&self) -> Vec<u32> {
         let mut forgotten = Vec::new();
-        for (id, slot) in self.slots.iter() {
+        for (id, slot) in self.slots().iter() {
             if !self.demand.is_watched(*id) && slot.borrow().is_some() {
                 slot.send_replace(None);
                 forgotten.push(*id);
             }
         }
         forgotten
+    }
+}
+
+/// `preferred` if `monitors` lists it, else the primary one, else the first.
+pub(crate) fn fallback(monitors: &[MonitorInfo], preferred: u32) -> Option<u32> {
+    monitors
+        .iter()
+        .find(|m| m.id == preferred)
+        .or_else(|| monitors.iter().find(|m| m.primary))
+        .or_else(|| monitors.first())
+        .map(|m| m.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monitor(id: u32, width: u32, primary: bool) -> MonitorInfo {
+        MonitorInfo {
+            id,
+            name: format!("m{id}"),
+            x: 0,
+            y: 0,
+            width,
+            height: 100,
+            primary,
+            all: false,
+        }
+    }
+
+    fn frame() -> EncodedFrame {
+        EncodedFrame::new(1, (1, 1), 0, Bytes::from_static(&[0xff])).unwrap()
+    }
+
+    #[test]
+    fn fallback_is_the_monitor_itself_else_the_primary_else_the_first() {
+        let list = [monitor(3, 10, false), monitor(5, 10, true)];
+        assert_eq!(fallback(&list, 3), Some(3));
+        assert_eq!(fallback(&list, 9), Some(5));
+        assert_eq!(fallback(&list[..1], 9), Some(3));
+        assert_eq!(fallback(&[], 9), None);
+    }
+
+    #[test]
+    fn a_new_list_adds_and_removes_slots_and_tells_watchers() {
+        let hub = FrameHub::new(vec![monitor(0, 10, true), monitor(1, 10, false)]);
+        let mut layout = hub.watch_monitors();
+        let gone = hub.subscribe(1).unwrap();
+        hub.set_monitors(vec![monitor(0, 10, true), monitor(2, 10, false)]);
+        assert!(layout.has_changed().unwrap());
+        let ids: Vec<u32> = layout.borrow_and_update().iter().map(|m| m.id).collect();
+        assert_eq!(ids, [0, 2]);
+        assert!(hub.subscribe(1).is_none(), "a gone monitor has no slot");
+        assert!(hub.subscribe(2).is_some(), "a new one has");
+        // The gone monitor's subscribers see their stream end.
+        assert!(gone.frames.has_changed().is_err());
+        assert_eq!(hub.monitor_or_fallback(1), Some(0));
+    }
+
+    #[test]
+    fn frames_of_an_old_layout_are_not_published_and_resized_slots_are_emptied() {
+        let hub = FrameHub::new(vec![monitor(0, 10, true)]);
+        let _watch = hub.subscribe(0).unwrap();
+        let before = hub.layout();
+        hub.publish(0, before, frame());
+        assert!(hub.has_frame(0));
+        hub.set_monitors(vec![monitor(0, 20, true)]);
+        assert!(!hub.has_frame(0), "a resized monitor keeps no old frame");
+        hub.publish(0, before, frame());
+        assert!(!hub.has_frame(0), "captured under the old layout");
+        hub.publish(0, hub.layout(), frame());
+        assert!(hub.has_frame(0));
+        // An unchanged list keeps the cached frame.
+        hub.set_monitors(vec![monitor(0, 20, true)]);
+        assert!(hub.has_frame(0));
     }
 }

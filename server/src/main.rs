@@ -37,7 +37,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("cannot start the agent")?;
     let addr = agent.local_addr()?;
-    for m in agent.monitors() {
+    for m in agent.monitors().iter() {
         tracing::info!(
             id = m.id,
             name = %m.name,

@@ -39,6 +39,7 @@ mod tests {
             width,
             height,
             primary: true,
+            all: false,
         }
     }
 

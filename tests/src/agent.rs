@@ -45,6 +45,7 @@ pub fn monitors() -> Vec<MonitorInfo> {
             width: 64,
             height: 48,
             primary: true,
+            all: false,
         },
         MonitorInfo {
             id: 1,
@@ -54,6 +55,7 @@ pub fn monitors() -> Vec<MonitorInfo> {
             width: 32,
             height: 32,
             primary: false,
+            all: false,
         },
     ]
 }

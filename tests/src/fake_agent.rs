@@ -91,6 +91,7 @@ pub fn monitor(id: u32, width: u32, height: u32) -> MonitorInfo {
         width,
         height,
         primary: id == 0,
+        all: false,
     }
 }
 

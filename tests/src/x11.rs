@@ -89,6 +89,26 @@ impl Xvfb {
         &self.display
     }
 
+    /// The X server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs `xrandr` with `args` on this display and asserts it succeeded
+    /// (package `x11-xserver-utils`).
+    pub fn xrandr(&self, args: &[&str]) {
+        let out = self
+            .command("xrandr")
+            .args(args)
+            .output()
+            .expect("run xrandr");
+        assert!(
+            out.status.success(),
+            "xrandr {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A command with `DISPLAY` set to this server.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);

@@ -9,6 +9,7 @@
 //! | `agent_session`, `agent_slow_viewer`, `agent_input` | the agent library on loopback, fake screen and input |
 //! | `x11_capture` | the X11 capturer against Xvfb |
 //! | `agent_x11` | the agent binary on Xvfb: pixels and the X pointer |
+//! | `agent_monitors` | the agent binary on Xvfb while `xrandr` changes its monitors |
 //! | `agent_guards` | the agent binary's start-up guards: weak tokens, where a generated token goes |
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
 //! | `channel_binding` | the agent library over TLS against a relaying man in the middle; ALPN |
@@ -17,6 +18,8 @@
 
 mod agent_guards;
 mod agent_input;
+#[cfg(target_os = "linux")]
+mod agent_monitors;
 mod agent_session;
 mod agent_slow_viewer;
 mod agent_x11;

@@ -1,6 +1,6 @@
 //! The X11 capturer against a real X server (Xvfb): it returns exactly the
 //! pixels on the screen, through shared memory and through `GetImage` alike,
-//! and numbers the monitors the way xcap does.
+//! lists every RandR monitor (xcap's among them) and follows their changes.
 
 use std::process::Command;
 
@@ -131,13 +131,13 @@ fn monitor_ids_and_pixels_match_xcap() {
     }
     let xvfb = Xvfb::start(640, 480);
     xvfb.set_root_image(&test_card(640, 480));
-    // RandR lists this one first; xcap leaves it out (it lists outputs), so
-    // the X11 capturer must too, or every id after it would shift.
+    // A monitor without an output, as people split a wide screen: the X11
+    // capturer lists it too.
     RandrClient::new(&xvfb).set_virtual_monitor("lookout-virtual", 320, 240);
     // Output captured, shown only on failure: the child's own "test result"
     // line would otherwise read like a second test run.
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "monitor_ids_and_pixels_match_xcap"])
+        .args(["--exact", "x11_capture::monitor_ids_and_pixels_match_xcap"])
         .args(["--nocapture", "--test-threads=1"])
         .env("DISPLAY", xvfb.display())
         .env(XCAP_CHILD, "1")
@@ -165,18 +165,30 @@ fn compare_with_xcap_here() {
 
     let mut xcap = ScreenCapturer::new().unwrap();
     let mut x11 = X11Capturer::new(None).unwrap();
-    assert_eq!(x11.monitors(), xcap.monitors());
-    assert_eq!(x11.monitors().len(), 1, "{:?}", x11.monitors());
-    let expected = xcap.capture(0).unwrap();
-    assert_eq!(
-        x11.capture(0).unwrap().to_rgba(),
-        expected.to_rgba(),
-        "pixels differ from xcap's"
-    );
+    let names: Vec<_> = x11.monitors().iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["lookout-virtual", "screen"], "every RandR monitor");
+    // Each monitor xcap lists is listed alike (ids aside), with its pixels.
+    let listed = xcap.monitors().to_vec();
+    assert!(!listed.is_empty());
+    for theirs in listed {
+        let ours = x11
+            .monitors()
+            .iter()
+            .find(|m| m.name == theirs.name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{theirs:?} not listed"));
+        let geometry = |m: &lookout_protocol::MonitorInfo| (m.x, m.y, m.width, m.height);
+        assert_eq!(geometry(&ours), geometry(&theirs));
+        assert_eq!(
+            x11.capture(ours.id).unwrap().to_rgba(),
+            xcap.capture(theirs.id).unwrap().to_rgba(),
+            "pixels differ from xcap's"
+        );
+    }
 }
 
 /// `xrandr --setmonitor` sends no event, so this catches a capturer that
-/// waits for one.
+/// waits for one: a forced refresh must see the change.
 #[test]
 fn a_redefined_monitor_is_followed_and_a_removed_one_refused() {
     let xvfb = Xvfb::start(640, 480);
@@ -189,6 +201,8 @@ fn a_redefined_monitor_is_followed_and_a_removed_one_refused() {
 
     randr.delete_monitor("lookout-part");
     randr.set_monitor("lookout-part", 400, 300);
+    let changed = capturer.refresh_monitors(true).unwrap().expect("a change");
+    assert_eq!((changed[0].id, changed[0].width), (0, 400), "same id");
     let image = capturer.capture(0).unwrap();
     assert_eq!((image.width, image.height), (400, 300));
     // The segment was made for 320x240; a bigger one replaced it.
@@ -196,9 +210,16 @@ fn a_redefined_monitor_is_followed_and_a_removed_one_refused() {
     let m = &capturer.monitors()[0];
     assert_eq!((m.width, m.height), (400, 300));
 
-    // The automatic `screen` monitor comes back, but as a monitor this
-    // capturer never announced: id 0 is gone.
+    // The automatic `screen` monitor comes back, as a new id: id 0 is gone.
     randr.delete_monitor("lookout-part");
+    let changed = capturer.refresh_monitors(true).unwrap().expect("a change");
+    let ids: Vec<_> = changed.iter().map(|m| (m.id, m.name.as_str())).collect();
+    assert_eq!(ids, [(1, "screen")]);
+    assert_eq!(capturer.capture(1).unwrap().width, 640);
+    assert!(
+        capturer.refresh_monitors(true).unwrap().is_none(),
+        "no change"
+    );
     assert!(matches!(
         capturer.capture(0),
         Err(CaptureError::NoSuchMonitor(0))

@@ -29,7 +29,7 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
     let patience = config.timeouts.handshake;
     let (welcome, mut reader, mut writer) = conn.split();
     tracing::debug!(server = %welcome.server, monitor = welcome.monitor, "connected");
-    let bound = FrameBound::of_monitors(&welcome.monitors);
+    let mut bound = FrameBound::of_monitors(&welcome.monitors);
     writer.send(&ClientMessage::StartMonitor).await?;
     // Bad frames do not count as frames, so they cannot keep us waiting
     // past `patience` either.
@@ -78,6 +78,8 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
                 }
             },
             Event::Pong(_) => {}
+            // A bigger monitor admits bigger frames.
+            Event::Monitors(monitors) => bound = FrameBound::of_monitors(&monitors),
             Event::Notice { code, message } => {
                 tracing::warn!(?code, "the agent refused a command: {message}");
             }

@@ -58,8 +58,16 @@ pub enum CaptureError {
 
 /// A source of screen images, one monitor at a time.
 pub trait Capturer {
-    /// The monitors this source offers, as announced in `welcome`.
+    /// The monitors this source offers now, as announced in `welcome`.
     fn monitors(&self) -> &[MonitorInfo];
+
+    /// Re-reads the monitors if they may have changed (a change was
+    /// reported, a re-check is due, or `force`), and returns the new list
+    /// when it differs. Cheap when nothing is due; the default, for a
+    /// source whose monitors never change, does nothing.
+    fn refresh_monitors(&mut self, _force: bool) -> Result<Option<Vec<MonitorInfo>>, CaptureError> {
+        Ok(None)
+    }
 
     /// Captures the current image of monitor `id`.
     fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError>;

@@ -40,6 +40,7 @@ impl TestPattern {
                 width: width.max(64),
                 height: height.max(64),
                 primary: true,
+                all: false,
             }],
             started: Instant::now(),
             animated: true,

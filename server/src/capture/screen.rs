@@ -45,6 +45,7 @@ fn describe(monitor: &Monitor, id: u32) -> Result<MonitorInfo, CaptureError> {
         width: monitor.width()?,
         height: monitor.height()?,
         primary: monitor.is_primary()?,
+        all: false,
     })
 }
 

@@ -14,6 +14,10 @@ use crate::hub::FrameHub;
 /// any frame rate, so a broken capture does not spin or flood the log.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 
+/// How long the thread sleeps while nobody watches before it looks at the
+/// monitors again, so a `welcome` lists them as they are.
+const IDLE_CHECK: Duration = Duration::from_millis(250);
+
 /// Runs until the hub's demand says stop.
 pub(super) fn run(
     mut capturer: Box<dyn Capturer>,
@@ -29,11 +33,19 @@ pub(super) fn run(
     let mut previous: HashMap<u32, Arc<CapturedImage>> = HashMap::new();
     let mut failing = false;
     loop {
-        let Some(watched) = demand.wait_for_watchers() else {
+        let Some(watched) = demand.wait_for_watchers(Instant::now() + IDLE_CHECK) else {
             return;
         };
         let tick = Instant::now();
+        if follow_monitors(capturer.as_mut(), hub, false) {
+            previous.clear();
+        }
         for &id in &watched {
+            // A monitor that is gone is not captured: its viewers are being
+            // moved to another one.
+            if !capturer.monitors().iter().any(|m| m.id == id) {
+                continue;
+            }
             let known = previous.contains_key(&id) && hub.has_frame(id);
             // A still screen the source can vouch for costs no capture.
             if known && capturer.unchanged(id) {
@@ -43,10 +55,17 @@ pub(super) fn run(
             if !handoff.wait_taken(id) {
                 return;
             }
+            let layout = hub.layout();
             let captured_at_us = unix_micros();
             let image = match capturer.capture(id) {
                 Ok(image) => image,
                 Err(err) => {
+                    // The monitors changed under the capture (a smaller
+                    // screen, say): not a failure, the next tick follows.
+                    if follow_monitors(capturer.as_mut(), hub, true) {
+                        previous.clear();
+                        continue;
+                    }
                     if !failing {
                         tracing::warn!(monitor = id, error = %err, "capture failed; retrying");
                         failing = true;
@@ -67,6 +86,7 @@ pub(super) fn run(
                 monitor: id,
                 image,
                 captured_at_us,
+                layout,
             });
         }
         for id in hub.forget_unwatched() {
@@ -76,6 +96,22 @@ pub(super) fn run(
         let wait = if failing { RETRY_AFTER_FAILURE } else { period };
         if !demand.sleep_until(tick + wait) {
             return;
+        }
+    }
+}
+
+/// Re-reads the source's monitors when due; when they changed, the hub
+/// gets the new list (and tells every session). Returns whether they did.
+fn follow_monitors(capturer: &mut dyn Capturer, hub: &FrameHub, force: bool) -> bool {
+    match capturer.refresh_monitors(force) {
+        Ok(Some(monitors)) => {
+            hub.set_monitors(monitors);
+            true
+        }
+        Ok(None) => false,
+        Err(err) => {
+            tracing::debug!(error = %err, "cannot read the monitors");
+            false
         }
     }
 }

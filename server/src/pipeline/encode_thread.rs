@@ -17,7 +17,7 @@ pub(super) fn run(settings: CaptureSettings, handoff: &Handoff, hub: &FrameHub) 
         match encode(&mut encoder, &job, *seq + 1) {
             Ok(frame) => {
                 *seq += 1;
-                hub.publish(job.monitor, frame);
+                hub.publish(job.monitor, job.layout, frame);
             }
             Err(err) => tracing::warn!(monitor = job.monitor, error = %err, "frame dropped"),
         }

@@ -13,6 +13,9 @@ pub(super) struct Job {
     pub(super) monitor: u32,
     pub(super) image: Arc<CapturedImage>,
     pub(super) captured_at_us: u64,
+    /// The hub's monitor layout the image was captured under: an image
+    /// of a layout that has changed since is not published.
+    pub(super) layout: u64,
 }
 
 /// Captured images waiting for the encode thread, at most one per monitor.
@@ -95,6 +98,7 @@ mod tests {
             monitor,
             image: Arc::new(CapturedImage::rgba(1, 1, vec![0; 4])),
             captured_at_us,
+            layout: 0,
         }
     }
 

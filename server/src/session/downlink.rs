@@ -15,7 +15,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{EncodedFrame, FrameHub, Subscription};
+use crate::hub::{EncodedFrame, FrameHub, MonitorList, Subscription};
 
 /// How long the writer tries to close the stream politely at the end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -58,6 +58,12 @@ pub(crate) struct Downlink<W> {
     pub write: W,
     pub hub: FrameHub,
     pub view: watch::Receiver<View>,
+    /// The same view, to move the viewer off a monitor that is gone.
+    pub view_tx: Arc<watch::Sender<View>>,
+    /// The monitor list: each change is sent as a `monitors` message.
+    pub layout: watch::Receiver<MonitorList>,
+    /// For the log.
+    pub viewer: u64,
     pub outbox: mpsc::Receiver<Outgoing>,
     pub cancel: CancellationToken,
     /// A viewer that accepts not one byte for this long is dropped
@@ -91,6 +97,13 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                     Some(Outgoing::Close(msg)) => return self.send_message(&msg).await,
                     None => return Ok(()),
                 },
+                changed = self.layout.changed() => {
+                    // Never closed while this task holds the hub.
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    self.follow_layout().await?;
+                }
                 changed = self.view.changed() => {
                     if changed.is_err() {
                         return Ok(());
@@ -103,6 +116,27 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                 }
             }
         }
+    }
+
+    /// Tells the viewer the new monitor list and, when its monitor is gone,
+    /// moves it to the primary (or first) one: the new subscription's next
+    /// frame is a whole picture of that monitor.
+    async fn follow_layout(&mut self) -> Result<(), DownlinkError> {
+        let monitors = self.layout.borrow_and_update().to_vec();
+        let current = self.view.borrow().monitor;
+        let moved_to = crate::hub::fallback(&monitors, current).filter(|&id| id != current);
+        self.send_message(&ServerMessage::Monitors { monitors })
+            .await?;
+        if let Some(id) = moved_to {
+            tracing::info!(
+                viewer = self.viewer,
+                from = current,
+                to = id,
+                "monitor gone; viewer moved"
+            );
+            self.view_tx.send_modify(|v| v.monitor = id);
+        }
+        Ok(())
     }
 
     /// Subscribes to, switches or drops the monitor stream as the view says.

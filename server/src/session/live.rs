@@ -3,6 +3,7 @@
 //! they end (held input released, one log line).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use lookout_protocol::codec::ServerCodec;
@@ -18,6 +19,7 @@ use super::handshake::Role;
 use super::shared::Shared;
 use super::uplink::{Ended, Uplink};
 use crate::coalesce::MoveCoalescer;
+use crate::hub::MonitorList;
 use crate::input::ViewerId;
 
 /// Control replies waiting for the writer. Replies are small and a reading
@@ -34,6 +36,8 @@ pub(super) struct Admitted {
     pub control: bool,
     /// The monitor it sees first.
     pub monitor: u32,
+    /// The monitor list as of its `welcome`, to follow from there.
+    pub layout: watch::Receiver<MonitorList>,
     /// Its place among `--max-viewers`, held until the session ends.
     pub _place: OwnedSemaphorePermit,
 }
@@ -57,16 +61,19 @@ pub(super) async fn run<R, W>(
         .as_ref()
         .map(|input| input.release_on_drop(viewer.id));
     let session = cancel.child_token();
-    let (view_tx, view_rx) = watch::channel(View {
+    let view_tx = Arc::new(watch::Sender::new(View {
         monitoring: false,
         monitor: viewer.monitor,
-    });
+    }));
     let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX);
     let downlink = tokio::spawn(
         Downlink {
             write,
             hub: shared.hub.clone(),
-            view: view_rx,
+            view: view_tx.subscribe(),
+            view_tx: Arc::clone(&view_tx),
+            layout: viewer.layout,
+            viewer: viewer.id,
             outbox: outbox_rx,
             cancel: session.clone(),
             write_deadline: shared.timeouts.write,

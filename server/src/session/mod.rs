@@ -235,7 +235,12 @@ async fn admit<W: AsyncWrite + Unpin>(
         return None;
     };
     let id = shared.next_viewer_id();
-    let monitor = shared.default_monitor;
+    // Taken with the list it sends, so that a change after this point
+    // reaches the viewer as a `monitors` message.
+    let mut layout = shared.hub.watch_monitors();
+    let monitors = layout.borrow_and_update().to_vec();
+    let monitor =
+        crate::hub::fallback(&monitors, shared.default_monitor).unwrap_or(shared.default_monitor);
     let control = shared.control() && auth.role == Role::Control;
     let welcome = ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
@@ -245,7 +250,7 @@ async fn admit<W: AsyncWrite + Unpin>(
         // None of §2.2–2.3's optional parts yet (`profiles`, `regions`,
         // `all-monitors`).
         features: Vec::new(),
-        monitors: shared.hub.monitors().to_vec(),
+        monitors,
     };
     let mut buf = bytes::BytesMut::new();
     let sent = welcome.encode(&mut buf).is_ok()
@@ -263,6 +268,7 @@ async fn admit<W: AsyncWrite + Unpin>(
         role: auth.role,
         control,
         monitor,
+        layout,
         _place: place,
     })
 }

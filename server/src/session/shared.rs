@@ -41,8 +41,9 @@ impl Shared {
         self.allow_control && self.input.is_some()
     }
 
-    pub(crate) fn monitor(&self, id: u32) -> Option<&MonitorInfo> {
-        self.hub.monitors().iter().find(|m| m.id == id)
+    /// Monitor `id` as listed now.
+    pub(crate) fn monitor(&self, id: u32) -> Option<MonitorInfo> {
+        self.hub.monitor(id)
     }
 
     pub(crate) fn next_viewer_id(&self) -> u64 {

@@ -2,6 +2,7 @@
 //! out, in order. Pointer moves are paced by a [`MoveCoalescer`]; a viewer
 //! silent for [`Timeouts::silence`](lookout_protocol::Timeouts) is dropped.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -47,7 +48,7 @@ pub(crate) struct Uplink<'a> {
     pub shared: &'a Shared,
     /// Whether this viewer may steer (its role, and the agent's setting).
     pub control: bool,
-    pub view: watch::Sender<View>,
+    pub view: Arc<watch::Sender<View>>,
     pub outbox: mpsc::Sender<Outgoing>,
     pub cancel: CancellationToken,
     /// Input actions carried out.
@@ -207,7 +208,7 @@ impl Uplink<'_> {
             .hub
             .frame_size(monitor_id)
             .unwrap_or((monitor.width, monitor.height));
-        Some(frame_to_desktop(monitor, frame_size, (x, y)))
+        Some(frame_to_desktop(&monitor, frame_size, (x, y)))
     }
 
     /// Moves the pointer to a desktop point.

@@ -5,7 +5,8 @@
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{CodecError, ViewerCodec};
 use lookout_protocol::{
-    ClientMessage, EncodedFrame, ErrorCode, FramePairing, Paired, ServerFrame, ServerMessage,
+    ClientMessage, EncodedFrame, ErrorCode, FramePairing, MonitorInfo, Paired, ServerFrame,
+    ServerMessage,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ pub enum Event {
     Frame(EncodedFrame),
     /// The answer to a ping.
     Pong(u64),
+    /// The agent's monitors changed: the new list.
+    Monitors(Vec<MonitorInfo>),
     /// An error that leaves the connection open (`bad_request`,
     /// `control_disabled`).
     Notice {
@@ -111,6 +114,7 @@ impl FrameReader {
 fn event_of(msg: ServerMessage) -> Result<Event, SessionError> {
     match msg {
         ServerMessage::Pong { id } => Ok(Event::Pong(id)),
+        ServerMessage::Monitors { monitors } => Ok(Event::Monitors(monitors)),
         ServerMessage::Error { code, message } => match code {
             ErrorCode::BadRequest | ErrorCode::ControlDisabled => Ok(Event::Notice {
                 code,
@@ -119,7 +123,7 @@ fn event_of(msg: ServerMessage) -> Result<Event, SessionError> {
             code => Err(SessionError::from_server(code, message)),
         },
         other => Err(SessionError::Unexpected {
-            expected: "frame, pong or error",
+            expected: "frame, monitors, pong or error",
             got: other.kind(),
         }),
     }

@@ -109,6 +109,7 @@ mod tests {
             width,
             height,
             primary: id == 0,
+            all: false,
         }
     }
 

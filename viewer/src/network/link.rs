@@ -58,7 +58,7 @@ pub struct Status {
     pub paused: bool,
     /// The monitor being streamed.
     pub monitor: Option<u32>,
-    /// The agent's monitors, from the last `welcome`.
+    /// The agent's monitors, from `welcome` and every `monitors` since.
     pub monitors: Vec<MonitorInfo>,
 }
 

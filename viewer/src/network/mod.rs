@@ -217,14 +217,13 @@ impl Supervisor {
             control: welcome.control,
             paused: self.want.paused,
             monitor: Some(monitor),
-            monitors: welcome.monitors.clone(),
+            monitors: welcome.monitors,
         });
         let mut uplink = Uplink {
             writer,
             commands: &mut self.commands,
             want: &mut self.want,
             status: &self.status,
-            monitors: welcome.monitors,
             ping_interval: self.config.timeouts.ping_interval,
             pings: 0,
         };

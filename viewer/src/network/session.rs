@@ -73,6 +73,7 @@ pub(super) async fn downlink(
                 }
             }
             Ok(Event::Pong(id)) => tracing::trace!(id, "pong"),
+            Ok(Event::Monitors(monitors)) => follow_monitors(status, monitors),
             Ok(Event::Notice {
                 code: ErrorCode::ControlDisabled,
                 message,
@@ -88,13 +89,32 @@ pub(super) async fn downlink(
     }
 }
 
+/// Takes the agent's new monitor list. When the monitor being watched is
+/// gone, the agent has moved this viewer to its primary (or first) monitor:
+/// the status follows, and the window says so.
+fn follow_monitors(status: &watch::Sender<Status>, monitors: Vec<MonitorInfo>) {
+    status.send_modify(|s| {
+        let current = s.monitor;
+        let gone = current.is_some_and(|id| !monitors.iter().any(|m| m.id == id));
+        if gone {
+            s.monitor = monitors
+                .iter()
+                .find(|m| m.primary)
+                .or_else(|| monitors.first())
+                .map(|m| m.id);
+            tracing::info!(from = ?current, to = ?s.monitor, "monitor gone; the agent moved us");
+        }
+        tracing::info!(monitors = monitors.len(), "the agent's monitors changed");
+        s.monitors = monitors;
+    });
+}
+
 /// Commands and pings up.
 pub(super) struct Uplink<'a> {
     pub(super) writer: CommandWriter,
     pub(super) commands: &'a mut mpsc::Receiver<Command>,
     pub(super) want: &'a mut Wanted,
     pub(super) status: &'a watch::Sender<Status>,
-    pub(super) monitors: Vec<MonitorInfo>,
     /// How often to ping (`timeouts.ping_interval`).
     pub(super) ping_interval: Duration,
     pub(super) pings: u64,
@@ -142,7 +162,12 @@ impl Uplink<'_> {
                 self.status.send_modify(|s| s.paused = paused);
             }
             Command::NextMonitor => {
-                if let Some(id) = next_monitor(&self.monitors, self.want.monitor) {
+                // The list and the monitor as the agent last said them.
+                let next = {
+                    let status = self.status.borrow();
+                    next_monitor(&status.monitors, status.monitor)
+                };
+                if let Some(id) = next {
                     self.writer
                         .send(&ClientMessage::SelectMonitor { id })
                         .await?;
@@ -169,6 +194,7 @@ mod tests {
                 width: 100,
                 height: 100,
                 primary: id == 0,
+                all: false,
             })
             .collect()
     }

@@ -397,6 +397,7 @@ mod tests {
             width: 800,
             height: 600,
             primary: id == 0,
+            all: false,
         }
     }
 

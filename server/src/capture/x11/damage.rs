@@ -2,9 +2,10 @@
 //! server to repair), to know which monitors changed since their last
 //! capture, so that a still screen costs no capture at all.
 
+use std::collections::HashMap;
+
 use x11rb::connection::{Connection as _, RequestConnection as _};
 use x11rb::errors::ReplyOrIdError;
-use x11rb::protocol::Event;
 use x11rb::protocol::damage;
 use x11rb::protocol::xproto;
 use x11rb::rust_connection::RustConnection;
@@ -14,19 +15,16 @@ use super::monitors::{Monitors, Rect};
 /// Which monitors changed since their last capture, by id.
 #[derive(Debug)]
 pub(super) struct DamageTracker {
-    /// Per monitor (by id): changed since its last capture.
-    dirty: Vec<bool>,
+    /// Per monitor id: changed since its last capture. A monitor not in
+    /// the map was never captured, which counts as changed.
+    dirty: HashMap<u32, bool>,
 }
 
 impl DamageTracker {
     /// Subscribes to damage reports on the root window; `None` (and a debug
     /// line saying why) when the server cannot, and a still screen is then
     /// found by comparing images instead.
-    pub(super) fn subscribe(
-        conn: &RustConnection,
-        root: xproto::Window,
-        monitors: usize,
-    ) -> Option<Self> {
+    pub(super) fn subscribe(conn: &RustConnection, root: xproto::Window) -> Option<Self> {
         let subscribed = (|| -> Result<bool, ReplyOrIdError> {
             if conn
                 .extension_information(damage::X11_EXTENSION_NAME)?
@@ -41,8 +39,7 @@ impl DamageTracker {
         })();
         match subscribed {
             Ok(true) => Some(Self {
-                // Never captured counts as changed.
-                dirty: vec![true; monitors],
+                dirty: HashMap::new(),
             }),
             Ok(false) => {
                 tracing::debug!("no DAMAGE extension: a still screen is found by comparing");
@@ -55,46 +52,36 @@ impl DamageTracker {
         }
     }
 
-    /// Reads the damage reports that arrived, marking the monitors they
-    /// touch. Any other event is ignored; a broken connection marks
-    /// everything changed (the next capture will report the error).
-    pub(super) fn drain(&mut self, conn: &RustConnection, monitors: &Monitors) {
-        loop {
-            match conn.poll_for_event() {
-                Ok(Some(Event::DamageNotify(notify))) => {
-                    let area = Rect {
-                        x: notify.area.x,
-                        y: notify.area.y,
-                        width: notify.area.width,
-                        height: notify.area.height,
-                    };
-                    for (dirty, rect) in self.dirty.iter_mut().zip(monitors.rects()) {
-                        if rect.intersects(area) {
-                            *dirty = true;
-                        }
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return,
-                Err(_) => {
-                    self.dirty.fill(true);
-                    return;
-                }
+    /// Marks the monitors a damage report touches.
+    pub(super) fn note(&mut self, notify: &damage::NotifyEvent, monitors: &Monitors) {
+        let area = Rect {
+            x: notify.area.x,
+            y: notify.area.y,
+            width: notify.area.width,
+            height: notify.area.height,
+        };
+        for (id, rect) in monitors.rects() {
+            if rect.intersects(area) {
+                self.dirty.insert(id, true);
             }
         }
     }
 
+    /// Counts every monitor as changed: the connection broke, or the
+    /// monitors moved.
+    pub(super) fn forget(&mut self) {
+        self.dirty.clear();
+    }
+
     /// Monitor `id` is about to be captured: damage from now on means
-    /// another capture. Call after [`DamageTracker::drain`].
+    /// another capture. Call after the pending events were read.
     pub(super) fn mark_captured(&mut self, id: u32) {
-        if let Some(dirty) = self.dirty.get_mut(id as usize) {
-            *dirty = false;
-        }
+        self.dirty.insert(id, false);
     }
 
     /// Whether monitor `id` is known unchanged since its last capture.
-    /// Call after [`DamageTracker::drain`].
+    /// Call after the pending events were read.
     pub(super) fn unchanged(&self, id: u32) -> bool {
-        self.dirty.get(id as usize).is_some_and(|dirty| !dirty)
+        self.dirty.get(&id).is_some_and(|dirty| !dirty)
     }
 }

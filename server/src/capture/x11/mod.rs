@@ -15,16 +15,20 @@ mod format;
 mod monitors;
 mod shm;
 
+use std::time::Instant;
+
 use lookout_protocol::MonitorInfo;
 use x11rb::connection::Connection as _;
 use x11rb::errors::{ConnectError, ReplyOrIdError};
+use x11rb::protocol::Event;
+use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
 use x11rb::rust_connection::RustConnection;
 
 use super::{CaptureError, CapturedImage, Capturer, PixelOrder};
 use damage::DamageTracker;
 use format::PixelFormat;
-use monitors::{Monitors, Rect};
+use monitors::{Monitors, RECHECK, Rect};
 use shm::SharedMemory;
 
 /// How pixels travel from the X server to the capturer.
@@ -66,8 +70,8 @@ fn request(err: impl Into<ReplyOrIdError>) -> X11Error {
     X11Error::Request(err.into())
 }
 
-/// Captures the X11 monitors RandR reports, numbered as xcap numbers them
-/// (see the `monitors` module), over one persistent connection.
+/// Captures the X11 monitors RandR reports (see the `monitors` module for
+/// their ids), over one persistent connection, following RandR's changes.
 pub struct X11Capturer {
     conn: RustConnection,
     root: xproto::Window,
@@ -78,6 +82,10 @@ pub struct X11Capturer {
     /// Damage reports, when the server has the DAMAGE extension: which
     /// monitors changed since their last capture.
     damage: Option<DamageTracker>,
+    /// A RandR event arrived since the monitors were last read.
+    randr_changed: bool,
+    /// When the monitors were last read.
+    checked: Instant,
 }
 
 impl std::fmt::Debug for X11Capturer {
@@ -120,7 +128,10 @@ impl X11Capturer {
             }
             ImageTransport::GetImage => None,
         };
-        let damage = DamageTracker::subscribe(&conn, root, monitors.len());
+        let damage = DamageTracker::subscribe(&conn, root);
+        if monitors.has_randr() {
+            select_randr_events(&conn, root);
+        }
         Ok(Self {
             conn,
             root,
@@ -128,6 +139,8 @@ impl X11Capturer {
             monitors,
             shm,
             damage,
+            randr_changed: false,
+            checked: Instant::now(),
         })
     }
 
@@ -155,7 +168,6 @@ impl X11Capturer {
 
     /// Monitor `id` as BGRX, through shared memory while it works.
     fn capture_bgrx(&mut self, id: u32) -> Result<(Rect, Vec<u8>), CaptureError> {
-        self.monitors.follow_changes(&self.conn, self.root)?;
         let rect = self
             .monitors
             .rect(id)
@@ -209,11 +221,60 @@ impl X11Capturer {
         Ok(pixels)
     }
 
-    /// Reads the damage reports that arrived so far, if the server sends any.
-    fn drain_damage(&mut self) {
-        if let Some(damage) = &mut self.damage {
-            damage.drain(&self.conn, &self.monitors);
+    /// Reads the events that arrived so far: damage reports mark monitors
+    /// changed, a RandR event asks for the monitors to be read again. A
+    /// broken connection counts as both (the next request reports it).
+    fn read_events(&mut self) {
+        loop {
+            match self.conn.poll_for_event() {
+                Ok(Some(Event::DamageNotify(notify))) => {
+                    if let Some(damage) = &mut self.damage {
+                        damage.note(&notify, &self.monitors);
+                    }
+                }
+                Ok(Some(Event::RandrScreenChangeNotify(_) | Event::RandrNotify(_))) => {
+                    self.randr_changed = true;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(_) => {
+                    if let Some(damage) = &mut self.damage {
+                        damage.forget();
+                    }
+                    self.randr_changed = true;
+                    return;
+                }
+            }
         }
+    }
+
+    /// Makes the shared memory segment the size of the largest monitor
+    /// now; gives shared memory up if a new segment cannot be made.
+    fn fit_shared_memory(&mut self) {
+        let Some(shm) = &mut self.shm else { return };
+        if let Err(err) = shm.fit(&self.conn, self.monitors.largest_image_len()) {
+            let error = &err as &dyn std::error::Error;
+            tracing::warn!(error, "cannot resize the MIT-SHM segment; using GetImage");
+            if let Some(shm) = self.shm.take() {
+                shm.detach(&self.conn);
+            }
+        }
+    }
+}
+
+/// Asks for RandR's change events on the root window: screen size, CRTC
+/// and output changes. Without them the monitors are still re-read every
+/// [`RECHECK`].
+fn select_randr_events(conn: &RustConnection, root: xproto::Window) {
+    let mask = randr::NotifyMask::SCREEN_CHANGE
+        | randr::NotifyMask::CRTC_CHANGE
+        | randr::NotifyMask::OUTPUT_CHANGE;
+    let selected = conn
+        .randr_select_input(root, mask)
+        .map_err(ReplyOrIdError::from)
+        .and_then(|cookie| cookie.check().map_err(ReplyOrIdError::from));
+    if let Err(err) = selected {
+        tracing::debug!(error = %err, "no RandR events; monitors are re-read on a timer");
     }
 }
 
@@ -222,9 +283,26 @@ impl Capturer for X11Capturer {
         self.monitors.infos()
     }
 
+    fn refresh_monitors(&mut self, force: bool) -> Result<Option<Vec<MonitorInfo>>, CaptureError> {
+        self.read_events();
+        if !(force || self.randr_changed || self.checked.elapsed() >= RECHECK) {
+            return Ok(None);
+        }
+        self.randr_changed = false;
+        self.checked = Instant::now();
+        if !self.monitors.refresh(&self.conn, self.root)? {
+            return Ok(None);
+        }
+        if let Some(damage) = &mut self.damage {
+            damage.forget();
+        }
+        self.fit_shared_memory();
+        Ok(Some(self.monitors.infos().to_vec()))
+    }
+
     fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError> {
         // Cleared before the capture: damage from now on means another one.
-        self.drain_damage();
+        self.read_events();
         if let Some(damage) = &mut self.damage {
             damage.mark_captured(id);
         }
@@ -239,7 +317,7 @@ impl Capturer for X11Capturer {
     }
 
     fn unchanged(&mut self, id: u32) -> bool {
-        self.drain_damage();
+        self.read_events();
         self.damage.as_ref().is_some_and(|d| d.unchanged(id))
     }
 }

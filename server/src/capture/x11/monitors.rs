@@ -1,11 +1,20 @@
-//! Which monitors the X server has, numbered as xcap numbers them, and
-//! their geometry kept current.
+//! Which monitors the X server has, and their geometry kept current.
 //!
-//! Ids are xcap's: RandR's monitors in RandR's order, one id per output of
-//! each, monitors without an output left out (see [`discover`]), so that an
-//! id names the same monitor whichever capturer the agent ends up with. The
-//! list is fixed when the capturer is built (viewers were told it); the
-//! geometry of each monitor is re-read before every frame.
+//! Every RandR 1.5 monitor is listed, in RandR's order, whether it shows
+//! an output or not (`xrandr --setmonitor NAME GEOMETRY none` splits a wide
+//! screen into such virtual monitors). A monitor's id is tied to its name
+//! atom: it stays while the monitor exists, a monitor that comes back gets
+//! its old id again, and a new one gets an id never used before. When RandR
+//! lists nothing (no RandR 1.5), the whole root window is monitor 0.
+//!
+//! The list is re-read by [`Monitors::refresh`], which the capturer calls
+//! when RandR reports a change and, because the X server reports none when
+//! a monitor is defined or deleted (`--setmonitor`, `--delmonitor`), every
+//! [`RECHECK`] as well: a few small round trips a second, never one per
+//! frame.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use lookout_protocol::MonitorInfo;
 use x11rb::connection::RequestConnection as _;
@@ -15,9 +24,8 @@ use x11rb::rust_connection::RustConnection;
 
 use super::{X11Error, request};
 
-/// What a monitor id stands for: a RandR monitor (its name atom) shown on
-/// one of its outputs, or the whole root window when RandR lists none.
-type Identity = Option<(xproto::Atom, randr::Output)>;
+/// How often the monitors are re-read when no RandR event said they changed.
+pub(super) const RECHECK: Duration = Duration::from_millis(250);
 
 /// A rectangle of the root window, in the X protocol's own types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,37 +53,28 @@ impl Rect {
     }
 }
 
-/// A monitor as RandR describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Monitor {
-    identity: Identity,
-    name: String,
+/// A monitor as RandR lists it: its name atom (`None` for the whole root
+/// window, when RandR lists nothing), where it is, whether it is primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listed {
+    atom: Option<xproto::Atom>,
     rect: Rect,
     primary: bool,
-    /// False while RandR no longer lists it.
-    present: bool,
 }
 
-impl Monitor {
-    fn info(&self, id: u32) -> MonitorInfo {
-        MonitorInfo {
-            id,
-            name: self.name.clone(),
-            x: self.rect.x.into(),
-            y: self.rect.y.into(),
-            width: self.rect.width.into(),
-            height: self.rect.height.into(),
-            primary: self.primary,
-        }
-    }
-}
-
-/// The monitors by id, as first found, with their geometry kept current.
+/// The monitors by id, as the X server has them now.
 #[derive(Debug)]
 pub(super) struct Monitors {
-    list: Vec<Monitor>,
+    /// Ids and rectangles, in the same order as `infos`.
+    rects: Vec<(u32, Rect)>,
     /// The same monitors as announced to viewers.
     infos: Vec<MonitorInfo>,
+    /// Ids given out so far, by name atom (the root window's is `None`).
+    ids: HashMap<Option<xproto::Atom>, u32>,
+    /// Names read so far, by atom: atoms are never freed, so a name read
+    /// once needs no second round trip.
+    names: HashMap<xproto::Atom, String>,
+    next_id: u32,
     /// Whether the server has RandR 1.5 (monitors).
     randr: bool,
 }
@@ -84,9 +83,21 @@ impl Monitors {
     /// Asks the server for its monitors.
     pub(super) fn discover(conn: &RustConnection, root: xproto::Window) -> Result<Self, X11Error> {
         let randr = has_randr_monitors(conn)?;
-        let list = discover(conn, root, randr)?;
-        let infos = list.iter().zip(0u32..).map(|(m, id)| m.info(id)).collect();
-        Ok(Self { list, infos, randr })
+        let mut monitors = Self {
+            rects: Vec::new(),
+            infos: Vec::new(),
+            ids: HashMap::new(),
+            names: HashMap::new(),
+            next_id: 0,
+            randr,
+        };
+        monitors.refresh(conn, root)?;
+        Ok(monitors)
+    }
+
+    /// Whether the server has RandR 1.5, and with it change events.
+    pub(super) fn has_randr(&self) -> bool {
+        self.randr
     }
 
     /// The monitors as viewers see them.
@@ -94,60 +105,88 @@ impl Monitors {
         &self.infos
     }
 
-    /// How many ids there are, present or not.
-    pub(super) fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    /// Where monitor `id` is now; `None` for an unknown id or a monitor
-    /// RandR no longer lists.
+    /// Where monitor `id` is now; `None` for an id not listed now.
     pub(super) fn rect(&self, id: u32) -> Option<Rect> {
-        let monitor = self.list.get(usize::try_from(id).ok()?)?;
-        monitor.present.then_some(monitor.rect)
+        self.rects.iter().find(|(i, _)| *i == id).map(|&(_, r)| r)
     }
 
-    /// Every monitor's rectangle, by id.
-    pub(super) fn rects(&self) -> impl Iterator<Item = Rect> + '_ {
-        self.list.iter().map(|m| m.rect)
+    /// Every monitor's id and rectangle.
+    pub(super) fn rects(&self) -> impl Iterator<Item = (u32, Rect)> + '_ {
+        self.rects.iter().copied()
     }
 
     /// Bytes of an image of the largest monitor.
     pub(super) fn largest_image_len(&self) -> u64 {
-        self.rects().map(Rect::image_len).max().unwrap_or(0)
+        self.rects
+            .iter()
+            .map(|(_, r)| r.image_len())
+            .max()
+            .unwrap_or(0)
     }
 
-    /// Brings the monitors' geometry up to date. RandR is asked before
-    /// every frame (one small round trip) rather than trusted to send
-    /// events: the X server sends none when a monitor is redefined (`xrandr
-    /// --setmonitor`), and a stale rectangle would capture the wrong part of
-    /// the screen. A monitor keeps its id; one that is gone makes its id
-    /// fail until it comes back.
-    pub(super) fn follow_changes(
+    /// Re-reads the monitors; returns whether the list changed (a monitor
+    /// added, removed, moved, resized or made primary).
+    pub(super) fn refresh(
         &mut self,
         conn: &RustConnection,
         root: xproto::Window,
-    ) -> Result<(), X11Error> {
-        if !self.randr {
-            return Ok(());
+    ) -> Result<bool, X11Error> {
+        let mut listed = if self.randr {
+            randr_monitors(conn, root)?
+        } else {
+            Vec::new()
+        };
+        if listed.is_empty() {
+            listed.push(whole_root(conn, root)?);
         }
-        let listed = randr_monitors(conn, root)?;
-        let slots = self.list.iter_mut().zip(&mut self.infos);
-        for (id, (monitor, info)) in (0u32..).zip(slots) {
-            if monitor.identity.is_none() {
-                // The whole root window, there because RandR listed nothing.
-                continue;
-            }
-            let now = listed.iter().find(|l| l.identity == monitor.identity);
-            let (present, rect, primary) = match now {
-                Some(l) => (true, l.rect, l.primary),
-                None => (false, monitor.rect, monitor.primary),
-            };
-            if (present, rect, primary) == (monitor.present, monitor.rect, monitor.primary) {
-                continue;
-            }
-            (monitor.present, monitor.rect, monitor.primary) = (present, rect, primary);
-            *info = monitor.info(id);
-            tracing::info!(monitor = ?info, present, "an X11 monitor changed");
+        self.read_names(conn, &listed)?;
+        let mut rects = Vec::with_capacity(listed.len());
+        let mut infos = Vec::with_capacity(listed.len());
+        for l in &listed {
+            let id = *self.ids.entry(l.atom).or_insert_with(|| {
+                self.next_id += 1;
+                self.next_id - 1
+            });
+            let name = l.atom.and_then(|a| self.names.get(&a));
+            rects.push((id, l.rect));
+            infos.push(MonitorInfo {
+                id,
+                name: name.map_or_else(|| "screen".to_owned(), Clone::clone),
+                x: l.rect.x.into(),
+                y: l.rect.y.into(),
+                width: l.rect.width.into(),
+                height: l.rect.height.into(),
+                primary: l.primary,
+                all: false,
+            });
+        }
+        if infos == self.infos {
+            return Ok(false);
+        }
+        tracing::info!(monitors = ?infos, "the X11 monitors changed");
+        self.rects = rects;
+        self.infos = infos;
+        Ok(true)
+    }
+
+    /// Reads the names not read before: all requests first, then the
+    /// replies, so one round trip however many there are.
+    fn read_names(&mut self, conn: &RustConnection, listed: &[Listed]) -> Result<(), X11Error> {
+        let mut atoms: Vec<xproto::Atom> = listed
+            .iter()
+            .filter_map(|l| l.atom)
+            .filter(|a| !self.names.contains_key(a))
+            .collect();
+        atoms.dedup();
+        let cookies = atoms
+            .iter()
+            .map(|&a| conn.get_atom_name(a))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(request)?;
+        for (atom, cookie) in atoms.into_iter().zip(cookies) {
+            let name = cookie.reply().map_err(request)?.name;
+            self.names
+                .insert(atom, String::from_utf8_lossy(&name).into_owned());
         }
         Ok(())
     }
@@ -170,18 +209,7 @@ fn has_randr_monitors(conn: &RustConnection) -> Result<bool, X11Error> {
     Ok((version.major_version, version.minor_version) >= (1, 5))
 }
 
-/// One RandR monitor on one of its outputs, without its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Listed {
-    identity: Identity,
-    /// The monitor's name atom.
-    name: xproto::Atom,
-    rect: Rect,
-    primary: bool,
-}
-
-/// RandR's monitors in RandR's order, one entry per output of each (see
-/// [`discover`] for why).
+/// RandR's monitors in RandR's order, with or without outputs.
 fn randr_monitors(conn: &RustConnection, root: xproto::Window) -> Result<Vec<Listed>, X11Error> {
     let reply = conn
         .randr_get_monitors(root, true)
@@ -191,76 +219,39 @@ fn randr_monitors(conn: &RustConnection, root: xproto::Window) -> Result<Vec<Lis
     Ok(reply
         .monitors
         .iter()
-        .flat_map(|m| {
-            m.outputs.iter().map(|&output| Listed {
-                identity: Some((m.name, output)),
-                name: m.name,
-                rect: Rect {
-                    x: m.x,
-                    y: m.y,
-                    width: m.width,
-                    height: m.height,
-                },
-                primary: m.primary,
-            })
+        // A monitor whose outputs are all off has no size: nothing to show.
+        .filter(|m| m.width > 0 && m.height > 0)
+        .map(|m| Listed {
+            atom: Some(m.name),
+            rect: Rect {
+                x: m.x,
+                y: m.y,
+                width: m.width,
+                height: m.height,
+            },
+            primary: m.primary,
         })
         .collect())
 }
 
-/// The monitors as xcap numbers them, so that an id means the same monitor
-/// to both capturers: RandR's monitors in RandR's order, one entry per
-/// output of each (a monitor without outputs, such as one made with
-/// `xrandr --setmonitor NAME GEOMETRY none`, is left out; one spanning two
-/// outputs is listed twice). When RandR lists nothing, the whole root
-/// window is monitor 0.
-fn discover(
-    conn: &RustConnection,
-    root: xproto::Window,
-    randr: bool,
-) -> Result<Vec<Monitor>, X11Error> {
-    let listed = if randr {
-        randr_monitors(conn, root)?
-    } else {
-        Vec::new()
-    };
-    // Ask for every name before waiting for any: one round trip, not n.
-    let names = listed
-        .iter()
-        .map(|l| conn.get_atom_name(l.name))
-        .collect::<Result<Vec<_>, _>>()
+/// The whole root window, asked rather than taken from the connection
+/// setup: the root may have been resized since.
+fn whole_root(conn: &RustConnection, root: xproto::Window) -> Result<Listed, X11Error> {
+    let geometry = conn
+        .get_geometry(root)
+        .map_err(request)?
+        .reply()
         .map_err(request)?;
-    let mut monitors = Vec::with_capacity(listed.len());
-    for (l, name) in listed.iter().zip(names) {
-        monitors.push(Monitor {
-            identity: l.identity,
-            name: String::from_utf8_lossy(&name.reply().map_err(request)?.name).into_owned(),
-            rect: l.rect,
-            primary: l.primary,
-            present: true,
-        });
-    }
-    if monitors.is_empty() {
-        // Asked, not taken from the connection setup: the root may have
-        // been resized since.
-        let root = conn
-            .get_geometry(root)
-            .map_err(request)?
-            .reply()
-            .map_err(request)?;
-        monitors.push(Monitor {
-            identity: None,
-            name: "screen".into(),
-            rect: Rect {
-                x: 0,
-                y: 0,
-                width: root.width,
-                height: root.height,
-            },
-            primary: true,
-            present: true,
-        });
-    }
-    Ok(monitors)
+    Ok(Listed {
+        atom: None,
+        rect: Rect {
+            x: 0,
+            y: 0,
+            width: geometry.width,
+            height: geometry.height,
+        },
+        primary: true,
+    })
 }
 
 #[cfg(test)]

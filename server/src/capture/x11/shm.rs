@@ -85,6 +85,18 @@ impl SharedMemory {
         })
     }
 
+    /// Replaces the segment with one of `len` bytes when its size differs
+    /// (the monitors changed), detaching the old one: a shrunken desktop
+    /// gives its memory back, a grown one needs no resize on first capture.
+    pub(super) fn fit(&mut self, conn: &RustConnection, len: u64) -> Result<(), X11Error> {
+        if u64::from(self.len) == len.max(4) {
+            return Ok(());
+        }
+        let fitted = Self::create(conn, len)?;
+        std::mem::replace(self, fitted).detach(conn);
+        Ok(())
+    }
+
     /// Lets the segment go. Best effort, errors not wanted: the server
     /// frees the segment with the connection anyway, and the file closes on
     /// drop here.
