@@ -102,6 +102,74 @@ async fn virtual_monitors_are_listed_and_selecting_right_shows_the_right_half() 
     assert_eq!(x.wait_pointer((970, 20), Duration::from_secs(3)), (970, 20));
 }
 
+/// The size of the picture in `jpeg` and its colours at `points`.
+fn colour_at(jpeg: &[u8], points: &[(u32, u32)]) -> ((u32, u32), Vec<Rgb<u8>>) {
+    let image = decode(jpeg);
+    let colours = points
+        .iter()
+        .map(|&(x, y)| *image.get_pixel(x, y))
+        .collect();
+    (image.dimensions(), colours)
+}
+
+#[tokio::test]
+async fn all_is_listed_as_the_whole_desktop_and_shows_both_halves() {
+    let x = split_screen();
+    let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let ServerMessage::Welcome {
+        features, monitors, ..
+    } = welcome
+    else {
+        panic!("expected welcome, got {welcome:?}");
+    };
+    assert!(features.iter().any(|f| f == "all-monitors"), "{features:?}");
+    let all = named(&monitors, "all").clone();
+    assert!(all.all && !all.primary, "{all:?}");
+    assert_eq!((all.x, all.y, all.width, all.height), (0, 0, 1920, 1080));
+    assert!(
+        monitors.iter().filter(|m| m.all).count() == 1,
+        "{monitors:?}"
+    );
+    assert!(
+        monitors.iter().all(|m| m.all || m.id != all.id),
+        "{monitors:?}"
+    );
+
+    client.send(ClientMessage::StartMonitor).await;
+    client
+        .send(ClientMessage::SelectMonitor { id: all.id })
+        .await;
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let (_, jpeg) = client.image().await;
+        let (size, colours) = colour_at(&jpeg, &[(10, 540), (950, 540), (970, 540), (1910, 540)]);
+        if size == (1920, 1080) {
+            assert!(
+                close_to(colours[0], LEFT) && close_to(colours[1], LEFT),
+                "{colours:?}"
+            );
+            assert!(
+                close_to(colours[2], RIGHT) && close_to(colours[3], RIGHT),
+                "{colours:?}"
+            );
+            eprintln!(
+                "all selected -> a 1920x1080 frame in {:?}",
+                started.elapsed()
+            );
+            // A pointer position in the whole desktop's picture lands there.
+            client
+                .send(ClientMessage::MouseMove { x: 1500, y: 500 })
+                .await;
+            assert_eq!(x.wait_pointer((1500, 500), SWITCH_LIMIT), (1500, 500));
+            return;
+        }
+        seen.push(size);
+    }
+    panic!("no 1920x1080 frame of all: {seen:?}");
+}
+
 #[tokio::test]
 async fn a_deleted_monitor_moves_its_viewer_to_the_remaining_one_with_a_frame() {
     let x = split_screen();

@@ -7,6 +7,11 @@
 //! its old id again, and a new one gets an id never used before. When RandR
 //! lists nothing (no RandR 1.5), the whole root window is monitor 0.
 //!
+//! With more than one monitor, one more entry is listed last: "all", id
+//! [`ALL_ID`] (never given to a real monitor), the bounding box of every
+//! monitor within the root window, `all: true`. Capturing it captures that
+//! rectangle of the root window: the whole desktop as one picture.
+//!
 //! The list is re-read by [`Monitors::refresh`], which the capturer calls
 //! when RandR reports a change and, because the X server reports none when
 //! a monitor is defined or deleted (`--setmonitor`, `--delmonitor`), every
@@ -26,6 +31,10 @@ use super::{X11Error, request};
 
 /// How often the monitors are re-read when no RandR event said they changed.
 pub(super) const RECHECK: Duration = Duration::from_millis(250);
+
+/// The id of the "all" entry; real monitors count up from 0 and never get
+/// this far.
+pub(super) const ALL_ID: u32 = u32::MAX;
 
 /// A rectangle of the root window, in the X protocol's own types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +59,34 @@ impl Rect {
         let (bx0, bx1) = span(other.x, other.width);
         let (by0, by1) = span(other.y, other.height);
         ax0 < bx1 && bx0 < ax1 && ay0 < by1 && by0 < ay1
+    }
+
+    /// The smallest rectangle holding every one of `rects` and within
+    /// `bounds`; `None` when that is empty.
+    pub(super) fn bounding(rects: impl Iterator<Item = Rect>, bounds: Rect) -> Option<Rect> {
+        let mut edges: Option<(i32, i32, i32, i32)> = None;
+        for r in rects {
+            let (x0, y0) = (i32::from(r.x), i32::from(r.y));
+            let (x1, y1) = (x0 + i32::from(r.width), y0 + i32::from(r.height));
+            edges = Some(match edges {
+                None => (x0, y0, x1, y1),
+                Some((a, b, c, d)) => (a.min(x0), b.min(y0), c.max(x1), d.max(y1)),
+            });
+        }
+        let (x0, y0, x1, y1) = edges?;
+        let x0 = x0.max(i32::from(bounds.x));
+        let y0 = y0.max(i32::from(bounds.y));
+        let x1 = x1.min(i32::from(bounds.x) + i32::from(bounds.width));
+        let y1 = y1.min(i32::from(bounds.y) + i32::from(bounds.height));
+        if x1 <= x0 || y1 <= y0 {
+            return None;
+        }
+        Some(Rect {
+            x: i16::try_from(x0).ok()?,
+            y: i16::try_from(y0).ok()?,
+            width: u16::try_from(x1 - x0).ok()?,
+            height: u16::try_from(y1 - y0).ok()?,
+        })
     }
 }
 
@@ -159,6 +196,22 @@ impl Monitors {
                 primary: l.primary,
                 all: false,
             });
+        }
+        if rects.len() > 1 {
+            let root_rect = whole_root(conn, root)?.rect;
+            if let Some(all) = Rect::bounding(rects.iter().map(|&(_, r)| r), root_rect) {
+                rects.push((ALL_ID, all));
+                infos.push(MonitorInfo {
+                    id: ALL_ID,
+                    name: "all".to_owned(),
+                    x: all.x.into(),
+                    y: all.y.into(),
+                    width: all.width.into(),
+                    height: all.height.into(),
+                    primary: false,
+                    all: true,
+                });
+            }
         }
         if infos == self.infos {
             return Ok(false);
@@ -273,5 +326,25 @@ mod tests {
         assert!(!screen.intersects(r(3200, 0, 10, 10)));
         assert!(!screen.intersects(r(1920, 1024, 10, 10)));
         assert!(r(-5, -5, 10, 10).intersects(r(0, 0, 1, 1)));
+    }
+
+    #[test]
+    fn the_bounding_box_holds_every_monitor_within_the_root() {
+        let r = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        let root = r(0, 0, 1920, 1080);
+        let halves = [r(0, 0, 960, 1080), r(960, 0, 960, 1080)];
+        assert_eq!(Rect::bounding(halves.into_iter(), root), Some(root));
+        let spill = [r(100, 50, 10, 10), r(1900, 1000, 500, 500)];
+        assert_eq!(
+            Rect::bounding(spill.into_iter(), root),
+            Some(r(100, 50, 1820, 1030))
+        );
+        assert_eq!(Rect::bounding([r(2000, 0, 5, 5)].into_iter(), root), None);
+        assert_eq!(Rect::bounding(std::iter::empty(), root), None);
     }
 }
