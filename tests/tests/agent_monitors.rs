@@ -10,7 +10,7 @@ use image::{Rgb, RgbImage};
 use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{ClientMessage, MonitorInfo, ServerMessage};
 use lookout_tests::client::{Client, decode};
-use lookout_tests::process::AgentProcess;
+use lookout_tests::process::{AgentProcess, Running, TempDir, binary};
 use lookout_tests::x11::Xvfb;
 
 const TOKEN: &str = "monitors-test-token-01";
@@ -168,6 +168,51 @@ async fn all_is_listed_as_the_whole_desktop_and_shows_both_halves() {
         seen.push(size);
     }
     panic!("no 1920x1080 frame of all: {seen:?}");
+}
+
+/// The viewer binary with `--snapshot FILE --monitor CHOICE` against the
+/// agent: its exit status and standard error.
+fn snapshot_of(agent: &AgentProcess, out: &std::path::Path, choice: &str) -> (i32, String) {
+    let mut cmd = Command::new(binary("lookout-viewer"));
+    cmd.arg(agent.addr.to_string())
+        .args(agent.viewer_trust_args())
+        .args(["--token", TOKEN, "--monitor", choice, "--snapshot"])
+        .arg(out)
+        .env_remove("LOOKOUT_TOKEN");
+    let mut viewer = Running::spawn(cmd);
+    let status = viewer
+        .wait_exit(Duration::from_secs(30))
+        .expect("the viewer exits");
+    (status.code().unwrap_or(-1), viewer.stderr.text())
+}
+
+#[tokio::test]
+async fn the_viewers_monitor_option_picks_all_or_names_the_choices() {
+    let x = split_screen();
+    let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
+    let dir = TempDir::new("monitor-choice");
+    let out = dir.path().join("all.png");
+    let started = Instant::now();
+    let (code, err) = snapshot_of(&agent, &out, "all");
+    assert_eq!(code, 0, "{err}");
+    eprintln!("--monitor all snapshot in {:?}", started.elapsed());
+    let image = image::open(&out).expect("read the snapshot").to_rgb8();
+    assert_eq!(image.dimensions(), (1920, 1080));
+    assert!(close_to(*image.get_pixel(100, 500), LEFT));
+    assert!(close_to(*image.get_pixel(1800, 500), RIGHT));
+
+    let out = dir.path().join("right.png");
+    let (code, err) = snapshot_of(&agent, &out, "right");
+    assert_eq!(code, 0, "{err}");
+    let image = image::open(&out).expect("read the snapshot").to_rgb8();
+    assert_eq!(image.dimensions(), (960, 1080));
+    assert!(close_to(*image.get_pixel(480, 500), RIGHT));
+
+    let (code, err) = snapshot_of(&agent, &out, "middle");
+    assert_eq!(code, 1, "{err}");
+    for part in ["no monitor \"middle\"", "left", "right", "all"] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
 }
 
 #[tokio::test]
