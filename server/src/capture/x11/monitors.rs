@@ -4,8 +4,11 @@
 //! an output or not (`xrandr --setmonitor NAME GEOMETRY none` splits a wide
 //! screen into such virtual monitors). A monitor's id is tied to its name
 //! atom: it stays while the monitor exists, a monitor that comes back gets
-//! its old id again, and a new one gets an id never used before. When RandR
-//! lists nothing (no RandR 1.5), the whole root window is monitor 0.
+//! its old id again, and a new one gets an id never used before. A monitor
+//! is cut to the root window (a virtual one keeps its geometry when the
+//! screen shrinks under it), and left out when nothing of it is inside.
+//! When RandR lists nothing (no RandR 1.5), the whole root window is
+//! monitor 0.
 //!
 //! With more than one monitor, one more entry is listed last: "all", id
 //! [`ALL_ID`] (never given to a real monitor), the bounding box of every
@@ -168,13 +171,20 @@ impl Monitors {
         conn: &RustConnection,
         root: xproto::Window,
     ) -> Result<bool, X11Error> {
-        let mut listed = if self.randr {
-            randr_monitors(conn, root)?
+        // Both requests out before either reply: one round trip.
+        let geometry = conn.get_geometry(root).map_err(request)?;
+        let monitors = if self.randr {
+            Some(conn.randr_get_monitors(root, true).map_err(request)?)
         } else {
-            Vec::new()
+            None
+        };
+        let root_rect = whole_root(geometry.reply().map_err(request)?);
+        let mut listed = match monitors {
+            Some(cookie) => randr_monitors(&cookie.reply().map_err(request)?, root_rect.rect),
+            None => Vec::new(),
         };
         if listed.is_empty() {
-            listed.push(whole_root(conn, root)?);
+            listed.push(root_rect);
         }
         self.read_names(conn, &listed)?;
         let mut rects = Vec::with_capacity(listed.len());
@@ -197,21 +207,20 @@ impl Monitors {
                 all: false,
             });
         }
-        if rects.len() > 1 {
-            let root_rect = whole_root(conn, root)?.rect;
-            if let Some(all) = Rect::bounding(rects.iter().map(|&(_, r)| r), root_rect) {
-                rects.push((ALL_ID, all));
-                infos.push(MonitorInfo {
-                    id: ALL_ID,
-                    name: "all".to_owned(),
-                    x: all.x.into(),
-                    y: all.y.into(),
-                    width: all.width.into(),
-                    height: all.height.into(),
-                    primary: false,
-                    all: true,
-                });
-            }
+        if rects.len() > 1
+            && let Some(all) = Rect::bounding(rects.iter().map(|&(_, r)| r), root_rect.rect)
+        {
+            rects.push((ALL_ID, all));
+            infos.push(MonitorInfo {
+                id: ALL_ID,
+                name: "all".to_owned(),
+                x: all.x.into(),
+                y: all.y.into(),
+                width: all.width.into(),
+                height: all.height.into(),
+                primary: false,
+                all: true,
+            });
         }
         if infos == self.infos {
             return Ok(false);
@@ -262,40 +271,36 @@ fn has_randr_monitors(conn: &RustConnection) -> Result<bool, X11Error> {
     Ok((version.major_version, version.minor_version) >= (1, 5))
 }
 
-/// RandR's monitors in RandR's order, with or without outputs.
-fn randr_monitors(conn: &RustConnection, root: xproto::Window) -> Result<Vec<Listed>, X11Error> {
-    let reply = conn
-        .randr_get_monitors(root, true)
-        .map_err(request)?
-        .reply()
-        .map_err(request)?;
-    Ok(reply
+/// RandR's monitors in RandR's order, with or without outputs, each cut to
+/// the part inside `root`: a virtual monitor keeps its geometry when the
+/// screen shrinks under it (`--setmonitor` then a smaller mode), and only
+/// what is inside the root window can be captured. One wholly outside is
+/// left out, like one whose outputs are all off (it has no size).
+fn randr_monitors(reply: &randr::GetMonitorsReply, root: Rect) -> Vec<Listed> {
+    reply
         .monitors
         .iter()
-        // A monitor whose outputs are all off has no size: nothing to show.
-        .filter(|m| m.width > 0 && m.height > 0)
-        .map(|m| Listed {
-            atom: Some(m.name),
-            rect: Rect {
+        .filter_map(|m| {
+            let rect = Rect {
                 x: m.x,
                 y: m.y,
                 width: m.width,
                 height: m.height,
-            },
-            primary: m.primary,
+            };
+            let inside = Rect::bounding(std::iter::once(rect), root)?;
+            Some(Listed {
+                atom: Some(m.name),
+                rect: inside,
+                primary: m.primary,
+            })
         })
-        .collect())
+        .collect()
 }
 
-/// The whole root window, asked rather than taken from the connection
-/// setup: the root may have been resized since.
-fn whole_root(conn: &RustConnection, root: xproto::Window) -> Result<Listed, X11Error> {
-    let geometry = conn
-        .get_geometry(root)
-        .map_err(request)?
-        .reply()
-        .map_err(request)?;
-    Ok(Listed {
+/// The whole root window, from its geometry asked at this refresh rather
+/// than taken from the connection setup: the root may have been resized.
+fn whole_root(geometry: xproto::GetGeometryReply) -> Listed {
+    Listed {
         atom: None,
         rect: Rect {
             x: 0,
@@ -304,7 +309,7 @@ fn whole_root(conn: &RustConnection, root: xproto::Window) -> Result<Listed, X11
             height: geometry.height,
         },
         primary: true,
-    })
+    }
 }
 
 #[cfg(test)]
