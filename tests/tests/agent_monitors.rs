@@ -170,6 +170,39 @@ async fn all_is_listed_as_the_whole_desktop_and_shows_both_halves() {
     panic!("no 1920x1080 frame of all: {seen:?}");
 }
 
+#[tokio::test]
+async fn down_to_one_monitor_all_goes_and_its_viewer_is_moved() {
+    let x = split_screen();
+    let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let all = named(&welcome_monitors(welcome), "all").id;
+    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::SelectMonitor { id: all }).await;
+    client.image().await;
+
+    // Xvfb's own `screen` monitor stays: one is left, so `all` goes.
+    x.xrandr(&["--delmonitor", "left"]);
+    x.xrandr(&["--delmonitor", "right"]);
+    let started = Instant::now();
+    let mut monitors = monitors_message(&mut client).await;
+    for _ in 0..5 {
+        if monitors.len() == 1 {
+            break;
+        }
+        monitors = monitors_message(&mut client).await;
+    }
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    assert!(!monitors[0].all, "{monitors:?}");
+    let (size, _) = next_image(&mut client).await;
+    eprintln!(
+        "down to one monitor -> monitors + a frame in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(size, (1920, 1080));
+    let log = agent.process.stderr.text();
+    assert!(!log.contains("capture failed"), "{log}");
+}
+
 /// The viewer binary with `--snapshot FILE --monitor CHOICE` against the
 /// agent: its exit status and standard error.
 fn snapshot_of(agent: &AgentProcess, out: &std::path::Path, choice: &str) -> (i32, String) {
