@@ -179,6 +179,8 @@ pub struct FrameHub {
     /// Counts monitor list changes.
     layout: Arc<AtomicU64>,
     demand: Arc<Demand>,
+    /// Whether the source lists an "all" entry with more than one monitor.
+    all_monitors: bool,
 }
 
 /// A viewer's subscription to one monitor; capture of that monitor goes on
@@ -216,7 +218,20 @@ impl FrameHub {
             slots: Arc::new(Mutex::new(slots)),
             layout: Arc::default(),
             demand: Arc::default(),
+            all_monitors: false,
         }
+    }
+
+    /// The same hub, saying whether its source lists an "all" entry.
+    pub(crate) fn offering_all_monitors(mut self, offers: bool) -> Self {
+        self.all_monitors = offers;
+        self
+    }
+
+    /// Whether the source lists an "all" entry (`all: true`) whenever it
+    /// has more than one monitor: the `all-monitors` feature.
+    pub fn offers_all_monitors(&self) -> bool {
+        self.all_monitors
     }
 
     fn slots(&self) -> MutexGuard<'_, Slots> {

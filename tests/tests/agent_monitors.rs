@@ -10,7 +10,7 @@ use image::{Rgb, RgbImage};
 use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{ClientMessage, MonitorInfo, ServerMessage};
 use lookout_tests::client::{Client, decode};
-use lookout_tests::process::AgentProcess;
+use lookout_tests::process::{AgentProcess, Running, TempDir, binary};
 use lookout_tests::x11::Xvfb;
 
 const TOKEN: &str = "monitors-test-token-01";
@@ -100,6 +100,152 @@ async fn virtual_monitors_are_listed_and_selecting_right_shows_the_right_half() 
     // The pointer lands on the right monitor.
     client.send(ClientMessage::MouseMove { x: 10, y: 20 }).await;
     assert_eq!(x.wait_pointer((970, 20), Duration::from_secs(3)), (970, 20));
+}
+
+/// The size of the picture in `jpeg` and its colours at `points`.
+fn colour_at(jpeg: &[u8], points: &[(u32, u32)]) -> ((u32, u32), Vec<Rgb<u8>>) {
+    let image = decode(jpeg);
+    let colours = points
+        .iter()
+        .map(|&(x, y)| *image.get_pixel(x, y))
+        .collect();
+    (image.dimensions(), colours)
+}
+
+#[tokio::test]
+async fn all_is_listed_as_the_whole_desktop_and_shows_both_halves() {
+    let x = split_screen();
+    let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let ServerMessage::Welcome {
+        features, monitors, ..
+    } = welcome
+    else {
+        panic!("expected welcome, got {welcome:?}");
+    };
+    assert!(features.iter().any(|f| f == "all-monitors"), "{features:?}");
+    let all = named(&monitors, "all").clone();
+    assert!(all.all && !all.primary, "{all:?}");
+    assert_eq!((all.x, all.y, all.width, all.height), (0, 0, 1920, 1080));
+    assert!(
+        monitors.iter().filter(|m| m.all).count() == 1,
+        "{monitors:?}"
+    );
+    assert!(
+        monitors.iter().all(|m| m.all || m.id != all.id),
+        "{monitors:?}"
+    );
+
+    client.send(ClientMessage::StartMonitor).await;
+    client
+        .send(ClientMessage::SelectMonitor { id: all.id })
+        .await;
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let (_, jpeg) = client.image().await;
+        let (size, colours) = colour_at(&jpeg, &[(10, 540), (950, 540), (970, 540), (1910, 540)]);
+        if size == (1920, 1080) {
+            assert!(
+                close_to(colours[0], LEFT) && close_to(colours[1], LEFT),
+                "{colours:?}"
+            );
+            assert!(
+                close_to(colours[2], RIGHT) && close_to(colours[3], RIGHT),
+                "{colours:?}"
+            );
+            eprintln!(
+                "all selected -> a 1920x1080 frame in {:?}",
+                started.elapsed()
+            );
+            // A pointer position in the whole desktop's picture lands there.
+            client
+                .send(ClientMessage::MouseMove { x: 1500, y: 500 })
+                .await;
+            assert_eq!(x.wait_pointer((1500, 500), SWITCH_LIMIT), (1500, 500));
+            return;
+        }
+        seen.push(size);
+    }
+    panic!("no 1920x1080 frame of all: {seen:?}");
+}
+
+#[tokio::test]
+async fn down_to_one_monitor_all_goes_and_its_viewer_is_moved() {
+    let x = split_screen();
+    let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let all = named(&welcome_monitors(welcome), "all").id;
+    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::SelectMonitor { id: all }).await;
+    client.image().await;
+
+    // Xvfb's own `screen` monitor stays: one is left, so `all` goes.
+    x.xrandr(&["--delmonitor", "left"]);
+    x.xrandr(&["--delmonitor", "right"]);
+    let started = Instant::now();
+    let mut monitors = monitors_message(&mut client).await;
+    for _ in 0..5 {
+        if monitors.len() == 1 {
+            break;
+        }
+        monitors = monitors_message(&mut client).await;
+    }
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    assert!(!monitors[0].all, "{monitors:?}");
+    let (size, _) = next_image(&mut client).await;
+    eprintln!(
+        "down to one monitor -> monitors + a frame in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(size, (1920, 1080));
+    let log = agent.process.stderr.text();
+    assert!(!log.contains("capture failed"), "{log}");
+}
+
+/// The viewer binary with `--snapshot FILE --monitor CHOICE` against the
+/// agent: its exit status and standard error.
+fn snapshot_of(agent: &AgentProcess, out: &std::path::Path, choice: &str) -> (i32, String) {
+    let mut cmd = Command::new(binary("lookout-viewer"));
+    cmd.arg(agent.addr.to_string())
+        .args(agent.viewer_trust_args())
+        .args(["--token", TOKEN, "--monitor", choice, "--snapshot"])
+        .arg(out)
+        .env_remove("LOOKOUT_TOKEN");
+    let mut viewer = Running::spawn(cmd);
+    let status = viewer
+        .wait_exit(Duration::from_secs(30))
+        .expect("the viewer exits");
+    (status.code().unwrap_or(-1), viewer.stderr.text())
+}
+
+#[tokio::test]
+async fn the_viewers_monitor_option_picks_all_or_names_the_choices() {
+    let x = split_screen();
+    let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
+    let dir = TempDir::new("monitor-choice");
+    let out = dir.path().join("all.png");
+    let started = Instant::now();
+    let (code, err) = snapshot_of(&agent, &out, "all");
+    assert_eq!(code, 0, "{err}");
+    eprintln!("--monitor all snapshot in {:?}", started.elapsed());
+    let image = image::open(&out).expect("read the snapshot").to_rgb8();
+    assert_eq!(image.dimensions(), (1920, 1080));
+    assert!(close_to(*image.get_pixel(100, 500), LEFT));
+    assert!(close_to(*image.get_pixel(1800, 500), RIGHT));
+
+    let out = dir.path().join("right.png");
+    let (code, err) = snapshot_of(&agent, &out, "right");
+    assert_eq!(code, 0, "{err}");
+    let image = image::open(&out).expect("read the snapshot").to_rgb8();
+    assert_eq!(image.dimensions(), (960, 1080));
+    assert!(close_to(*image.get_pixel(480, 500), RIGHT));
+
+    let (code, err) = snapshot_of(&agent, &out, "middle");
+    assert_eq!(code, 1, "{err}");
+    for part in ["no monitor \"middle\"", "left", "right", "all"] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
 }
 
 #[tokio::test]
@@ -350,4 +496,165 @@ async fn the_viewer_follows_a_deleted_monitor_without_reconnecting() {
     assert_eq!(after.session, 1);
     drop(commands);
     assert!(net.stop().unwrap().is_none());
+}
+
+/// What one viewer's reader task has seen so far.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    images: u64,
+    monitors_messages: u64,
+    /// The newest JPEG.
+    last: Option<bytes::Bytes>,
+    closed: bool,
+}
+
+/// Reads `client` on its own task until the connection ends or `within`
+/// passes, pinging whenever the agent is quiet for a second (a still screen
+/// sends nothing), and publishes what it saw.
+fn read_on_a_task(
+    mut client: Client,
+    within: Duration,
+) -> (
+    tokio::sync::watch::Receiver<Seen>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(Seen::default());
+    let task = tokio::spawn(async move {
+        use futures_util::StreamExt as _;
+        let deadline = Instant::now() + within;
+        let mut pings = 0;
+        while Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_secs(1), client.framed.next()).await {
+                Err(_) => {
+                    pings += 1;
+                    client.send(ClientMessage::Ping { id: pings }).await;
+                }
+                Ok(Some(Ok(ServerFrame::Image(jpeg)))) => tx.send_modify(|s| {
+                    s.images += 1;
+                    s.last = Some(jpeg);
+                }),
+                Ok(Some(Ok(ServerFrame::Control(ServerMessage::Monitors { .. })))) => {
+                    tx.send_modify(|s| s.monitors_messages += 1);
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(_) => break,
+            }
+        }
+        tx.send_modify(|s| s.closed = true);
+    });
+    (rx, task)
+}
+
+/// Waits (bounded by `within`) until every viewer's `Seen` satisfies
+/// `pred(index, seen)`; panics naming `what` and the laggards otherwise.
+async fn all_see(
+    seen: &mut [tokio::sync::watch::Receiver<Seen>],
+    within: Duration,
+    what: &str,
+    pred: impl Fn(usize, &Seen) -> bool,
+) {
+    for (i, rx) in seen.iter_mut().enumerate() {
+        let got = tokio::time::timeout(within, rx.wait_for(|s| pred(i, s) || s.closed)).await;
+        match got {
+            Ok(Ok(s)) if !s.closed => {}
+            other => panic!("viewer {i}: {what} not seen within {within:?}: {other:?}"),
+        }
+    }
+}
+
+/// The issue's stress test: 50 layout changes (a virtual monitor defined
+/// and deleted, the mode switched down and up) while 4 viewers stream
+/// `left`, `right`, `all` and the agent's default. Every change reaches
+/// every viewer, none is left without frames, and no shared memory leaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_layout_changes_with_four_viewers_leave_none_stuck_and_leak_nothing() {
+    const GREEN: Rgb<u8> = Rgb([40, 190, 60]);
+    let x = split_screen();
+    add_small_mode(&x);
+    let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
+    let mut readers = Vec::new();
+    let mut monitors = Vec::new();
+    for choice in ["left", "right", "all", ""] {
+        let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+        monitors = welcome_monitors(welcome);
+        client.send(ClientMessage::StartMonitor).await;
+        if !choice.is_empty() {
+            let id = named(&monitors, choice).id;
+            client.send(ClientMessage::SelectMonitor { id }).await;
+        }
+        client.image().await;
+        readers.push(read_on_a_task(client, Duration::from_secs(300)));
+    }
+    assert!(monitors.iter().any(|m| m.all), "{monitors:?}");
+    let (mut seen, tasks): (Vec<_>, Vec<_>) = readers.into_iter().unzip();
+    let before = shared_memory_use(&x, &agent);
+
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut images_before_last = Vec::new();
+    let mut last_change = Instant::now();
+    for change in 0..50 {
+        let told: Vec<u64> = seen.iter().map(|s| s.borrow().monitors_messages).collect();
+        images_before_last = seen.iter().map(|s| s.borrow().images).collect();
+        match change % 4 {
+            0 => x.xrandr(&["--setmonitor", "extra", "640/169x360/95+100+100", "none"]),
+            1 => x.xrandr(&["--output", "screen", "--mode", "1280x720_60"]),
+            2 => x.xrandr(&["--delmonitor", "extra"]),
+            _ => x.xrandr(&["--output", "screen", "--mode", "1920x1080"]),
+        }
+        let changed = Instant::now();
+        last_change = changed;
+        all_see(
+            &mut seen,
+            SWITCH_LIMIT,
+            &format!("change {change}"),
+            |i, s| s.monitors_messages > told[i],
+        )
+        .await;
+        slowest = slowest.max(changed.elapsed());
+    }
+    // The last change (a mode switch) resized every monitor: each viewer
+    // gets a new, whole frame.
+    all_see(
+        &mut seen,
+        SWITCH_LIMIT,
+        "a frame after the last change",
+        |i, s| s.images > images_before_last[i],
+    )
+    .await;
+    eprintln!(
+        "50 layout changes told to 4 viewers in {:?} (slowest {slowest:?}); \
+         a frame for each after the last within {:?}",
+        started.elapsed(),
+        last_change.elapsed()
+    );
+    let after = shared_memory_use(&x, &agent);
+    assert_eq!(
+        after, before,
+        "(System V segments, Xvfb fds, agent fds) before and after"
+    );
+
+    // None is stuck: a new picture reaches every one of them.
+    let counts: Vec<u64> = seen.iter().map(|s| s.borrow().images).collect();
+    x.set_root_image(&RgbImage::from_pixel(1280, 720, GREEN));
+    let painted = Instant::now();
+    all_see(&mut seen, SWITCH_LIMIT, "the green screen", |i, s| {
+        s.images > counts[i]
+            && s.last.as_ref().is_some_and(|jpeg| {
+                let image = decode(jpeg);
+                close_to(
+                    *image.get_pixel(image.width() / 2, image.height() / 2),
+                    GREEN,
+                )
+            })
+    })
+    .await;
+    eprintln!("a repaint reached all 4 viewers in {:?}", painted.elapsed());
+    for task in tasks {
+        task.abort();
+    }
+    let log = agent.process.stderr.text();
+    let failures = log.matches("capture failed").count();
+    eprintln!("capture failures logged: {failures}");
+    assert!(failures <= 5, "{log}");
 }

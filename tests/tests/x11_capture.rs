@@ -166,7 +166,15 @@ fn compare_with_xcap_here() {
     let mut xcap = ScreenCapturer::new().unwrap();
     let mut x11 = X11Capturer::new(None).unwrap();
     let names: Vec<_> = x11.monitors().iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["lookout-virtual", "screen"], "every RandR monitor");
+    assert_eq!(
+        names,
+        ["lookout-virtual", "screen", "all"],
+        "every RandR monitor, then the whole desktop"
+    );
+    let all = x11.monitors().last().cloned().unwrap();
+    assert!(all.all && (all.x, all.y, all.width, all.height) == (0, 0, 640, 480));
+    let whole = x11.capture(all.id).unwrap();
+    assert_eq!((whole.width, whole.height), (640, 480));
     // Each monitor xcap lists is listed alike (ids aside), with its pixels.
     let listed = xcap.monitors().to_vec();
     assert!(!listed.is_empty());

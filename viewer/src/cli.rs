@@ -9,13 +9,14 @@ use std::time::Duration;
 use clap::Parser;
 use lookout_protocol::{DEFAULT_MAX_IMAGE_LEN, Fingerprint, HANDSHAKE_TIMEOUT, Limits, Timeouts};
 
+use crate::choice::MonitorChoice;
 use crate::target::{Target, TargetError};
 use crate::trust::Trust;
 
 /// Listed under `--help`: the keys the window keeps for itself.
 const KEYS_HELP: &str = "\
 Keys in the window (kept local, never sent to the agent):
-  F7    show the agent's next monitor
+  F7    show the agent's next monitor (\"all\" too: the whole desktop)
   F8    pause / resume the stream (the window keeps the last image)
   F9    save the current image as a PNG in the working directory
   F10   toggle view-only: stop / resume sending mouse and keyboard
@@ -93,6 +94,12 @@ pub struct Args {
     /// `ping`. The handshake limit is --timeout.
     #[arg(long, value_name = "NAME=DURATION,...", default_value = "")]
     pub timeouts: Timeouts,
+
+    /// The agent's monitor to show first: its id, its name (`left`,
+    /// `DP-1`), or `all` for the whole desktop. Default: the agent's
+    /// choice. An unknown one ends the viewer, naming the choices.
+    #[arg(long, value_name = "ID|NAME|all")]
+    pub monitor: Option<MonitorChoice>,
 }
 
 /// The shared secret. Its `Debug` never shows it, so a logged [`Config`]
@@ -156,6 +163,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Largest accepted JPEG in bytes (`--max-image-mb`).
     pub max_image_len: u64,
+    /// The monitor to show first (`--monitor`); `None`: the agent's choice.
+    pub monitor: Option<MonitorChoice>,
 }
 
 impl Config {
@@ -169,6 +178,7 @@ impl Config {
             mode: Mode::Window,
             timeouts: Timeouts::DEFAULT,
             max_image_len: DEFAULT_MAX_IMAGE_LEN,
+            monitor: None,
         }
     }
 
@@ -258,6 +268,7 @@ impl Args {
             },
             // In range by the value parser: at most 4096 MiB.
             max_image_len: self.max_image_mb.saturating_mul(1024 * 1024),
+            monitor: self.monitor,
         })
     }
 }
@@ -296,6 +307,16 @@ mod tests {
         );
         assert!(parse(&["h", "--frames", "3"]).is_err());
         assert!(parse(&["h", "--snapshot", "x.png", "--frames", "0"]).is_err());
+    }
+
+    #[test]
+    fn monitor_takes_an_id_a_name_or_all() {
+        assert_eq!(parse(&["h"]).unwrap().monitor, None);
+        let m = |v| parse(&["h", "--monitor", v]).unwrap().monitor;
+        assert_eq!(m("2"), Some(MonitorChoice::Id(2)));
+        assert_eq!(m("left"), Some(MonitorChoice::Name("left".into())));
+        assert_eq!(m("all"), Some(MonitorChoice::All));
+        assert!(parse(&["h", "--monitor", ""]).is_err());
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //! The wire format is the `lookout-protocol` crate's.
 
 pub mod backoff;
+pub mod choice;
 pub mod cli;
 pub mod connection;
 pub mod decode;
@@ -53,6 +54,7 @@ pub mod trust;
 pub mod untrusted;
 mod window;
 
+pub use choice::MonitorChoice;
 pub use cli::{Args, Config, Mode, Token};
 pub use connection::SessionError;
 pub use error::RunError;

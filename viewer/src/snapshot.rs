@@ -30,6 +30,14 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
     let (welcome, mut reader, mut writer) = conn.split();
     tracing::debug!(server = %welcome.server, monitor = welcome.monitor, "connected");
     let mut bound = FrameBound::of_monitors(&welcome.monitors);
+    if let Some(choice) = &config.monitor {
+        let id = choice
+            .resolve(&welcome.monitors)
+            .map_err(SessionError::from)?;
+        if id != welcome.monitor {
+            writer.send(&ClientMessage::SelectMonitor { id }).await?;
+        }
+    }
     writer.send(&ClientMessage::StartMonitor).await?;
     // Bad frames do not count as frames, so they cannot keep us waiting
     // past `patience` either.

@@ -69,6 +69,13 @@ pub trait Capturer {
         Ok(None)
     }
 
+    /// Whether this source lists an "all" entry (`all: true`, the whole
+    /// desktop as one picture) when it has more than one monitor: the
+    /// `all-monitors` feature. `false` by default.
+    fn offers_all_monitors(&self) -> bool {
+        false
+    }
+
     /// Captures the current image of monitor `id`.
     fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError>;
 

@@ -70,7 +70,8 @@ impl CaptureThread {
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(capturer.monitors().to_vec()));
+                let offers_all = capturer.offers_all_monitors();
+                let _ = ready_tx.send(Ok((capturer.monitors().to_vec(), offers_all)));
                 let Ok(hub) = hub_rx.recv() else { return };
                 let handoff = Handoff::default();
                 // Capture and encode overlap on two threads: while frame N
@@ -88,8 +89,8 @@ impl CaptureThread {
                 });
             })
             .map_err(CaptureError::Thread)?;
-        let monitors = match ready_rx.recv() {
-            Ok(Ok(monitors)) => monitors,
+        let (monitors, offers_all) = match ready_rx.recv() {
+            Ok(Ok(found)) => found,
             Ok(Err(err)) => {
                 let _ = handle.join();
                 return Err(err);
@@ -99,7 +100,7 @@ impl CaptureThread {
                 return Err(CaptureError::ThreadDied);
             }
         };
-        let hub = FrameHub::new(monitors);
+        let hub = FrameHub::new(monitors).offering_all_monitors(offers_all);
         let _ = hub_tx.send(hub.clone());
         Ok((
             Self {

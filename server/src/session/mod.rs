@@ -247,9 +247,13 @@ async fn admit<W: AsyncWrite + Unpin>(
         name: shared.name.clone(),
         monitor,
         control,
-        // None of §2.2–2.3's optional parts yet (`profiles`, `regions`,
-        // `all-monitors`).
-        features: Vec::new(),
+        // Of §2.2–2.3's optional parts, only `all-monitors` so far (not
+        // `profiles` or `regions`).
+        features: if shared.hub.offers_all_monitors() {
+            vec!["all-monitors".to_owned()]
+        } else {
+            Vec::new()
+        },
         monitors,
     };
     let mut buf = bytes::BytesMut::new();

@@ -115,6 +115,9 @@ pub enum SessionError {
     /// Reading or writing the socket failed.
     #[error("connection lost: {0}")]
     Io(#[from] io::Error),
+    /// `--monitor` names no monitor the agent lists.
+    #[error(transparent)]
+    NoSuchMonitor(#[from] crate::choice::NoSuchMonitor),
 }
 
 impl SessionError {
@@ -130,6 +133,7 @@ impl SessionError {
                 | SessionError::Binding { .. }
                 | SessionError::Impostor(_)
                 | SessionError::KnownHosts { .. }
+                | SessionError::NoSuchMonitor(_)
         )
     }
 

@@ -236,13 +236,22 @@ impl Supervisor {
     }
 
     /// Puts a new session where the user left the old one: the chosen
-    /// monitor (if the agent still has it), streaming unless paused.
+    /// monitor (if the agent still has it; on the first connection the one
+    /// `--monitor` names, an error if there is none), streaming unless
+    /// paused.
     async fn resume(
         &mut self,
         writer: &mut CommandWriter,
         offered: u32,
         monitors: &[MonitorInfo],
     ) -> Result<u32, SessionError> {
+        if self.want.monitor.is_none()
+            && let Some(choice) = &self.config.monitor
+        {
+            // `--monitor`, on the first connection only: later ones restore
+            // what the user has chosen since.
+            self.want.monitor = Some(choice.resolve(monitors)?);
+        }
         let monitor = match self.want.monitor {
             Some(id) if id != offered && monitors.iter().any(|m| m.id == id) => {
                 writer.send(&ClientMessage::SelectMonitor { id }).await?;

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::network::Link;
+use lookout_protocol::MonitorInfo;
+
+use crate::network::{Link, Status};
 use crate::stats::{Figures, Stats};
 
 /// How long a message stays in the title.
@@ -23,14 +25,18 @@ pub(crate) struct TitleParts<'a> {
     pub(crate) agent_view_only: bool,
     /// Input switched off with F10.
     pub(crate) local_view_only: bool,
+    /// Which of the agent's monitors is shown (`monitor left`, `all
+    /// monitors`), when it has more than one; the agent's words.
+    pub(crate) monitor: Option<&'a str>,
     /// The last period's figures.
     pub(crate) figures: Option<&'a Figures>,
     /// A message that replaces the figures for a few seconds.
     pub(crate) flash: Option<&'a str>,
 }
 
-/// `lookout · HOST:PORT · STATE[ · view-only][ · FIGURES or FLASH]`, with
-/// the flash escaped ([`crate::untrusted::shown`]).
+/// `lookout · HOST:PORT · STATE[ · MONITOR][ · view-only][ · FIGURES or
+/// FLASH]`, with the monitor and the flash escaped
+/// ([`crate::untrusted::shown`]).
 pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
     let live = *parts.link == Link::Live;
     let state = match parts.link {
@@ -42,6 +48,10 @@ pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
         Link::Failed => "refused",
     };
     let mut title = format!("lookout · {} · {state}", parts.target);
+    if let Some(monitor) = parts.monitor.filter(|_| live) {
+        title.push_str(" · ");
+        title.push_str(&crate::untrusted::shown(monitor));
+    }
     if live && parts.agent_view_only {
         title.push_str(" · view-only (agent)");
     } else if parts.local_view_only {
@@ -56,6 +66,54 @@ pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
         title.push_str(&format!(" · {figures}"));
     }
     title
+}
+
+/// What the title calls the monitor shown (`monitor left`, `all monitors`),
+/// when the agent has more than one; unescaped (see [`compose`]).
+pub(crate) fn monitor_label(status: &Status) -> Option<String> {
+    if status.monitors.len() < 2 {
+        return None;
+    }
+    let id = status.monitor?;
+    status.monitors.iter().find(|m| m.id == id).map(label)
+}
+
+fn label(monitor: &MonitorInfo) -> String {
+    if monitor.all {
+        "all monitors".to_owned()
+    } else {
+        format!("monitor {}", monitor.name)
+    }
+}
+
+/// The flash for a monitor change from `old` to `new` in one session:
+/// "monitor right is gone; now showing monitor left" when the agent moved
+/// the viewer off a monitor it no longer lists, else the new monitor's
+/// name and size; `None` when the monitor did not change.
+pub(crate) fn monitor_change(old: &Status, new: &Status) -> Option<String> {
+    if new.monitor == old.monitor {
+        return None;
+    }
+    let now = new.monitors.iter().find(|m| Some(m.id) == new.monitor)?;
+    let gone = old
+        .monitors
+        .iter()
+        .find(|m| Some(m.id) == old.monitor)
+        .filter(|was| !new.monitors.iter().any(|m| m.id == was.id));
+    Some(match gone {
+        Some(was) => format!("{} is gone; now showing {}", label(was), label(now)),
+        None => format!(
+            "{}: {} ({}x{})",
+            if now.all {
+                "all monitors".to_owned()
+            } else {
+                format!("monitor {}", now.id)
+            },
+            now.name,
+            now.width,
+            now.height
+        ),
+    })
 }
 
 /// The state behind the title: the live figures, a flash and when it
@@ -81,6 +139,8 @@ pub(crate) struct State<'a> {
     pub(crate) agent_view_only: bool,
     /// Input switched off with F10.
     pub(crate) local_view_only: bool,
+    /// Which monitor is shown, when the agent has more than one.
+    pub(crate) monitor: Option<&'a str>,
 }
 
 impl Heading {
@@ -132,6 +192,7 @@ impl Heading {
             paused: state.paused,
             agent_view_only: state.agent_view_only,
             local_view_only: state.local_view_only,
+            monitor: state.monitor,
             figures: self.figures.as_ref(),
             flash: self.flash.as_ref().map(|(m, _)| m.as_str()),
         });
@@ -154,6 +215,7 @@ mod tests {
             paused: false,
             agent_view_only: false,
             local_view_only: false,
+            monitor: None,
             figures: None,
             flash: None,
         }
@@ -234,6 +296,24 @@ mod tests {
         });
         assert!(!title.chars().any(char::is_control), "{title:?}");
         assert!(title.starts_with("lookout · box:6868 · live · monitor 1: left\\n"));
+    }
+
+    #[test]
+    fn the_monitor_is_named_while_live_and_escaped() {
+        let title = compose(&TitleParts {
+            monitor: Some("monitor left\x1b[2J"),
+            figures: Some(&FIGURES),
+            ..parts(&Link::Live)
+        });
+        assert_eq!(
+            title,
+            "lookout · box:6868 · live · monitor left\\u{1b}[2J · 30.0 fps, 41 ms, 2400 kbit/s"
+        );
+        let lost = compose(&TitleParts {
+            monitor: Some("all monitors"),
+            ..parts(&Link::Reconnecting)
+        });
+        assert_eq!(lost, "lookout · box:6868 · reconnecting");
     }
 
     #[test]

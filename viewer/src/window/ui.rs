@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use super::canvas::Canvas;
 use super::presenter::{Input, Presenter};
 use super::saver::Saver;
-use super::title::{Heading, State};
+use super::title::{self, Heading, State};
 use crate::decode::DecodedFrame;
 use crate::error::RunError;
 use crate::keys::{LocalAction, local_action};
@@ -67,6 +67,8 @@ pub(crate) struct Ui<'a> {
     steering: Steering,
     /// Input switched off with F10.
     view_only: bool,
+    /// What the title calls the monitor shown ([`title::monitor_label`]).
+    monitor_label: Option<String>,
     /// Local keys (F7-F10) being held, to ignore their auto-repeat.
     local_held: Vec<WinKey>,
     /// This iteration's input, reused.
@@ -95,6 +97,7 @@ impl<'a> Ui<'a> {
             canvas: Canvas::new(),
             steering: Steering::new(wheel),
             view_only: false,
+            monitor_label: None,
             local_held: Vec::new(),
             input: Input::default(),
             outgoing: Vec::new(),
@@ -141,6 +144,7 @@ impl<'a> Ui<'a> {
             paused: self.status.paused,
             agent_view_only: !self.status.control,
             local_view_only: self.view_only,
+            monitor: self.monitor_label.as_deref(),
         };
         if let Some(title) = self.heading.refresh(now, received, state) {
             window.set_title(title);
@@ -168,18 +172,11 @@ impl<'a> Ui<'a> {
         if new.session != self.status.session {
             // A new agent session: the old one released all our keys.
             self.steering.forget();
-        } else if new.monitor != self.status.monitor
-            && let Some(monitor) = new.monitors.iter().find(|m| Some(m.id) == new.monitor)
-        {
-            let message = format!(
-                "monitor {}: {} ({}x{})",
-                monitor.id,
-                crate::untrusted::shown(&monitor.name),
-                monitor.width,
-                monitor.height
-            );
+        } else if let Some(message) = title::monitor_change(&self.status, &new) {
+            // The agent's names: escaped where the title is composed.
             self.heading.flash(message, now);
         }
+        self.monitor_label = title::monitor_label(&new);
         self.status = new;
         if self.status.link == Link::Failed {
             Flow::Stop
@@ -679,7 +676,49 @@ mod tests {
         step(&mut ui, &mut window);
         assert_eq!(
             window.title(),
-            "lookout · box:6868 · live · monitor 1: m1 (800x600)"
+            "lookout · box:6868 · live · monitor m1 · monitor 1: m1 (800x600)"
+        );
+    }
+
+    #[test]
+    fn the_title_names_the_monitor_and_says_when_the_agent_moved_us() {
+        let (frames, received) = (Latest::new(), AtomicU64::new(0));
+        let (mut ui, net) = start(&frames, &received, PathBuf::new());
+        let mut window = FakeWindow::new();
+        let all = MonitorInfo {
+            id: u32::MAX,
+            name: "all".into(),
+            width: 1600,
+            all: true,
+            primary: false,
+            ..monitor(0)
+        };
+        net.set(live);
+        net.set(|s| s.monitors = vec![monitor(0), monitor(1), all.clone()]);
+        let now = Instant::now();
+        ui.step(&mut window, now);
+        assert_eq!(window.title(), "lookout · box:6868 · live · monitor m0");
+        net.set(|s| s.monitor = Some(u32::MAX));
+        ui.step(&mut window, now);
+        assert_eq!(
+            window.title(),
+            "lookout · box:6868 · live · all monitors · all monitors: all (1600x600)"
+        );
+        // Down to one monitor: "all" goes, the agent moves us to m0.
+        net.set(|s| {
+            s.monitors = vec![monitor(0)];
+            s.monitor = Some(0);
+        });
+        ui.step(&mut window, now);
+        assert_eq!(
+            window.title(),
+            "lookout · box:6868 · live · all monitors is gone; now showing monitor m0"
+        );
+        ui.step(&mut window, now + Duration::from_secs(5));
+        assert!(
+            !window.title().contains("monitor"),
+            "one monitor: not named; {}",
+            window.title()
         );
     }
 

@@ -300,6 +300,10 @@ impl Capturer for X11Capturer {
         Ok(Some(self.monitors.infos().to_vec()))
     }
 
+    fn offers_all_monitors(&self) -> bool {
+        self.monitors.has_randr()
+    }
+
     fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError> {
         // Cleared before the capture: damage from now on means another one.
         self.read_events();

@@ -4,8 +4,16 @@
 //! an output or not (`xrandr --setmonitor NAME GEOMETRY none` splits a wide
 //! screen into such virtual monitors). A monitor's id is tied to its name
 //! atom: it stays while the monitor exists, a monitor that comes back gets
-//! its old id again, and a new one gets an id never used before. When RandR
-//! lists nothing (no RandR 1.5), the whole root window is monitor 0.
+//! its old id again, and a new one gets an id never used before. A monitor
+//! is cut to the root window (a virtual one keeps its geometry when the
+//! screen shrinks under it), and left out when nothing of it is inside.
+//! When RandR lists nothing (no RandR 1.5), the whole root window is
+//! monitor 0.
+//!
+//! With more than one monitor, one more entry is listed last: "all", id
+//! [`ALL_ID`] (never given to a real monitor), the bounding box of every
+//! monitor within the root window, `all: true`. Capturing it captures that
+//! rectangle of the root window: the whole desktop as one picture.
 //!
 //! The list is re-read by [`Monitors::refresh`], which the capturer calls
 //! when RandR reports a change and, because the X server reports none when
@@ -26,6 +34,10 @@ use super::{X11Error, request};
 
 /// How often the monitors are re-read when no RandR event said they changed.
 pub(super) const RECHECK: Duration = Duration::from_millis(250);
+
+/// The id of the "all" entry; real monitors count up from 0 and never get
+/// this far.
+pub(super) const ALL_ID: u32 = u32::MAX;
 
 /// A rectangle of the root window, in the X protocol's own types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +62,34 @@ impl Rect {
         let (bx0, bx1) = span(other.x, other.width);
         let (by0, by1) = span(other.y, other.height);
         ax0 < bx1 && bx0 < ax1 && ay0 < by1 && by0 < ay1
+    }
+
+    /// The smallest rectangle holding every one of `rects` and within
+    /// `bounds`; `None` when that is empty.
+    pub(super) fn bounding(rects: impl Iterator<Item = Rect>, bounds: Rect) -> Option<Rect> {
+        let mut edges: Option<(i32, i32, i32, i32)> = None;
+        for r in rects {
+            let (x0, y0) = (i32::from(r.x), i32::from(r.y));
+            let (x1, y1) = (x0 + i32::from(r.width), y0 + i32::from(r.height));
+            edges = Some(match edges {
+                None => (x0, y0, x1, y1),
+                Some((a, b, c, d)) => (a.min(x0), b.min(y0), c.max(x1), d.max(y1)),
+            });
+        }
+        let (x0, y0, x1, y1) = edges?;
+        let x0 = x0.max(i32::from(bounds.x));
+        let y0 = y0.max(i32::from(bounds.y));
+        let x1 = x1.min(i32::from(bounds.x) + i32::from(bounds.width));
+        let y1 = y1.min(i32::from(bounds.y) + i32::from(bounds.height));
+        if x1 <= x0 || y1 <= y0 {
+            return None;
+        }
+        Some(Rect {
+            x: i16::try_from(x0).ok()?,
+            y: i16::try_from(y0).ok()?,
+            width: u16::try_from(x1 - x0).ok()?,
+            height: u16::try_from(y1 - y0).ok()?,
+        })
     }
 }
 
@@ -131,13 +171,20 @@ impl Monitors {
         conn: &RustConnection,
         root: xproto::Window,
     ) -> Result<bool, X11Error> {
-        let mut listed = if self.randr {
-            randr_monitors(conn, root)?
+        // Both requests out before either reply: one round trip.
+        let geometry = conn.get_geometry(root).map_err(request)?;
+        let monitors = if self.randr {
+            Some(conn.randr_get_monitors(root, true).map_err(request)?)
         } else {
-            Vec::new()
+            None
+        };
+        let root_rect = whole_root(geometry.reply().map_err(request)?);
+        let mut listed = match monitors {
+            Some(cookie) => randr_monitors(&cookie.reply().map_err(request)?, root_rect.rect),
+            None => Vec::new(),
         };
         if listed.is_empty() {
-            listed.push(whole_root(conn, root)?);
+            listed.push(root_rect);
         }
         self.read_names(conn, &listed)?;
         let mut rects = Vec::with_capacity(listed.len());
@@ -158,6 +205,21 @@ impl Monitors {
                 height: l.rect.height.into(),
                 primary: l.primary,
                 all: false,
+            });
+        }
+        if rects.len() > 1
+            && let Some(all) = Rect::bounding(rects.iter().map(|&(_, r)| r), root_rect.rect)
+        {
+            rects.push((ALL_ID, all));
+            infos.push(MonitorInfo {
+                id: ALL_ID,
+                name: "all".to_owned(),
+                x: all.x.into(),
+                y: all.y.into(),
+                width: all.width.into(),
+                height: all.height.into(),
+                primary: false,
+                all: true,
             });
         }
         if infos == self.infos {
@@ -209,40 +271,36 @@ fn has_randr_monitors(conn: &RustConnection) -> Result<bool, X11Error> {
     Ok((version.major_version, version.minor_version) >= (1, 5))
 }
 
-/// RandR's monitors in RandR's order, with or without outputs.
-fn randr_monitors(conn: &RustConnection, root: xproto::Window) -> Result<Vec<Listed>, X11Error> {
-    let reply = conn
-        .randr_get_monitors(root, true)
-        .map_err(request)?
-        .reply()
-        .map_err(request)?;
-    Ok(reply
+/// RandR's monitors in RandR's order, with or without outputs, each cut to
+/// the part inside `root`: a virtual monitor keeps its geometry when the
+/// screen shrinks under it (`--setmonitor` then a smaller mode), and only
+/// what is inside the root window can be captured. One wholly outside is
+/// left out, like one whose outputs are all off (it has no size).
+fn randr_monitors(reply: &randr::GetMonitorsReply, root: Rect) -> Vec<Listed> {
+    reply
         .monitors
         .iter()
-        // A monitor whose outputs are all off has no size: nothing to show.
-        .filter(|m| m.width > 0 && m.height > 0)
-        .map(|m| Listed {
-            atom: Some(m.name),
-            rect: Rect {
+        .filter_map(|m| {
+            let rect = Rect {
                 x: m.x,
                 y: m.y,
                 width: m.width,
                 height: m.height,
-            },
-            primary: m.primary,
+            };
+            let inside = Rect::bounding(std::iter::once(rect), root)?;
+            Some(Listed {
+                atom: Some(m.name),
+                rect: inside,
+                primary: m.primary,
+            })
         })
-        .collect())
+        .collect()
 }
 
-/// The whole root window, asked rather than taken from the connection
-/// setup: the root may have been resized since.
-fn whole_root(conn: &RustConnection, root: xproto::Window) -> Result<Listed, X11Error> {
-    let geometry = conn
-        .get_geometry(root)
-        .map_err(request)?
-        .reply()
-        .map_err(request)?;
-    Ok(Listed {
+/// The whole root window, from its geometry asked at this refresh rather
+/// than taken from the connection setup: the root may have been resized.
+fn whole_root(geometry: xproto::GetGeometryReply) -> Listed {
+    Listed {
         atom: None,
         rect: Rect {
             x: 0,
@@ -251,7 +309,7 @@ fn whole_root(conn: &RustConnection, root: xproto::Window) -> Result<Listed, X11
             height: geometry.height,
         },
         primary: true,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -273,5 +331,25 @@ mod tests {
         assert!(!screen.intersects(r(3200, 0, 10, 10)));
         assert!(!screen.intersects(r(1920, 1024, 10, 10)));
         assert!(r(-5, -5, 10, 10).intersects(r(0, 0, 1, 1)));
+    }
+
+    #[test]
+    fn the_bounding_box_holds_every_monitor_within_the_root() {
+        let r = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        let root = r(0, 0, 1920, 1080);
+        let halves = [r(0, 0, 960, 1080), r(960, 0, 960, 1080)];
+        assert_eq!(Rect::bounding(halves.into_iter(), root), Some(root));
+        let spill = [r(100, 50, 10, 10), r(1900, 1000, 500, 500)];
+        assert_eq!(
+            Rect::bounding(spill.into_iter(), root),
+            Some(r(100, 50, 1820, 1030))
+        );
+        assert_eq!(Rect::bounding([r(2000, 0, 5, 5)].into_iter(), root), None);
+        assert_eq!(Rect::bounding(std::iter::empty(), root), None);
     }
 }
