@@ -204,6 +204,7 @@ pub use limits::{
 };
 pub use message::{
     AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerFrame, ServerMessage,
+    StreamState,
 };
 pub use pairing::{EncodedFrame, FrameMeta, FramePairing, ImageWithoutFrame, Paired};
 pub use tag::Tag;

@@ -149,6 +149,16 @@ pub enum ServerMessage {
         /// Capture time, microseconds since the Unix epoch.
         captured_at_us: u64,
     },
+    /// Frames stopped or resumed for a reason other than the viewer's own
+    /// `stop_monitor` (§2.3.2): sent to each monitoring viewer.
+    Stream {
+        /// `live`, `paused` or `unavailable`.
+        state: StreamState,
+        /// Why, for people (escaped before it is shown). Absent reads as
+        /// empty.
+        #[serde(default)]
+        reason: String,
+    },
     /// Answer to `ping`.
     Pong {
         /// The `id` of the `ping`.
@@ -162,6 +172,19 @@ pub enum ServerMessage {
         /// For people.
         message: String,
     },
+}
+
+/// Whether frames flow to a monitoring viewer (§2.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// Frames flow (again).
+    Live,
+    /// The watched machine's user paused sharing.
+    Paused,
+    /// The server cannot capture: the display went away, or capture keeps
+    /// failing.
+    Unavailable,
 }
 
 /// What a server sends and a viewer receives, one frame at a time: a
@@ -325,6 +348,7 @@ impl ServerMessage {
             ServerMessage::Welcome { .. } => "welcome",
             ServerMessage::Monitors { .. } => "monitors",
             ServerMessage::Frame { .. } => "frame",
+            ServerMessage::Stream { .. } => "stream",
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::Error { .. } => "error",
         }

@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use lookout_protocol::{
     AuthMode, BindingMode, Challenge, ChannelBinding, ClientMessage, ErrorCode, FrameDecoder, Key,
-    Limits, MonitorInfo, RawFrame, ServerMessage, auth_response, encode_image,
+    Limits, MonitorInfo, RawFrame, ServerMessage, StreamState, auth_response, encode_image,
 };
 
 fn encode_client(msg: &ClientMessage) -> Vec<u8> {
@@ -328,4 +328,32 @@ fn other_spellings_of_the_same_messages_parse() {
             "{json}"
         );
     }
+}
+
+#[test]
+fn stream_state_golden() {
+    let json = r#"{"type":"stream","state":"unavailable","reason":"the display went away"}"#;
+    let wire = hc([72, 0, 0, 0, 0, 0, 0, 0], json);
+    let msg = ServerMessage::Stream {
+        state: StreamState::Unavailable,
+        reason: "the display went away".into(),
+    };
+    assert_eq!(encode_server(&msg), wire);
+    assert_eq!(ServerMessage::parse(json.as_bytes()).unwrap(), msg);
+    for (word, state) in [
+        ("live", StreamState::Live),
+        ("paused", StreamState::Paused),
+        ("unavailable", StreamState::Unavailable),
+    ] {
+        // Another server may leave the reason out: it reads as empty.
+        let json = format!(r#"{{"state":"{word}","type":"stream"}}"#);
+        assert_eq!(
+            ServerMessage::parse(json.as_bytes()).unwrap(),
+            ServerMessage::Stream {
+                state,
+                reason: String::new()
+            }
+        );
+    }
+    assert!(ServerMessage::parse(br#"{"type":"stream","state":"gone"}"#).is_err());
 }

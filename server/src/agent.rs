@@ -32,6 +32,23 @@ pub const MAX_PENDING_HANDSHAKES: usize = 64;
 /// How long shutdown waits for sessions to close before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// Why [`Agent::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The shutdown token fired.
+    Shutdown,
+    /// The display was gone for this long, past `--exit-on-display-loss`.
+    DisplayLost(Duration),
+}
+
+impl Stopped {
+    /// The exit status for a `--exit-on-display-loss` exit: 75, EX_TEMPFAIL
+    /// ("try again later"), distinct from the 1 of a failed start, so a
+    /// service manager (or a script) can tell "the display went away" from
+    /// "this cannot work".
+    pub const DISPLAY_LOST_STATUS: u8 = 75;
+}
+
 /// Why the agent could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -75,6 +92,7 @@ pub struct Agent {
     shared: Arc<Shared>,
     capture: CaptureThread,
     input: Option<InputThread>,
+    exit_on_display_loss: Option<Duration>,
 }
 
 impl Agent {
@@ -113,7 +131,10 @@ impl Agent {
         let (input, handle) = match input.filter(|_| config.control) {
             None => (None, None),
             Some(factory) => {
-                match tokio::task::spawn_blocking(move || InputThread::spawn(factory)).await? {
+                let display = hub.watch_availability();
+                match tokio::task::spawn_blocking(move || InputThread::spawn(factory, display))
+                    .await?
+                {
                     Ok((thread, handle)) => (Some(thread), Some(handle)),
                     Err(err) => {
                         warn_no_input(&err);
@@ -142,6 +163,7 @@ impl Agent {
             shared,
             capture,
             input,
+            exit_on_display_loss: config.exit_on_display_loss,
         })
     }
 
@@ -170,21 +192,38 @@ impl Agent {
         self.shared.control()
     }
 
-    /// Accepts viewers until `shutdown` fires, then closes every session,
-    /// releases held input, and stops the threads.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Accepts viewers until `shutdown` fires (or the display has been gone
+    /// for `--exit-on-display-loss`), then closes every session, releases
+    /// held input, and stops the threads.
+    pub async fn run(self, shutdown: CancellationToken) -> Stopped {
         let Agent {
             listener,
             shared,
             capture,
             input,
+            exit_on_display_loss,
             ..
         } = self;
         let pending = PendingHandshakes::new(MAX_PENDING_HANDSHAKES);
         let tracker = TaskTracker::new();
+        // Ends the sessions however the agent stops.
+        let stop = shutdown.child_token();
+        let display_lost =
+            crate::availability::gone_for(shared.hub.watch_availability(), exit_on_display_loss);
+        tokio::pin!(display_lost);
+        let mut stopped = Stopped::Shutdown;
         loop {
             let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
+                lasted = &mut display_lost => {
+                    tracing::warn!(
+                        gone_for = ?lasted,
+                        "the display has been gone too long (--exit-on-display-loss); stopping"
+                    );
+                    stopped = Stopped::DisplayLost(lasted);
+                    stop.cancel();
+                    break;
+                }
                 accepted = listener.accept() => accepted,
             };
             let (stream, peer) = match accepted {
@@ -219,7 +258,7 @@ impl Agent {
                 peer,
                 Arc::clone(&shared),
                 slot,
-                shutdown.child_token(),
+                stop.child_token(),
             ));
         }
         drop(listener);
@@ -240,6 +279,7 @@ impl Agent {
         .await
         .ok();
         tracing::info!("agent stopped");
+        stopped
     }
 }
 
@@ -313,6 +353,7 @@ mod tests {
             source: Source::Screen(Default::default()),
             timeouts: Timeouts::DEFAULT,
             name: "test".into(),
+            exit_on_display_loss: None,
         }
     }
 

@@ -109,6 +109,13 @@ pub struct Args {
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     pub pattern_size: (u32, u32),
 
+    /// End the agent with exit status 75 once the display has been gone
+    /// this many seconds (the X server stopped, the user logged out), for a
+    /// service manager to restart it. Without it the agent waits for the
+    /// display to come back, however long that takes.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub exit_on_display_loss: Option<u32>,
+
     /// Override session time limits, mostly for testing:
     /// `handshake=10s,silence=15s,write=10s,auth-block=10s` are the defaults
     /// (`ms` works too). Shorter limits drop slow viewers sooner.
@@ -207,6 +214,9 @@ impl Args {
             monitor: self.monitor,
             max_viewers: self.max_viewers,
             timeouts: self.timeouts,
+            exit_on_display_loss: self
+                .exit_on_display_loss
+                .map(|secs| std::time::Duration::from_secs(secs.into())),
             name: match self.name {
                 Some(name) => crate::config::checked_name(&name)?,
                 None => crate::config::host_name(),

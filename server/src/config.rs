@@ -38,6 +38,9 @@ pub struct Config {
     /// The agent's name for people, sent in `welcome` (`--name`; default
     /// the host name, see [`host_name`]).
     pub name: String,
+    /// End [`crate::Agent::run`] once the display has been gone this long
+    /// (`--exit-on-display-loss`); `None` waits for it forever.
+    pub exit_on_display_loss: Option<std::time::Duration>,
 }
 
 /// The longest agent name sent in `welcome`, in characters.

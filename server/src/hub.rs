@@ -25,6 +25,8 @@ use bytes::{Bytes, BytesMut};
 use lookout_protocol::{Limits, MonitorInfo, ProtocolError, ServerMessage, Tag, frame_header};
 use tokio::sync::watch;
 
+use crate::availability::Availability;
+
 /// One captured, encoded frame, shared by every viewer that sends it.
 #[derive(Debug)]
 pub struct EncodedFrame {
@@ -181,6 +183,8 @@ pub struct FrameHub {
     demand: Arc<Demand>,
     /// Whether the source lists an "all" entry with more than one monitor.
     all_monitors: bool,
+    /// Whether capture works; sessions tell their viewer of changes.
+    availability: Arc<watch::Sender<Availability>>,
 }
 
 /// A viewer's subscription to one monitor; capture of that monitor goes on
@@ -219,6 +223,7 @@ impl FrameHub {
             layout: Arc::default(),
             demand: Arc::default(),
             all_monitors: false,
+            availability: Arc::new(watch::Sender::new(Availability::Live)),
         }
     }
 
@@ -283,6 +288,24 @@ impl FrameHub {
             }
         }
         self.monitors.send_replace(monitors.into());
+    }
+
+    /// Follows whether capture works: marked changed when it stops or
+    /// starts again.
+    pub fn watch_availability(&self) -> watch::Receiver<Availability> {
+        self.availability.subscribe()
+    }
+
+    /// Says whether capture works. When it stops, every cached frame is
+    /// dropped, so that no viewer who starts watching during the outage
+    /// is handed the last picture as if it were live.
+    pub(crate) fn set_availability(&self, availability: Availability) {
+        if availability != Availability::Live {
+            for slot in self.slots().values() {
+                slot.send_replace(None);
+            }
+        }
+        self.availability.send_replace(availability);
     }
 
     /// Counts the changes of the monitor list: a frame captured under an

@@ -22,7 +22,8 @@
 //! * [`input`]: the one thread that owns the platform input handle.
 //! * Rules with time passed in, tested without waiting: [`limiter`]
 //!   (failed authentications), [`coalesce`] (pointer pacing), [`mapping`]
-//!   (frame to desktop coordinates).
+//!   (frame to desktop coordinates), [`availability`] (a display that goes
+//!   away: when viewers are told, how often it is tried again).
 //!
 //! Every connection is bounded: a per-address limit on failed
 //! authentications, a bounded table of pending handshakes that drops the
@@ -32,6 +33,7 @@
 //! The wire format is the `lookout-protocol` crate's.
 
 pub mod agent;
+pub mod availability;
 pub mod capture;
 pub mod cli;
 pub mod coalesce;
@@ -46,7 +48,7 @@ pub mod secret;
 mod session;
 pub mod tls;
 
-pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES};
+pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES, Stopped};
 pub use capture::{CaptureBackend, Source};
 pub use coalesce::MOVE_INTERVAL;
 pub use config::{Access, Config, ConfigError, Transport};

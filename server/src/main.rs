@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use lookout_protocol::Fingerprint;
 use lookout_server::cli::Args;
-use lookout_server::{Access, Agent, Config, Transport, capture, desktop_input, secret};
+use lookout_server::{Access, Agent, Config, Stopped, Transport, capture, desktop_input, secret};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -22,7 +22,8 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Stopped::Shutdown) => ExitCode::SUCCESS,
+        Ok(Stopped::DisplayLost(_)) => ExitCode::from(Stopped::DISPLAY_LOST_STATUS),
         Err(err) => {
             eprintln!("lookout-server: {err:#}");
             ExitCode::FAILURE
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
 }
 
 #[tokio::main]
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args) -> anyhow::Result<Stopped> {
     let config = args.into_config()?;
     let agent = Agent::start(&config, capture::open(config.source), Some(desktop_input()))
         .await
@@ -55,8 +56,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
-    agent.run(shutdown).await;
-    Ok(())
+    Ok(agent.run(shutdown).await)
 }
 
 /// Prints the fingerprint line (every start), or warns that there is no TLS.

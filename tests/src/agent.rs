@@ -24,7 +24,7 @@ pub async fn welcome(addr: std::net::SocketAddr) -> (Client, lookout_protocol::S
 }
 
 /// Two monitors of different sizes and colours; counts captures.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FakeScreen {
     monitors: Vec<MonitorInfo>,
     pub captures: Arc<AtomicUsize>,
@@ -140,7 +140,7 @@ pub struct TestAgent {
     pub captures: Arc<AtomicUsize>,
     pub input: RecordingSink,
     pub shutdown: CancellationToken,
-    pub task: JoinHandle<()>,
+    pub task: JoinHandle<lookout_server::Stopped>,
 }
 
 impl TestAgent {
@@ -165,6 +165,7 @@ impl TestAgent {
             source: Source::Screen(Default::default()),
             timeouts: opts.timeouts,
             name: "test-agent".into(),
+            exit_on_display_loss: None,
         };
         let captures = Arc::new(AtomicUsize::new(0));
         let mut monitors = monitors();
@@ -184,8 +185,10 @@ impl TestAgent {
         let sink = input.clone();
         let agent = Agent::start(
             &config,
-            Box::new(move || Ok(Box::new(screen) as Box<dyn Capturer>)),
-            Some(Box::new(move || Ok(Box::new(sink) as Box<dyn InputSink>))),
+            Box::new(move || Ok(Box::new(screen.clone()) as Box<dyn Capturer>)),
+            Some(Box::new(move || {
+                Ok(Box::new(sink.clone()) as Box<dyn InputSink>)
+            })),
         )
         .await
         .unwrap();

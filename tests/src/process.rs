@@ -143,6 +143,35 @@ impl Running {
             .expect("VmHWM line")
     }
 
+    /// CPU time used so far, user and system (Linux: /proc/PID/stat, in
+    /// clock ticks of `getconf CLK_TCK`).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("read /proc/PID/stat");
+        // Fields after the command name, which is in parentheses and may
+        // hold spaces: utime and stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')').expect("stat has a comm field") + 2..];
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().expect("a tick count"))
+            .collect();
+        let ticks: u64 = fields.iter().sum();
+        let hz = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(100);
+        Duration::from_millis(ticks * 1000 / hz)
+    }
+
     /// Open file descriptors (Linux: entries of /proc/PID/fd).
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))

@@ -23,18 +23,7 @@ impl Xvfb {
     /// server resets when its last client leaves, and the root window and
     /// the pointer snap back.
     pub fn start(width: u32, height: u32) -> Self {
-        assert!(
-            which("Xvfb"),
-            "Xvfb is not installed: run ./dev.sh deps (or apt-get install xvfb)"
-        );
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1"])
-            .args(["-screen", "0", &format!("{width}x{height}x24")])
-            .args(["-noreset", "-nolisten", "tcp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn Xvfb");
+        let mut child = spawn_xvfb(&["-displayfd", "1"], width, height);
         let stdout = child.stdout.take().expect("piped stdout");
         // One message: the display number Xvfb chose, or nothing.
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -62,6 +51,55 @@ impl Xvfb {
             xvfb.display
         );
         xvfb
+    }
+
+    /// Like [`Xvfb::start`], on a display number of its own in 600..1000,
+    /// for a test that stops the server and starts it again on the same
+    /// number ([`Xvfb::stop`], [`Xvfb::restart`]): `-displayfd` hands out
+    /// the lowest free number, so a number freed there could be taken by
+    /// another test's server in between.
+    pub fn start_restartable(width: u32, height: u32) -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        for _ in 0..50 {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let number = 600 + (std::process::id() * 13 + n * 7) % 400;
+            if std::path::Path::new(&format!("/tmp/.X{number}-lock")).exists() {
+                continue;
+            }
+            let mut xvfb = Xvfb {
+                display: format!(":{number}"),
+                child: spawn_xvfb(&[&format!(":{number}")], width, height),
+            };
+            if xvfb.wait_ready(Duration::from_secs(10)) {
+                return xvfb;
+            }
+        }
+        panic!("no free display number for a restartable Xvfb");
+    }
+
+    /// Stops the X server as a display manager does at log-out (SIGTERM),
+    /// and waits until it has exited.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new X server with a `width`x`height` screen on the same
+    /// display number (after [`Xvfb::stop`]) and waits until it accepts
+    /// connections; returns when it did.
+    pub fn restart(&mut self, width: u32, height: u32) -> Instant {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_xvfb(&[self.display.as_str()], width, height);
+        assert!(
+            self.wait_ready(Duration::from_secs(10)),
+            "Xvfb {} did not start again",
+            self.display
+        );
+        Instant::now()
     }
 
     fn wait_ready(&mut self, within: Duration) -> bool {
@@ -313,6 +351,24 @@ impl Drop for Xvfb {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Spawns `Xvfb ARGS -screen 0 WxHx24 -noreset -nolisten tcp`. `-noreset`
+/// matters: without it the server resets when its last client leaves, and
+/// the root window and the pointer snap back.
+fn spawn_xvfb(args: &[&str], width: u32, height: u32) -> Child {
+    assert!(
+        which("Xvfb"),
+        "Xvfb is not installed: run ./dev.sh deps (or apt-get install xvfb)"
+    );
+    Command::new("Xvfb")
+        .args(args)
+        .args(["-screen", "0", &format!("{width}x{height}x24")])
+        .args(["-noreset", "-nolisten", "tcp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn Xvfb")
 }
 
 fn which(program: &str) -> bool {

@@ -91,6 +91,9 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
             Event::Notice { code, message } => {
                 tracing::warn!(?code, "the agent refused a command: {message}");
             }
+            Event::Stream { state, reason } => {
+                tracing::warn!(?state, "the agent says: {reason}; waiting for a frame");
+            }
         }
     }
 }

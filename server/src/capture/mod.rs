@@ -3,7 +3,8 @@
 //!
 //! A capturer is created and used on the capture thread only, so it need not
 //! be `Send` (xcap's X11 handles are not guaranteed to be): [`open`] returns
-//! a factory that the capture thread calls.
+//! a factory that the capture thread calls, at start and again whenever the
+//! display went away and may be back.
 
 mod image;
 mod pattern;
@@ -56,6 +57,20 @@ pub enum CaptureError {
     },
 }
 
+impl CaptureError {
+    /// Whether this error means the source itself is gone (the connection
+    /// to the display broke, or a new one cannot be made): a new capturer
+    /// is needed, not another try of this one.
+    pub fn is_disconnected(&self) -> bool {
+        match self {
+            #[cfg(target_os = "linux")]
+            CaptureError::X11(err) => err.is_disconnected(),
+            CaptureError::NoX11Session | CaptureError::NoMonitors => true,
+            _ => false,
+        }
+    }
+}
+
 /// A source of screen images, one monitor at a time.
 pub trait Capturer {
     /// The monitors this source offers now, as announced in `welcome`.
@@ -88,9 +103,10 @@ pub trait Capturer {
     }
 }
 
-/// Builds a capturer on the capture thread.
+/// Builds a capturer on the capture thread: once at start, and again each
+/// time the display comes back after it went away.
 pub type CapturerFactory =
-    Box<dyn FnOnce() -> Result<Box<dyn Capturer>, CaptureError> + Send + 'static>;
+    Box<dyn FnMut() -> Result<Box<dyn Capturer>, CaptureError> + Send + 'static>;
 
 /// Where frames come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,25 +138,35 @@ pub enum CaptureBackend {
 /// The capturer factory for `source`. The capturer itself is built when
 /// the capture thread calls the factory, and that is when a backend that
 /// cannot run here is found out.
+///
+/// With [`CaptureBackend::Auto`], the backend that worked first is kept
+/// for every later call: when the X server is restarting, X11 fails for a
+/// moment, and falling back to xcap then would keep the slow path for good.
 pub fn open(source: Source) -> CapturerFactory {
     match source {
-        Source::Screen(backend) => Box::new(move || open_screen(backend)),
+        Source::Screen(mut backend) => Box::new(move || {
+            let (capturer, used) = open_screen(backend)?;
+            backend = used;
+            Ok(capturer)
+        }),
         Source::TestPattern { width, height } => {
             Box::new(move || Ok(Box::new(TestPattern::new(width, height)) as Box<dyn Capturer>))
         }
     }
 }
 
-/// The screen through `backend`. On X11 the direct capturer (one
-/// connection, shared memory) costs a fraction of xcap per frame; xcap
-/// covers the rest, and `Auto` falls back to it when X11 fails.
-fn open_screen(backend: CaptureBackend) -> Result<Box<dyn Capturer>, CaptureError> {
+/// The screen through `backend`, and the backend used. On X11 the direct
+/// capturer (one connection, shared memory) costs a fraction of xcap per
+/// frame; xcap covers the rest, and `Auto` falls back to it when X11 fails.
+fn open_screen(
+    backend: CaptureBackend,
+) -> Result<(Box<dyn Capturer>, CaptureBackend), CaptureError> {
     #[cfg(target_os = "linux")]
     if backend != CaptureBackend::Xcap {
         match X11Capturer::from_session() {
             Some(Ok(x11)) => {
                 tracing::info!(transport = ?x11.transport(), "screen capture: X11");
-                return Ok(Box::new(x11));
+                return Ok((Box::new(x11), CaptureBackend::X11));
             }
             Some(Err(err)) if backend == CaptureBackend::X11 => return Err(err),
             Some(Err(err)) => {
@@ -156,5 +182,5 @@ fn open_screen(backend: CaptureBackend) -> Result<Box<dyn Capturer>, CaptureErro
     let _ = backend;
     let xcap = ScreenCapturer::new()?;
     tracing::info!("screen capture: xcap");
-    Ok(Box::new(xcap))
+    Ok((Box::new(xcap), CaptureBackend::Xcap))
 }

@@ -14,6 +14,7 @@
 //! panics or is dropped.
 
 mod enigo_sink;
+mod injector;
 mod recording;
 
 pub use enigo_sink::EnigoSink;
@@ -22,9 +23,14 @@ pub use recording::{InputGate, RecordingSink};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
+
+use injector::Injector;
 
 use lookout_protocol::{Button, Key};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+
+use crate::availability::Availability;
 
 /// One input action, already mapped to desktop coordinates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,9 +92,10 @@ pub trait InputSink {
     fn apply(&mut self, action: &InputAction) -> Result<(), InputError>;
 }
 
-/// Builds the input sink on the input thread.
+/// Builds the input sink on the input thread: once at start, and again
+/// when the old one has kept failing (its display went away).
 pub type InputSinkFactory =
-    Box<dyn FnOnce() -> Result<Box<dyn InputSink>, InputError> + Send + 'static>;
+    Box<dyn FnMut() -> Result<Box<dyn InputSink>, InputError> + Send + 'static>;
 
 /// The input sink factory for the real desktop.
 pub fn desktop_input() -> InputSinkFactory {
@@ -173,8 +180,14 @@ pub struct InputThread {
 
 impl InputThread {
     /// Starts the thread and builds the sink on it. Fails if the sink cannot
-    /// be built (for example there is no display).
-    pub fn spawn(factory: InputSinkFactory) -> Result<(Self, InputHandle), InputError> {
+    /// be built (for example there is no display). `display` says when the
+    /// display went away and came back (the capture side's
+    /// [`crate::hub::FrameHub::watch_availability`]): the sink is made anew
+    /// then, as its connection was to the display that went away.
+    pub fn spawn(
+        mut factory: InputSinkFactory,
+        display: watch::Receiver<Availability>,
+    ) -> Result<(Self, InputHandle), InputError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let room = Arc::new(Semaphore::new(INPUT_QUEUE));
         let thread_room = Arc::clone(&room);
@@ -185,7 +198,7 @@ impl InputThread {
             .spawn(move || match factory() {
                 Ok(sink) => {
                     let _ = ready_tx.send(Ok(()));
-                    run(sink, rx);
+                    run(Injector::new(factory, sink), rx, display);
                     // Wakes sessions waiting for room: their `act` fails.
                     thread_room.close();
                 }
@@ -246,25 +259,33 @@ impl Held {
     }
 }
 
-fn run(mut sink: Box<dyn InputSink>, mut rx: mpsc::UnboundedReceiver<Command>) {
+fn run(
+    mut sink: Injector,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    mut display: watch::Receiver<Availability>,
+) {
     let mut held: HashMap<ViewerId, HashSet<Held>> = HashMap::new();
     while let Some(cmd) = rx.blocking_recv() {
+        // Looked at when there is input to carry out: nothing else needs it.
+        if display.has_changed().unwrap_or(false)
+            && *display.borrow_and_update() == Availability::Live
+        {
+            sink.display_back(Instant::now());
+        }
         match cmd {
             Command::Act(viewer, action, place) => {
                 // Out of the queue: its place is free for the next one.
                 drop(place);
                 track(&mut held, viewer, &action);
-                if let Err(err) = sink.apply(&action) {
-                    tracing::warn!(viewer, error = %err, "input action failed");
-                }
+                sink.apply(&action, Instant::now());
             }
-            Command::ReleaseAll(viewer) => release(sink.as_mut(), held.remove(&viewer)),
+            Command::ReleaseAll(viewer) => release(&mut sink, held.remove(&viewer)),
             Command::Shutdown => break,
         }
     }
     // The agent is stopping: release anything still held.
     for (_, keys) in held.drain() {
-        release(sink.as_mut(), Some(keys));
+        release(&mut sink, Some(keys));
     }
 }
 
@@ -282,11 +303,9 @@ fn track(held: &mut HashMap<ViewerId, HashSet<Held>>, viewer: ViewerId, action: 
     }
 }
 
-fn release(sink: &mut dyn InputSink, held: Option<HashSet<Held>>) {
+fn release(sink: &mut Injector, held: Option<HashSet<Held>>) {
     for item in held.into_iter().flatten() {
-        if let Err(err) = sink.apply(&item.release()) {
-            tracing::warn!(error = %err, "releasing {item:?} failed");
-        }
+        sink.apply(&item.release(), Instant::now());
     }
 }
 
@@ -322,9 +341,10 @@ mod tests {
         let gate = InputGate::closed();
         let sink = RecordingSink::gated(gate.clone());
         let factory_sink = sink.clone();
-        let (thread, handle) = InputThread::spawn(Box::new(move || {
-            Ok(Box::new(factory_sink) as Box<dyn InputSink>)
-        }))
+        let (thread, handle) = InputThread::spawn(
+            Box::new(move || Ok(Box::new(factory_sink.clone()) as Box<dyn InputSink>)),
+            watch::channel(Availability::Live).1,
+        )
         .unwrap();
         let release = handle.release_on_drop(7);
         // The first action is taken and held at the gate; then the queue
@@ -359,9 +379,10 @@ mod tests {
     async fn a_stopped_input_thread_refuses_actions_instead_of_hanging() {
         let sink = RecordingSink::new();
         let factory_sink = sink.clone();
-        let (thread, handle) = InputThread::spawn(Box::new(move || {
-            Ok(Box::new(factory_sink) as Box<dyn InputSink>)
-        }))
+        let (thread, handle) = InputThread::spawn(
+            Box::new(move || Ok(Box::new(factory_sink.clone()) as Box<dyn InputSink>)),
+            watch::channel(Availability::Live).1,
+        )
         .unwrap();
         assert!(handle.act(1, ctrl(true)).await);
         tokio::task::spawn_blocking(move || thread.stop())

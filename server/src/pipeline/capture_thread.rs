@@ -1,5 +1,8 @@
 //! The capture thread's loop: paced to a deadline, it captures the watched
-//! monitors and hands each new image to the encode thread.
+//! monitors and hands each new image to the encode thread. When capture
+//! fails, the [`Keeper`] decides what viewers hear and when a new capturer
+//! is tried; the loop then sleeps until that try, so a display that stays
+//! away costs no busy loop.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,12 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::CaptureSettings;
 use super::handoff::{Handoff, Job};
-use crate::capture::{CapturedImage, Capturer};
+use super::keeper::Keeper;
+use crate::capture::{CaptureError, CapturedImage, Capturer};
 use crate::hub::FrameHub;
-
-/// How long a failing source waits before it is tried again: slower than
-/// any frame rate, so a broken capture does not spin or flood the log.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 
 /// How long the thread sleeps while nobody watches before it looks at the
 /// monitors again, so a `welcome` lists them as they are.
@@ -20,7 +20,7 @@ const IDLE_CHECK: Duration = Duration::from_millis(250);
 
 /// Runs until the hub's demand says stop.
 pub(super) fn run(
-    mut capturer: Box<dyn Capturer>,
+    mut keeper: Keeper,
     settings: CaptureSettings,
     hub: &FrameHub,
     handoff: &Handoff,
@@ -31,89 +31,147 @@ pub(super) fn run(
     // to it is neither encoded nor sent (a still screen costs a capture and
     // a compare, or nothing when the source reports damage).
     let mut previous: HashMap<u32, Arc<CapturedImage>> = HashMap::new();
-    let mut failing = false;
     loop {
         let Some(watched) = demand.wait_for_watchers(Instant::now() + IDLE_CHECK) else {
             return;
         };
         let tick = Instant::now();
-        if follow_monitors(capturer.as_mut(), hub, false) {
-            previous.clear();
-        }
-        for &id in &watched {
-            // A monitor that is gone is not captured: its viewers are being
-            // moved to another one.
-            if !capturer.monitors().iter().any(|m| m.id == id) {
-                continue;
-            }
-            let known = previous.contains_key(&id) && hub.has_frame(id);
-            // A still screen the source can vouch for costs no capture.
-            if known && capturer.unchanged(id) {
-                continue;
-            }
-            // One frame ahead of the encoder at most.
-            if !handoff.wait_taken(id) {
-                return;
-            }
-            let layout = hub.layout();
-            let captured_at_us = unix_micros();
-            let image = match capturer.capture(id) {
-                Ok(image) => image,
-                Err(err) => {
-                    // The monitors changed under the capture (a smaller
-                    // screen, say): not a failure, the next tick follows.
-                    if follow_monitors(capturer.as_mut(), hub, true) {
-                        previous.clear();
-                        continue;
-                    }
-                    if !failing {
-                        tracing::warn!(monitor = id, error = %err, "capture failed; retrying");
-                        failing = true;
-                    }
-                    continue;
-                }
-            };
-            if failing {
-                tracing::info!(monitor = id, "capture recovered");
-                failing = false;
-            }
-            if known && previous.get(&id).is_some_and(|p| **p == image) {
-                continue;
-            }
-            let image = Arc::new(image);
-            previous.insert(id, Arc::clone(&image));
-            handoff.put(Job {
-                monitor: id,
-                image,
-                captured_at_us,
-                layout,
-            });
+        if !tick_once(&mut keeper, hub, handoff, &watched, &mut previous) {
+            return;
         }
         for id in hub.forget_unwatched() {
             previous.remove(&id);
         }
-        // Pace to a deadline; a failing source retries slower.
-        let wait = if failing { RETRY_AFTER_FAILURE } else { period };
-        if !demand.sleep_until(tick + wait) {
+        // Pace to a deadline; a failing source waits for its next try.
+        let wake = match keeper.next_try() {
+            Some(next) if keeper.failing() => next.min(tick + IDLE_CHECK).max(tick + period),
+            _ => tick + period,
+        };
+        if !demand.sleep_until(wake) {
             return;
         }
     }
 }
 
+/// One tick: follows the monitors, then captures each watched one that
+/// may have changed. Returns `false` when the pipeline is stopping.
+fn tick_once(
+    keeper: &mut Keeper,
+    hub: &FrameHub,
+    handoff: &Handoff,
+    watched: &[u32],
+    previous: &mut HashMap<u32, Arc<CapturedImage>>,
+) -> bool {
+    let now = Instant::now();
+    let mut fresh = false;
+    let Some(capturer) = keeper.capturer(now, hub, &mut fresh) else {
+        // The display is away; the keeper tries again when it is due.
+        return true;
+    };
+    match follow_monitors(capturer, hub, false) {
+        Ok(changed) => fresh |= changed,
+        Err(err) => {
+            keeper.failed(now, &err, hub);
+            return true;
+        }
+    }
+    if fresh {
+        previous.clear();
+    }
+    if watched.is_empty() {
+        // Nobody watches: reading the monitors is what says the display
+        // works.
+        keeper.succeeded(now, hub);
+        return true;
+    }
+    for &id in watched {
+        match capture_one(keeper, hub, handoff, id, previous) {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(err) => {
+                keeper.failed(Instant::now(), &err, hub);
+                // The other monitors share the display: they wait for the
+                // next try too.
+                return true;
+            }
+        }
+    }
+    true
+}
+
+/// Captures monitor `id` if it may have changed and hands a new image to
+/// the encoder. `Ok(false)` when the pipeline is stopping.
+fn capture_one(
+    keeper: &mut Keeper,
+    hub: &FrameHub,
+    handoff: &Handoff,
+    id: u32,
+    previous: &mut HashMap<u32, Arc<CapturedImage>>,
+) -> Result<bool, CaptureError> {
+    let mut fresh = false;
+    let Some(capturer) = keeper.capturer(Instant::now(), hub, &mut fresh) else {
+        return Ok(true);
+    };
+    // A monitor that is gone is not captured: its viewers are being moved
+    // to another one.
+    if !capturer.monitors().iter().any(|m| m.id == id) {
+        return Ok(true);
+    }
+    let known = previous.contains_key(&id) && hub.has_frame(id);
+    // A still screen the source can vouch for costs no capture.
+    if known && capturer.unchanged(id) {
+        return Ok(true);
+    }
+    // One frame ahead of the encoder at most.
+    if !handoff.wait_taken(id) {
+        return Ok(false);
+    }
+    let layout = hub.layout();
+    let captured_at_us = unix_micros();
+    let image = match capturer.capture(id) {
+        Ok(image) => image,
+        // The monitors changed under the capture (a smaller screen, say):
+        // not a failure, the next tick follows.
+        Err(err) => {
+            return match follow_monitors(capturer, hub, true) {
+                Ok(true) => {
+                    previous.clear();
+                    Ok(true)
+                }
+                Ok(false) | Err(_) => Err(err),
+            };
+        }
+    };
+    // Told before the frame is published: a viewer hears `live` first.
+    keeper.succeeded(Instant::now(), hub);
+    if known && previous.get(&id).is_some_and(|p| **p == image) {
+        return Ok(true);
+    }
+    let image = Arc::new(image);
+    previous.insert(id, Arc::clone(&image));
+    handoff.put(Job {
+        monitor: id,
+        image,
+        captured_at_us,
+        layout,
+    });
+    Ok(true)
+}
+
 /// Re-reads the source's monitors when due; when they changed, the hub
 /// gets the new list (and tells every session). Returns whether they did.
-fn follow_monitors(capturer: &mut dyn Capturer, hub: &FrameHub, force: bool) -> bool {
-    match capturer.refresh_monitors(force) {
-        Ok(Some(monitors)) => {
+fn follow_monitors(
+    capturer: &mut dyn Capturer,
+    hub: &FrameHub,
+    force: bool,
+) -> Result<bool, CaptureError> {
+    Ok(match capturer.refresh_monitors(force)? {
+        Some(monitors) => {
             hub.set_monitors(monitors);
             true
         }
-        Ok(None) => false,
-        Err(err) => {
-            tracing::debug!(error = %err, "cannot read the monitors");
-            false
-        }
-    }
+        None => false,
+    })
 }
 
 fn unix_micros() -> u64 {

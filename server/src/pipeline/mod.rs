@@ -17,17 +17,25 @@
 //! neither encoded nor sent, and a source that knows its screen has not
 //! changed (X11 damage reports) is not even captured: a still screen costs a
 //! few microseconds per tick.
+//!
+//! When the display goes away (the X server stops, the user logs out), the
+//! capture thread tells every viewer through the hub, gives its capturer
+//! up and makes a new one, with backoff, until the display is back
+//! (the `keeper` module; the rules are in [`crate::availability`]).
 
 mod capture_thread;
 mod encode_thread;
 mod handoff;
+mod keeper;
 
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::capture::{CaptureError, CapturerFactory};
 use crate::encode::Subsampling;
 use crate::hub::FrameHub;
 use handoff::Handoff;
+use keeper::Keeper;
 
 /// Settings of the capture pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +61,7 @@ impl CaptureThread {
     /// it knows the monitors (or failed to find any), with the hub that
     /// viewers subscribe to.
     pub fn spawn(
-        factory: CapturerFactory,
+        mut factory: CapturerFactory,
         settings: CaptureSettings,
     ) -> Result<(Self, FrameHub), CaptureError> {
         // One message each way: the monitor list (or the reason there is
@@ -84,7 +92,9 @@ impl CaptureThread {
                         tracing::error!("cannot start the encode thread");
                         return;
                     }
-                    capture_thread::run(capturer, settings, &hub, &handoff);
+                    let grace = Duration::from_secs(1) / settings.fps.max(1);
+                    let keeper = Keeper::new(factory, capturer, grace);
+                    capture_thread::run(keeper, settings, &hub, &handoff);
                     handoff.stop();
                 });
             })

@@ -1,6 +1,10 @@
 //! Frames down: one task per viewer writes control replies and, while the
 //! viewer is monitoring, the newest frame of its monitor.
 //!
+//! While it is monitoring, the viewer is told when frames stop because
+//! capture does not work, and when they flow again (`stream`, protocol
+//! §2.3.2), so that it never shows a frozen picture as live.
+//!
 //! Backpressure is the socket itself: while a write is pending this task
 //! does not look at new frames, and when it looks again it takes only the
 //! newest one. A stalled viewer therefore holds at most one frame and never
@@ -10,11 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use lookout_protocol::ServerMessage;
+use lookout_protocol::{ServerMessage, StreamState};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::availability::Availability;
 use crate::hub::{EncodedFrame, FrameHub, MonitorList, Subscription};
 
 /// How long the writer tries to close the stream politely at the end.
@@ -62,6 +67,12 @@ pub(crate) struct Downlink<W> {
     pub view_tx: Arc<watch::Sender<View>>,
     /// The monitor list: each change is sent as a `monitors` message.
     pub layout: watch::Receiver<MonitorList>,
+    /// Whether capture works: changes are sent as `stream` messages to a
+    /// monitoring viewer.
+    pub availability: watch::Receiver<Availability>,
+    /// What this viewer was last told with `stream` while monitoring
+    /// (`None`: nothing, which means live).
+    pub told: Option<StreamState>,
     /// For the log.
     pub viewer: u64,
     pub outbox: mpsc::Receiver<Outgoing>,
@@ -109,6 +120,15 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                         return Ok(());
                     }
                     self.follow_view(&mut sub);
+                    self.tell_stream().await?;
+                }
+                // Before frames: after an outage, `live` goes out ahead of
+                // the first new frame.
+                changed = self.availability.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    self.tell_stream().await?;
                 }
                 frame = next_frame(&mut sub) => {
                     self.send_frame(&frame).await?;
@@ -156,6 +176,29 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             s.frames.mark_changed();
             s
         });
+    }
+
+    /// Tells a monitoring viewer whether frames can flow, when that differs
+    /// from what it was last told. A viewer that is not monitoring is told
+    /// nothing (it asked for no frames), and is told afresh when it starts.
+    async fn tell_stream(&mut self) -> Result<(), DownlinkError> {
+        if !self.view.borrow().monitoring {
+            self.told = None;
+            return Ok(());
+        }
+        let (state, reason) = match &*self.availability.borrow_and_update() {
+            Availability::Live => (StreamState::Live, "screen capture works again".to_owned()),
+            Availability::Unavailable { reason, .. } => (StreamState::Unavailable, reason.clone()),
+        };
+        // Live is what a viewer assumes: said only to end an outage.
+        let said = self.told.unwrap_or(StreamState::Live);
+        if state == said {
+            return Ok(());
+        }
+        self.told = Some(state);
+        tracing::debug!(viewer = self.viewer, ?state, "stream state told");
+        self.send_message(&ServerMessage::Stream { state, reason })
+            .await
     }
 
     async fn send_message(&mut self, msg: &ServerMessage) -> Result<(), DownlinkError> {

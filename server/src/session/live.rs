@@ -73,6 +73,8 @@ pub(super) async fn run<R, W>(
             view: view_tx.subscribe(),
             view_tx: Arc::clone(&view_tx),
             layout: viewer.layout,
+            availability: shared.hub.watch_availability(),
+            told: None,
             viewer: viewer.id,
             outbox: outbox_rx,
             cancel: session.clone(),

@@ -6,7 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{CodecError, ViewerCodec};
 use lookout_protocol::{
     ClientMessage, EncodedFrame, ErrorCode, FramePairing, MonitorInfo, Paired, ServerFrame,
-    ServerMessage,
+    ServerMessage, StreamState,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +25,14 @@ pub enum Event {
     Pong(u64),
     /// The agent's monitors changed: the new list.
     Monitors(Vec<MonitorInfo>),
+    /// Frames stopped or resume for a reason on the agent's side
+    /// (`stream`).
+    Stream {
+        /// Live, paused or unavailable.
+        state: StreamState,
+        /// The agent's words, escaped ([`crate::untrusted::shown`]).
+        reason: String,
+    },
     /// An error that leaves the connection open (`bad_request`,
     /// `control_disabled`).
     Notice {
@@ -115,6 +123,10 @@ fn event_of(msg: ServerMessage) -> Result<Event, SessionError> {
     match msg {
         ServerMessage::Pong { id } => Ok(Event::Pong(id)),
         ServerMessage::Monitors { monitors } => Ok(Event::Monitors(monitors)),
+        ServerMessage::Stream { state, reason } => Ok(Event::Stream {
+            state,
+            reason: crate::untrusted::shown(&reason),
+        }),
         ServerMessage::Error { code, message } => match code {
             ErrorCode::BadRequest | ErrorCode::ControlDisabled => Ok(Event::Notice {
                 code,
@@ -123,7 +135,7 @@ fn event_of(msg: ServerMessage) -> Result<Event, SessionError> {
             code => Err(SessionError::from_server(code, message)),
         },
         other => Err(SessionError::Unexpected {
-            expected: "frame, monitors, pong or error",
+            expected: "frame, monitors, stream, pong or error",
             got: other.kind(),
         }),
     }

@@ -42,6 +42,20 @@ pub enum Link {
     Failed,
 }
 
+/// Whether the agent can send pictures, as it last said (`stream`,
+/// protocol §2.3.2). Anything but `Live` means the picture on screen is
+/// not the screen now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Feed {
+    /// Frames flow (or would, on a change).
+    #[default]
+    Live,
+    /// The watched machine's user paused sharing; the agent's words.
+    Paused(String),
+    /// The agent cannot capture (its display went away); its words.
+    Unavailable(String),
+}
+
 /// What the window shows about the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -60,6 +74,8 @@ pub struct Status {
     pub monitor: Option<u32>,
     /// The agent's monitors, from `welcome` and every `monitors` since.
     pub monitors: Vec<MonitorInfo>,
+    /// Whether the agent can capture, as it last said.
+    pub feed: Feed,
 }
 
 impl Default for Status {
@@ -71,6 +87,7 @@ impl Default for Status {
             paused: false,
             monitor: None,
             monitors: Vec::new(),
+            feed: Feed::Live,
         }
     }
 }

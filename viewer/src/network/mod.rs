@@ -28,7 +28,7 @@ use lookout_protocol::{ClientMessage, EncodedFrame, MonitorInfo};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use link::{COMMAND_QUEUE, Command, Link, Status};
+pub use link::{COMMAND_QUEUE, Command, Feed, Link, Status};
 pub use outbox::{OVERFLOW, Outbox};
 pub use session::next_monitor;
 
@@ -218,6 +218,7 @@ impl Supervisor {
             paused: self.want.paused,
             monitor: Some(monitor),
             monitors: welcome.monitors,
+            feed: Feed::Live,
         });
         let mut uplink = Uplink {
             writer,

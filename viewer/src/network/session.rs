@@ -5,11 +5,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lookout_protocol::{ClientMessage, EncodedFrame, ErrorCode, MonitorInfo};
+use lookout_protocol::{ClientMessage, EncodedFrame, ErrorCode, MonitorInfo, StreamState};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::link::{Command, Status};
+use super::link::{Command, Feed, Status};
 use crate::connection::{CommandWriter, Event, FrameReader, SessionError};
 use crate::slot::Latest;
 
@@ -66,6 +66,8 @@ pub(super) async fn downlink(
         match reader.next_event().await {
             Err(err) => return err,
             Ok(Event::Frame(frame)) => {
+                // A frame is proof enough that pictures flow.
+                status.send_if_modified(|s| std::mem::take(&mut s.feed) != Feed::Live);
                 received.fetch_add(frame.jpeg.len() as u64, Ordering::Relaxed);
                 let seq = frame.meta.seq;
                 if jpegs.put(frame) {
@@ -74,6 +76,7 @@ pub(super) async fn downlink(
             }
             Ok(Event::Pong(id)) => tracing::trace!(id, "pong"),
             Ok(Event::Monitors(monitors)) => follow_monitors(status, monitors),
+            Ok(Event::Stream { state, reason }) => follow_stream(status, state, reason),
             Ok(Event::Notice {
                 code: ErrorCode::ControlDisabled,
                 message,
@@ -87,6 +90,22 @@ pub(super) async fn downlink(
             }
         }
     }
+}
+
+/// Takes what the agent says about its pictures: the window shows it
+/// instead of presenting the last picture as live.
+fn follow_stream(status: &watch::Sender<Status>, state: StreamState, reason: String) {
+    let feed = match state {
+        StreamState::Live => Feed::Live,
+        StreamState::Paused => Feed::Paused(reason),
+        StreamState::Unavailable => Feed::Unavailable(reason),
+    };
+    match &feed {
+        Feed::Live => tracing::info!("the agent's screen is back"),
+        Feed::Paused(reason) => tracing::warn!("the agent paused the stream: {reason}"),
+        Feed::Unavailable(reason) => tracing::warn!("the agent's screen is unavailable: {reason}"),
+    }
+    status.send_if_modified(|s| std::mem::replace(&mut s.feed, feed.clone()) != feed);
 }
 
 /// Takes the agent's new monitor list. When the monitor being watched is

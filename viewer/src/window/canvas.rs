@@ -20,6 +20,8 @@ pub(crate) struct Canvas {
     placement: Option<Placement>,
     /// `buffer` must be redrawn.
     dirty: bool,
+    /// The frame is drawn at half brightness: it is not live.
+    dimmed: bool,
     scaler: Scaler,
 }
 
@@ -36,6 +38,15 @@ impl Canvas {
     pub(crate) fn set_frame(&mut self, frame: Arc<DecodedFrame>) {
         self.frame = Some(frame);
         self.dirty = true;
+    }
+
+    /// Dims the picture (or brings it back to full brightness) at the next
+    /// [`Self::draw`].
+    pub(crate) fn set_dimmed(&mut self, dimmed: bool) {
+        if dimmed != self.dimmed {
+            self.dimmed = dimmed;
+            self.dirty = true;
+        }
     }
 
     /// The frame on screen, if any.
@@ -70,6 +81,12 @@ impl Canvas {
                 None
             }
         };
+        if self.dimmed {
+            // Half of each channel: 0x00RRGGBB.
+            for pixel in &mut self.buffer {
+                *pixel = (*pixel >> 1) & 0x007f_7f7f;
+            }
+        }
     }
 
     /// The buffer and its size, as last drawn.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use lookout_protocol::MonitorInfo;
 
-use crate::network::{Link, Status};
+use crate::network::{Feed, Link, Status};
 use crate::stats::{Figures, Stats};
 
 /// How long a message stays in the title.
@@ -21,6 +21,8 @@ pub(crate) struct TitleParts<'a> {
     pub(crate) link: &'a Link,
     /// Stream stopped with F8.
     pub(crate) paused: bool,
+    /// What the agent last said about its pictures (`stream`).
+    pub(crate) feed: &'a Feed,
     /// The agent refuses input.
     pub(crate) agent_view_only: bool,
     /// Input switched off with F10.
@@ -35,18 +37,30 @@ pub(crate) struct TitleParts<'a> {
 }
 
 /// `lookout · HOST:PORT · STATE[ · MONITOR][ · view-only][ · FIGURES or
-/// FLASH]`, with the monitor and the flash escaped
-/// ([`crate::untrusted::shown`]).
+/// FLASH]`, with the monitor, the flash and the agent's reason escaped
+/// ([`crate::untrusted::shown`]). While the agent says its screen is
+/// unavailable (or paused), STATE says so with its reason, and no figures
+/// are shown: the picture is not live.
 pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
     let live = *parts.link == Link::Live;
-    let state = match parts.link {
-        Link::Connecting => "connecting",
-        Link::Live if parts.paused => "paused",
-        Link::Live => "live",
-        Link::Reconnecting => "reconnecting",
-        Link::Busy => "agent busy, retrying",
-        Link::Failed => "refused",
+    let feed_state;
+    let state = match (parts.link, parts.feed) {
+        (Link::Live, _) if parts.paused => "paused",
+        (Link::Live, Feed::Unavailable(reason)) => {
+            feed_state = feed_words("screen unavailable", reason);
+            &feed_state
+        }
+        (Link::Live, Feed::Paused(reason)) => {
+            feed_state = feed_words("paused by the agent", reason);
+            &feed_state
+        }
+        (Link::Connecting, _) => "connecting",
+        (Link::Live, Feed::Live) => "live",
+        (Link::Reconnecting, _) => "reconnecting",
+        (Link::Busy, _) => "agent busy, retrying",
+        (Link::Failed, _) => "refused",
     };
+    let live_feed = live && *parts.feed == Feed::Live;
     let mut title = format!("lookout · {} · {state}", parts.target);
     if let Some(monitor) = parts.monitor.filter(|_| live) {
         title.push_str(" · ");
@@ -62,10 +76,25 @@ pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
         // here, where every flash passes, so no caller can forget.
         title.push_str(" · ");
         title.push_str(&crate::untrusted::shown(flash));
-    } else if let Some(figures) = parts.figures.filter(|_| live && !parts.paused) {
+    } else if let Some(figures) = parts.figures.filter(|_| live_feed && !parts.paused) {
         title.push_str(&format!(" · {figures}"));
     }
     title
+}
+
+/// "WHAT (REASON)", the reason escaped and cut to a title's length.
+fn feed_words(what: &str, reason: &str) -> String {
+    /// The agent's reason in the title, in characters.
+    const REASON_CHARS: usize = 80;
+    let reason: String = crate::untrusted::shown(reason)
+        .chars()
+        .take(REASON_CHARS)
+        .collect();
+    if reason.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what} ({reason})")
+    }
 }
 
 /// What the title calls the monitor shown (`monitor left`, `all monitors`),
@@ -135,6 +164,8 @@ pub(crate) struct State<'a> {
     pub(crate) link: &'a Link,
     /// Stream stopped with F8.
     pub(crate) paused: bool,
+    /// What the agent last said about its pictures.
+    pub(crate) feed: &'a Feed,
     /// The agent refuses input.
     pub(crate) agent_view_only: bool,
     /// Input switched off with F10.
@@ -190,6 +221,7 @@ impl Heading {
             target: &self.target,
             link: state.link,
             paused: state.paused,
+            feed: state.feed,
             agent_view_only: state.agent_view_only,
             local_view_only: state.local_view_only,
             monitor: state.monitor,
@@ -213,6 +245,7 @@ mod tests {
             target: "box:6868",
             link,
             paused: false,
+            feed: &Feed::Live,
             agent_view_only: false,
             local_view_only: false,
             monitor: None,
@@ -260,6 +293,39 @@ mod tests {
             compose(&parts(&Link::Connecting)),
             "lookout · box:6868 · connecting"
         );
+    }
+
+    #[test]
+    fn an_unavailable_screen_is_never_titled_live_and_hides_the_figures() {
+        let gone = Feed::Unavailable("the display went away\x1b[2J".into());
+        let title = compose(&TitleParts {
+            feed: &gone,
+            figures: Some(&FIGURES),
+            monitor: Some("monitor left"),
+            ..parts(&Link::Live)
+        });
+        assert_eq!(
+            title,
+            "lookout · box:6868 · screen unavailable (the display went away\\u{1b}[2J) · monitor left"
+        );
+        let paused = Feed::Paused(String::new());
+        let title = compose(&TitleParts {
+            feed: &paused,
+            ..parts(&Link::Live)
+        });
+        assert_eq!(title, "lookout · box:6868 · paused by the agent");
+        let long = Feed::Unavailable("x".repeat(5000));
+        let title = compose(&TitleParts {
+            feed: &long,
+            ..parts(&Link::Live)
+        });
+        assert!(title.chars().count() < 150, "{title}");
+        // A lost connection says so whatever the agent said last.
+        let lost = compose(&TitleParts {
+            feed: &gone,
+            ..parts(&Link::Reconnecting)
+        });
+        assert_eq!(lost, "lookout · box:6868 · reconnecting");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::title::{self, Heading, State};
 use crate::decode::DecodedFrame;
 use crate::error::RunError;
 use crate::keys::{LocalAction, local_action};
-use crate::network::{Command, Link, Outbox, Status};
+use crate::network::{Command, Feed, Link, Outbox, Status};
 use crate::slot::Latest;
 use crate::stats::latency_ms;
 use crate::steering::{InputState, Steering, WheelConvention};
@@ -132,6 +132,9 @@ impl<'a> Ui<'a> {
         if let Some(frame) = self.links.frames.take() {
             self.show(frame);
         }
+        // A picture the agent cannot update is dimmed, never shown as live.
+        self.canvas
+            .set_dimmed(self.status.link == Link::Live && self.status.feed != Feed::Live);
         self.canvas.draw(window.size());
         window.input(&mut self.input);
         self.steer(now);
@@ -142,6 +145,7 @@ impl<'a> Ui<'a> {
         let state = State {
             link: &self.status.link,
             paused: self.status.paused,
+            feed: &self.status.feed,
             agent_view_only: !self.status.control,
             local_view_only: self.view_only,
             monitor: self.monitor_label.as_deref(),
@@ -826,6 +830,38 @@ mod tests {
             0, 0, 0, 0,
         ];
         assert_eq!(window.shown, expected);
+        assert_eq!(window.title(), "lookout · box:6868 · live");
+    }
+
+    #[test]
+    fn an_unavailable_screen_is_dimmed_and_titled_until_frames_flow_again() {
+        let (frames, received) = (Latest::new(), AtomicU64::new(0));
+        let (mut ui, net) = start(&frames, &received, PathBuf::new());
+        let mut window = FakeWindow::new();
+        net.set(live);
+        let bright = Arc::new(DecodedFrame {
+            width: 4,
+            height: 2,
+            pixels: vec![0x00c8_6440; 8],
+            seq: 1,
+            captured_at_us: 0,
+        });
+        frames.put(bright);
+        let show = |ui: &mut Ui<'_>, window: &mut FakeWindow| {
+            step(ui, window);
+            let (buffer, size) = ui.canvas.pixels();
+            window.show(buffer, size).unwrap();
+            window.shown[0]
+        };
+        assert_eq!(show(&mut ui, &mut window), 0x00c8_6440);
+        net.set(|s| s.feed = Feed::Unavailable("the display went away".into()));
+        assert_eq!(show(&mut ui, &mut window), 0x0064_3220, "half brightness");
+        assert_eq!(
+            window.title(),
+            "lookout · box:6868 · screen unavailable (the display went away)"
+        );
+        net.set(|s| s.feed = Feed::Live);
+        assert_eq!(show(&mut ui, &mut window), 0x00c8_6440);
         assert_eq!(window.title(), "lookout · box:6868 · live");
     }
 }

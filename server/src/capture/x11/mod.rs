@@ -65,6 +65,17 @@ pub enum X11Error {
     ShmRead(#[source] std::io::Error),
 }
 
+impl X11Error {
+    /// Whether the connection to the X server is gone (or was never made):
+    /// only a new connection can capture again.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(
+            self,
+            X11Error::Connect(_) | X11Error::Request(ReplyOrIdError::ConnectionError(_))
+        )
+    }
+}
+
 /// An X request's error, whichever step of the request it came from.
 fn request(err: impl Into<ReplyOrIdError>) -> X11Error {
     X11Error::Request(err.into())
