@@ -13,6 +13,7 @@
 use bytes::Bytes;
 
 use crate::capture::{CapturedImage, PixelOrder};
+use crate::regions::Rect;
 
 /// Chroma subsampling of the JPEG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,8 +79,30 @@ impl FrameEncoder {
 
     /// Encodes one image.
     pub fn encode(&mut self, image: &CapturedImage) -> Result<Bytes, EncodeError> {
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            width: image.width,
+            height: image.height,
+        };
+        self.encode_rect(image, whole)
+    }
+
+    /// Encodes the part `rect` of `image` (which must lie inside it) as a
+    /// JPEG of its own, straight from the image's rows: nothing is copied.
+    pub fn encode_rect(&mut self, image: &CapturedImage, rect: Rect) -> Result<Bytes, EncodeError> {
         let expected = image.width as usize * image.height as usize * 4;
-        if image.pixels.len() != expected {
+        let inside = rect.width > 0
+            && rect.height > 0
+            && rect
+                .x
+                .checked_add(rect.width)
+                .is_some_and(|r| r <= image.width)
+            && rect
+                .y
+                .checked_add(rect.height)
+                .is_some_and(|b| b <= image.height);
+        if image.pixels.len() != expected || !inside {
             return Err(EncodeError::BadImage {
                 width: image.width,
                 height: image.height,
@@ -88,10 +111,10 @@ impl FrameEncoder {
         }
         // JPEG's own limit, checked here so that it is one clear error
         // rather than whatever libjpeg-turbo makes of it.
-        if u16::try_from(image.width).is_err() || u16::try_from(image.height).is_err() {
+        if u16::try_from(rect.width).is_err() || u16::try_from(rect.height).is_err() {
             return Err(EncodeError::TooLarge {
-                width: image.width,
-                height: image.height,
+                width: rect.width,
+                height: rect.height,
             });
         }
         let compressor = match &mut self.turbo {
@@ -106,12 +129,13 @@ impl FrameEncoder {
                 none.insert(compressor)
             }
         };
-        let (width, height) = (image.width as usize, image.height as usize);
+        let pitch = image.width as usize * 4;
+        let start = rect.y as usize * pitch + rect.x as usize * 4;
         let jpeg = compressor.compress_to_vec(turbojpeg::Image {
-            pixels: &image.pixels[..],
-            width,
-            pitch: width * 4,
-            height,
+            pixels: &image.pixels[start..],
+            width: rect.width as usize,
+            pitch,
+            height: rect.height as usize,
             format: match image.order {
                 PixelOrder::Rgba => turbojpeg::PixelFormat::RGBX,
                 PixelOrder::Bgrx => turbojpeg::PixelFormat::BGRX,
@@ -218,5 +242,44 @@ mod tests {
             FrameEncoder::new(75).encode(&huge),
             Err(EncodeError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_rect_is_encoded_from_its_place_in_the_image() {
+        // Left half red, right half blue; the rect is the blue part only.
+        let (width, height) = (64, 32);
+        let pixels: Vec<u8> = (0..width * height)
+            .flat_map(|i| {
+                if i % width < 32 {
+                    [200, 30, 30, 255]
+                } else {
+                    [30, 30, 200, 255]
+                }
+            })
+            .collect();
+        let image = CapturedImage::rgba(width, height, pixels);
+        let mut encoder = FrameEncoder::new(90);
+        let rect = Rect {
+            x: 32,
+            y: 16,
+            width: 32,
+            height: 16,
+        };
+        let jpeg = encoder.encode_rect(&image, rect).unwrap();
+        let decoded = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        assert_eq!(decoded.dimensions(), (32, 16));
+        let p = decoded.get_pixel(16, 8).0;
+        assert!(p[2] > 180 && p[0] < 60, "{p:?}");
+        for outside in [
+            Rect { x: 48, ..rect },
+            Rect { y: 17, ..rect },
+            Rect { width: 0, ..rect },
+            Rect {
+                x: u32::MAX,
+                ..rect
+            },
+        ] {
+            assert!(encoder.encode_rect(&image, outside).is_err(), "{outside:?}");
+        }
     }
 }

@@ -44,6 +44,7 @@ pub mod input;
 pub mod limiter;
 pub mod mapping;
 pub mod pipeline;
+pub mod regions;
 pub mod secret;
 mod session;
 pub mod tls;
