@@ -186,6 +186,8 @@ mod key;
 mod limits;
 mod message;
 mod pairing;
+mod region;
+mod settings;
 mod tag;
 pub mod untrusted;
 
@@ -205,5 +207,11 @@ pub use limits::{
 pub use message::{
     AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerFrame, ServerMessage,
 };
-pub use pairing::{EncodedFrame, FrameMeta, FramePairing, ImageWithoutFrame, Paired};
+pub use pairing::{
+    EncodedFrame, FrameMeta, FramePairing, Paired, PairingError, RegionUpdate, Tile,
+};
+pub use region::{InvalidFrame, MAX_RECTS, Rect, check_frame, check_rects};
+pub use settings::{
+    STREAM_FPS_RANGE, STREAM_QUALITY_RANGE, STREAM_SIZE_RANGE, SettingOutOfRange, StreamSettings,
+};
 pub use tag::Tag;

@@ -76,6 +76,12 @@ impl FrameEncoder {
         }
     }
 
+    /// The quality it encodes at, after clamping: what `frame.quality`
+    /// reports.
+    pub fn quality(&self) -> u8 {
+        self.quality
+    }
+
     /// Encodes one image.
     pub fn encode(&mut self, image: &CapturedImage) -> Result<Bytes, EncodeError> {
         let expected = image.width as usize * image.height as usize * 4;
