@@ -130,7 +130,7 @@ pub enum Paired {
     Superseded(FrameMeta),
 }
 
-/// The server broke the rules of the [module](self) docs. The stream is out
+/// The server broke a pairing rule (see [`FramePairing`]). The stream is out
 /// of step: report it and close the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairingError {
@@ -211,6 +211,17 @@ enum Held {
 /// The pairing state of one connection: the update awaiting its images, if
 /// any, and what this receiver accepts. Start a new one for every
 /// connection.
+///
+/// A full frame is a `frame` message and one image; a region update a
+/// `frame` message with N rects and exactly N images, handed out whole.
+/// Every `frame` message is checked ([`check_frame`]). Other control
+/// messages pass through, also between an update's images. A full frame's
+/// message may supersede an earlier one whose image never came
+/// ([`Paired::Superseded`]); nothing may interrupt a region update or come
+/// between a full frame's message and a region update, since a region
+/// update paints over the picture the receiver already has. A region
+/// update's images may hold at most [`Limits::max_image_len`] bytes
+/// together.
 #[derive(Debug, Clone)]
 pub struct FramePairing {
     held: Held,

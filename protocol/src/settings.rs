@@ -30,7 +30,14 @@ pub const STREAM_FPS_RANGE: RangeInclusive<u32> = 1..=120;
 /// `quality`, the JPEG quality ceiling (and the range of `frame.quality`).
 pub const STREAM_QUALITY_RANGE: RangeInclusive<u32> = 1..=100;
 
-/// What one viewer asks of its stream; see the [module](self) docs.
+/// What one viewer asks of its stream: the optional fields of
+/// `start_monitor`, each absent by default.
+///
+/// Any JSON number decodes (one that is not a `u32` integer as a value
+/// outside every range), so that a value out of range does not end the
+/// stream: [`check`](Self::check) is the range rule, and a server answers
+/// its error with `bad_request`. A value of another JSON kind is a malformed
+/// message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamSettings {
     /// Scale the image down (aspect kept) to at most this wide; never up.
