@@ -201,6 +201,10 @@ mod tests {
     fn numbers_no_u32_holds_decode_as_out_of_range_not_as_errors() {
         for json in [
             r#"{"fps":-1}"#,
+            // Wraps to 1 in a careless cast.
+            r#"{"fps":-4294967295}"#,
+            // Rounds to 30 in a careless cast.
+            r#"{"fps":30.4}"#,
             r#"{"fps":1.5}"#,
             r#"{"fps":30.0}"#,
             r#"{"fps":4294967296}"#,
