@@ -28,6 +28,7 @@ fn frame(jpeg: &Bytes, (width, height): (u32, u32)) -> EncodedFrame {
             width,
             height,
             captured_at_us: 0,
+            quality: 75,
         },
         jpeg: jpeg.clone(),
     }

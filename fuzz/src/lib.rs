@@ -18,15 +18,21 @@
 //! repeat until the stream is used up), and bit 3 selects the agent's limits
 //! instead of the viewer's (`frame_decoder` only). `client_message` and
 //! `server_message` take their input as one `HC` payload.
+//!
+//! The new parts of protocol 2 are reached through these same targets:
+//! `start_monitor` settings (`client_message`, `handshake`), `frame.quality`
+//! and `rects` (`server_message`, `handshake`), and the pairing of `frame`
+//! messages with their images, region updates included (`handshake`, on
+//! the viewer's side).
 
 use std::fmt::Display;
 
 use bytes::{Bytes, BytesMut};
 use lookout_protocol::codec::{ServerCodec, ServerFrame, ViewerCodec};
 use lookout_protocol::{
-    Challenge, ChannelBinding, ClientMessage, DEFAULT_MAX_IMAGE_LEN, FrameDecoder, HEADER_LEN,
-    Limits, MAX_TEXT_CHARS, ProtocolError, RawFrame, ServerMessage, Tag, auth_response,
-    encode_control, encode_image, verify_response,
+    Challenge, ChannelBinding, ClientMessage, DEFAULT_MAX_IMAGE_LEN, FrameDecoder, FramePairing,
+    HEADER_LEN, Limits, MAX_TEXT_CHARS, Paired, ProtocolError, RawFrame, ServerMessage, Tag,
+    auth_response, check_frame, check_rects, encode_control, encode_image, verify_response,
 };
 use tokio_util::codec::Decoder;
 
@@ -47,6 +53,10 @@ const RESERVE_CHUNK: usize = 256 * 1024;
 
 /// `config` bit that selects [`Limits::server`] for `frame_decoder`.
 const SERVER_LIMITS: u8 = 0x08;
+
+/// The bound on a region update's images in the `handshake` target's
+/// pairing: small, so that inputs of a few KiB reach it.
+const FUZZ_UPDATE_LEN: u64 = 256;
 
 /// The agent's token and challenge in the `handshake` target.
 const TOKEN: &str = "fuzz-token";
@@ -155,6 +165,8 @@ pub fn server_message(data: &[u8]) {
 ///   message round-trips.
 /// * The viewer's [`ViewerCodec`], which reads `hello` and everything after:
 ///   every control message round-trips and every image is within the limit.
+/// * What the viewer read, through a [`FramePairing`] that accepts region
+///   updates, bounded at [`FUZZ_UPDATE_LEN`] bytes: see [`check_pairing`].
 ///
 /// For both, splitting the stream into reads changes nothing, and buffers
 /// follow the bytes that arrived.
@@ -201,6 +213,67 @@ pub fn handshake(data: &[u8]) {
             ),
         }
     }
+    check_pairing(&read.items);
+}
+
+/// Pairs the viewer's frames as a viewer that asked for region updates.
+///
+/// Whatever comes out is whole: a full frame with a valid quality; a region
+/// update with one tile per announced rect, in order, rects that pass
+/// [`check_rects`], and images within the bound together. Every image is
+/// accounted for: paired into an update, still awaited, or refused.
+fn check_pairing(frames: &[ServerFrame]) {
+    let limits = Limits::viewer().with_max_image_len(FUZZ_UPDATE_LEN);
+    let mut pairing = FramePairing::with_limits(&limits);
+    pairing.set_regions(true);
+    let (mut images_in, mut images_out) = (0usize, 0usize);
+    for frame in frames {
+        if matches!(frame, ServerFrame::Image(_)) {
+            images_in += 1;
+        }
+        let announced = match frame {
+            ServerFrame::Control(ServerMessage::Frame { rects, .. }) => Some(rects.clone()),
+            _ => None,
+        };
+        match pairing.push(frame.clone()) {
+            Err(_) => return,
+            Ok(None) => {}
+            Ok(Some(Paired::Frame(full))) => {
+                images_out += 1;
+                assert!(check_frame(1, 1, full.meta.quality, None).is_ok());
+            }
+            Ok(Some(Paired::Region(update))) => {
+                images_out += update.tiles.len();
+                let rects: Vec<_> = update.tiles.iter().map(|t| t.rect).collect();
+                assert!(
+                    check_rects(&rects, update.meta.width, update.meta.height).is_ok(),
+                    "a region update with bad rects came out: {rects:?}"
+                );
+                let len: usize = update.tiles.iter().map(|t| t.jpeg.len()).sum();
+                assert!(
+                    len as u64 <= FUZZ_UPDATE_LEN,
+                    "a region update of {len} bytes came out"
+                );
+            }
+            Ok(Some(Paired::Message(msg))) => {
+                assert!(
+                    announced.is_none(),
+                    "a frame message passed through: {msg:?}"
+                );
+            }
+            Ok(Some(Paired::Superseded(_))) => {
+                assert!(
+                    matches!(announced, Some(None)),
+                    "only a full frame's message supersedes"
+                );
+            }
+        }
+    }
+    let held = pairing.pending().is_some();
+    assert!(
+        images_out == images_in || (held && images_out < images_in),
+        "{images_in} images in, {images_out} paired, an update held: {held}"
+    );
 }
 
 /// Checks that `response` verifies against the agent's token and challenge
@@ -288,20 +361,35 @@ fn decode_stream<T, E: Display>(
 }
 
 /// Encodes a parsed viewer message and parses it back.
+///
+/// Two kinds of message parse but are refused on encode, because a viewer
+/// never sends them and the agent must still answer them with
+/// `bad_request`: a `text` over [`MAX_TEXT_CHARS`], and a `start_monitor`
+/// whose settings fail their range check.
 fn client_round_trip(msg: &ClientMessage) {
     let mut wire = BytesMut::new();
+    let out_of_range = match msg {
+        ClientMessage::StartMonitor(settings) => settings.check().err(),
+        _ => None,
+    };
     if let Err(err) = msg.encode(&mut wire) {
         let long_text = matches!(
             msg,
             ClientMessage::Text { text } if text.chars().count() > MAX_TEXT_CHARS
         );
-        assert!(
-            long_text && matches!(err, ProtocolError::InvalidValue { .. }),
-            "{msg:?} parsed but does not encode: {err}"
-        );
+        let expected = match (&err, &out_of_range) {
+            (ProtocolError::InvalidValue { .. }, _) => long_text,
+            (ProtocolError::SettingOutOfRange(got), Some(checked)) => got == checked,
+            _ => false,
+        };
+        assert!(expected, "{msg:?} parsed but does not encode: {err}");
         assert!(wire.is_empty(), "a refused message left bytes behind");
         return;
     }
+    assert!(
+        out_of_range.is_none(),
+        "a setting out of range was encoded: {msg:?}"
+    );
     let json = one_control_frame(&mut wire, Limits::server());
     match ClientMessage::parse(&json) {
         Ok(again) => assert_eq!(&again, msg, "the round trip changed the message"),
@@ -310,11 +398,34 @@ fn client_round_trip(msg: &ClientMessage) {
 }
 
 /// Encodes a parsed server message and parses it back.
+///
+/// A `frame` that [`check_frame`] refuses parses (the viewer's pairing
+/// refuses it, as a protocol error) but is never encoded; everything else
+/// encodes.
 fn server_round_trip(msg: &ServerMessage) {
     let mut wire = BytesMut::new();
+    let invalid_frame = match msg {
+        ServerMessage::Frame {
+            width,
+            height,
+            quality,
+            rects,
+            ..
+        } => check_frame(*width, *height, *quality, rects.as_deref()).err(),
+        _ => None,
+    };
     if let Err(err) = msg.encode(&mut wire) {
-        panic!("{msg:?} parsed but does not encode: {err}");
+        assert!(
+            matches!((&err, &invalid_frame), (ProtocolError::InvalidFrame(got), Some(checked)) if got == checked),
+            "{msg:?} parsed but does not encode: {err}"
+        );
+        assert!(wire.is_empty(), "a refused message left bytes behind");
+        return;
     }
+    assert!(
+        invalid_frame.is_none(),
+        "a frame a viewer must refuse was encoded: {msg:?}"
+    );
     let json = one_control_frame(&mut wire, Limits::viewer());
     match ServerMessage::parse(&json) {
         Ok(again) => assert_eq!(&again, msg, "the round trip changed the message"),

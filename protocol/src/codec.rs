@@ -86,6 +86,12 @@ impl ViewerCodec {
             decoder: FrameDecoder::new(limits),
         }
     }
+
+    /// The limits it enforces (a [`crate::FramePairing`] bounds a region
+    /// update's images by the same image limit).
+    pub fn limits(&self) -> Limits {
+        self.decoder.limits()
+    }
 }
 
 impl Default for ViewerCodec {

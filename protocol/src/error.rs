@@ -5,6 +5,8 @@
 //! `error` message: every variant displays it through
 //! [`escaped`], so that it cannot forge a log line or reach a terminal raw.
 
+use crate::region::InvalidFrame;
+use crate::settings::SettingOutOfRange;
 use crate::tag::Tag;
 use crate::untrusted::escaped;
 
@@ -61,6 +63,14 @@ pub enum ProtocolError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// On encode: a `start_monitor` setting outside its range (a server
+    /// receiving one answers `bad_request` instead, see
+    /// [`crate::StreamSettings::check`]).
+    #[error("invalid \"start_monitor\" message: {0}")]
+    SettingOutOfRange(#[from] SettingOutOfRange),
+    /// On encode: a `frame` message that a viewer must refuse.
+    #[error("invalid \"frame\" message: {0}")]
+    InvalidFrame(#[from] InvalidFrame),
 }
 
 #[cfg(test)]

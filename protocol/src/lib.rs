@@ -48,6 +48,9 @@
 //! | `HT` payload | [`DEFAULT_MAX_IMAGE_LEN`] = 64 MiB (a viewer may choose another via [`Limits`]) |
 //! | any payload | length 0 is invalid |
 //! | `text` command | [`MAX_TEXT_CHARS`] = 1024 characters |
+//! | `start_monitor` settings | [`STREAM_SIZE_RANGE`], [`STREAM_FPS_RANGE`], [`STREAM_QUALITY_RANGE`] (out of range: `bad_request`, not a protocol error) |
+//! | `frame.rects` | 1 to [`MAX_RECTS`] = 1024, inside the frame, not overlapping |
+//! | a region update's images | together at most the image limit |
 //!
 //! An unknown tag, an over-limit or zero length, invalid UTF-8 or JSON, or an
 //! unknown `"type"` is a [`ProtocolError`]. The receiver answers (when it can)
@@ -94,8 +97,12 @@
 //! After `welcome` the viewer sends commands ([`ClientMessage`]): start and
 //! stop monitoring, input (`mouse_move`, `mouse_button`, `scroll`, `key`,
 //! `text`, only when `welcome.control` is true), `select_monitor` and `ping`.
-//! While the viewer is monitoring, every image is a [`ServerMessage::Frame`]
-//! control message immediately followed by one `HT` frame with the JPEG.
+//! `start_monitor` carries optional [`StreamSettings`] (feature `profiles`).
+//! While the viewer is monitoring, every full frame is a
+//! [`ServerMessage::Frame`] control message immediately followed by one `HT`
+//! frame with the JPEG; a region update (feature `regions`, only to a viewer
+//! that asked for it) is a `frame` message with `rects` followed by one `HT`
+//! per [`Rect`], each painted over the viewer's picture.
 //! A slow viewer is skipped to the newest image (it sees a gap in `seq`).
 //!
 //! # Transport: TLS 1.3, pinned
@@ -156,8 +163,11 @@
 //!   into a typed message; [`encode_control`] and [`encode_image`] write
 //!   frames; [`frame_header`] gives the ten header bytes for writers that
 //!   send the payload without copying it.
-//! * [`FramePairing`] pairs each `frame` message with the `HT` image after
-//!   it ([`ServerFrame`]s in, [`EncodedFrame`]s and other messages out).
+//! * [`FramePairing`] pairs each `frame` message with the `HT` images after
+//!   it ([`ServerFrame`]s in; [`EncodedFrame`]s, [`RegionUpdate`]s and other
+//!   messages out), checking each `frame` message with [`check_frame`].
+//! * [`StreamSettings::check`] is the range rule of `start_monitor`'s
+//!   settings: a server answers its error with `bad_request`.
 //! * [`Fingerprint`] computes, prints and parses a server's identity.
 //! * [`untrusted::escaped`] writes text the peer chose (names, types, the
 //!   bad value in a [`ProtocolError`]) escaped and cut, for logs, error
@@ -186,6 +196,8 @@ mod key;
 mod limits;
 mod message;
 mod pairing;
+mod region;
+mod settings;
 mod tag;
 pub mod untrusted;
 
@@ -206,5 +218,11 @@ pub use message::{
     AuthMode, Button, ClientMessage, ErrorCode, MonitorInfo, ServerFrame, ServerMessage,
     StreamState,
 };
-pub use pairing::{EncodedFrame, FrameMeta, FramePairing, ImageWithoutFrame, Paired};
+pub use pairing::{
+    EncodedFrame, FrameMeta, FramePairing, Paired, PairingError, RegionUpdate, Tile,
+};
+pub use region::{InvalidFrame, MAX_RECTS, Rect, check_frame, check_rects};
+pub use settings::{
+    STREAM_FPS_RANGE, STREAM_QUALITY_RANGE, STREAM_SIZE_RANGE, SettingOutOfRange, StreamSettings,
+};
 pub use tag::Tag;

@@ -11,6 +11,8 @@ use crate::error::ProtocolError;
 use crate::frame::{HEADER_LEN, frame_header};
 use crate::key::Key;
 use crate::limits::{Limits, MAX_ERROR_MESSAGE_CHARS, MAX_TEXT_CHARS};
+use crate::region::{Rect, check_frame};
+use crate::settings::StreamSettings;
 use crate::tag::Tag;
 
 /// Whether the server asks for a token proof.
@@ -138,7 +140,8 @@ pub enum ServerMessage {
         /// Every monitor the viewer may select now.
         monitors: Vec<MonitorInfo>,
     },
-    /// Describes the `HT` frame that immediately follows.
+    /// Describes the `HT` frame that immediately follows (a full frame), or
+    /// the `HT` frames of a region update, one per rect.
     Frame {
         /// Counts frames the server produced; a skipped viewer sees a gap.
         seq: u64,
@@ -148,6 +151,12 @@ pub enum ServerMessage {
         height: u32,
         /// Capture time, microseconds since the Unix epoch.
         captured_at_us: u64,
+        /// The JPEG quality the images were encoded at (1..=100).
+        quality: u8,
+        /// For a region update only (feature `regions`): where each of the
+        /// images that follow goes, in order. Absent for a full frame.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rects: Option<Vec<Rect>>,
     },
     /// Frames stopped or resumed for a reason other than the viewer's own
     /// `stop_monitor` (§2.3.2): sent to each monitoring viewer.
@@ -213,8 +222,12 @@ pub enum ClientMessage {
         /// is `none`.
         response: String,
     },
-    /// Start streaming to this viewer.
-    StartMonitor,
+    /// Start streaming to this viewer, with these settings (feature
+    /// `profiles`; all absent is `{"type":"start_monitor"}`). Sent while
+    /// monitoring, it replaces the settings. A setting outside its range
+    /// still parses: the server answers `bad_request` after
+    /// [`StreamSettings::check`].
+    StartMonitor(StreamSettings),
     /// Stop streaming to this viewer.
     StopMonitor,
     /// Move the pointer to a position in the pixel space of the frames this
@@ -289,7 +302,7 @@ impl ClientMessage {
     pub fn kind(&self) -> &'static str {
         match self {
             ClientMessage::Auth { .. } => "auth",
-            ClientMessage::StartMonitor => "start_monitor",
+            ClientMessage::StartMonitor(_) => "start_monitor",
             ClientMessage::StopMonitor => "stop_monitor",
             ClientMessage::MouseMove { .. } => "mouse_move",
             ClientMessage::MouseButton { .. } => "mouse_button",
@@ -317,17 +330,25 @@ impl ClientMessage {
     /// Appends this message as one `HC` frame to `dst`.
     ///
     /// Refuses what a conforming viewer never sends: a `text` over
-    /// [`MAX_TEXT_CHARS`], an invalid [`Key`], a frame over the control limit.
+    /// [`MAX_TEXT_CHARS`], a stream setting outside its range, an invalid
+    /// [`Key`], a frame over the control limit.
     pub fn encode(&self, dst: &mut BytesMut) -> Result<(), ProtocolError> {
-        if let ClientMessage::Text { text } = self
-            && text.chars().count() > MAX_TEXT_CHARS
-        {
-            return Err(ProtocolError::InvalidValue {
-                kind: "text",
-                reason: "longer than 1024 characters",
-            });
+        match self {
+            ClientMessage::Text { text } if text.chars().count() > MAX_TEXT_CHARS => {
+                return Err(ProtocolError::InvalidValue {
+                    kind: "text",
+                    reason: "longer than 1024 characters",
+                });
+            }
+            ClientMessage::StartMonitor(settings) => settings.check()?,
+            _ => {}
         }
         encode_json(self, self.kind(), dst)
+    }
+
+    /// `start_monitor` with no settings: the server's defaults.
+    pub const fn start_monitor() -> Self {
+        ClientMessage::StartMonitor(StreamSettings::DEFAULT)
     }
 }
 
@@ -370,7 +391,20 @@ impl ServerMessage {
     }
 
     /// Appends this message as one `HC` frame to `dst`.
+    ///
+    /// Refuses a `frame` that a viewer must refuse
+    /// ([`crate::check_frame`]: a quality outside 1..=100, bad rects).
     pub fn encode(&self, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        if let ServerMessage::Frame {
+            width,
+            height,
+            quality,
+            rects,
+            ..
+        } = self
+        {
+            check_frame(*width, *height, *quality, rects.as_deref())?;
+        }
         encode_json(self, self.kind(), dst)
     }
 }

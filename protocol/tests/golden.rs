@@ -5,7 +5,8 @@
 use bytes::BytesMut;
 use lookout_protocol::{
     AuthMode, BindingMode, Challenge, ChannelBinding, ClientMessage, ErrorCode, FrameDecoder, Key,
-    Limits, MonitorInfo, RawFrame, ServerMessage, StreamState, auth_response, encode_image,
+    Limits, MonitorInfo, RawFrame, Rect, ServerMessage, StreamSettings, StreamState,
+    auth_response, encode_image,
 };
 
 fn encode_client(msg: &ClientMessage) -> Vec<u8> {
@@ -36,7 +37,37 @@ fn hc(len: [u8; 8], json: &str) -> Vec<u8> {
 #[test]
 fn start_monitor_golden() {
     let wire = hc([24, 0, 0, 0, 0, 0, 0, 0], r#"{"type":"start_monitor"}"#);
-    assert_eq!(encode_client(&ClientMessage::StartMonitor), wire);
+    assert_eq!(encode_client(&ClientMessage::start_monitor()), wire);
+    // Absent settings are the defaults, both ways.
+    assert_eq!(
+        ClientMessage::parse(br#"{"type":"start_monitor"}"#).unwrap(),
+        ClientMessage::StartMonitor(StreamSettings::default())
+    );
+}
+
+#[test]
+fn start_monitor_with_every_setting_golden() {
+    let json = r#"{"type":"start_monitor","max_width":1280,"max_height":720,"fps":15,"quality":60,"regions":true}"#;
+    let wire = hc([95, 0, 0, 0, 0, 0, 0, 0], json);
+    let msg = ClientMessage::StartMonitor(StreamSettings {
+        max_width: Some(1280),
+        max_height: Some(720),
+        fps: Some(15),
+        quality: Some(60),
+        regions: true,
+    });
+    assert_eq!(encode_client(&msg), wire);
+    assert_eq!(ClientMessage::parse(json.as_bytes()).unwrap(), msg);
+    // Only what is set goes on the wire.
+    let fps_only = ClientMessage::StartMonitor(StreamSettings {
+        fps: Some(2),
+        ..StreamSettings::default()
+    });
+    let wire = hc(
+        [32, 0, 0, 0, 0, 0, 0, 0],
+        r#"{"type":"start_monitor","fps":2}"#,
+    );
+    assert_eq!(encode_client(&fps_only), wire);
 }
 
 #[test]
@@ -233,8 +264,8 @@ fn monitors_golden_sends_all_only_when_true() {
 
 #[test]
 fn frame_then_image_golden() {
-    let json = r#"{"type":"frame","seq":3,"width":2,"height":1,"captured_at_us":1700000000000000}"#;
-    let mut wire = hc([0x4f, 0, 0, 0, 0, 0, 0, 0], json);
+    let json = r#"{"type":"frame","seq":3,"width":2,"height":1,"captured_at_us":1700000000000000,"quality":75}"#;
+    let mut wire = hc([0x5c, 0, 0, 0, 0, 0, 0, 0], json);
     // An `HT` frame with a four-byte payload (SOI + EOI markers).
     wire.extend_from_slice(&[0x48, 0x54, 4, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xd8, 0xff, 0xd9]);
 
@@ -243,6 +274,8 @@ fn frame_then_image_golden() {
         width: 2,
         height: 1,
         captured_at_us: 1_700_000_000_000_000,
+        quality: 75,
+        rects: None,
     });
     let mut dst = BytesMut::new();
     encode_image(&[0xff, 0xd8, 0xff, 0xd9], &Limits::viewer(), &mut dst).unwrap();
@@ -261,7 +294,9 @@ fn frame_then_image_golden() {
             seq: 3,
             width: 2,
             height: 1,
-            captured_at_us: 1_700_000_000_000_000
+            captured_at_us: 1_700_000_000_000_000,
+            quality: 75,
+            rects: None,
         }
     );
     assert_eq!(
@@ -269,6 +304,30 @@ fn frame_then_image_golden() {
         Some(RawFrame::Image(vec![0xff, 0xd8, 0xff, 0xd9].into()))
     );
     assert!(buf.is_empty());
+}
+
+#[test]
+fn region_update_then_its_images_golden() {
+    let json = r#"{"type":"frame","seq":4,"width":32,"height":16,"captured_at_us":1700000000000000,"quality":60,"rects":[[0,0,16,16],[16,0,16,8]]}"#;
+    let mut wire = hc([0x80, 0, 0, 0, 0, 0, 0, 0], json);
+    wire.extend_from_slice(&[0x48, 0x54, 2, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xd8]);
+    wire.extend_from_slice(&[0x48, 0x54, 2, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xd9]);
+
+    let msg = ServerMessage::Frame {
+        seq: 4,
+        width: 32,
+        height: 16,
+        captured_at_us: 1_700_000_000_000_000,
+        quality: 60,
+        rects: Some(vec![Rect::new(0, 0, 16, 16), Rect::new(16, 0, 16, 8)]),
+    };
+    let mut got = encode_server(&msg);
+    let mut dst = BytesMut::new();
+    encode_image(&[0xff, 0xd8], &Limits::viewer(), &mut dst).unwrap();
+    encode_image(&[0xff, 0xd9], &Limits::viewer(), &mut dst).unwrap();
+    got.extend_from_slice(&dst);
+    assert_eq!(got, wire);
+    assert_eq!(ServerMessage::parse(json.as_bytes()).unwrap(), msg);
 }
 
 #[test]
@@ -296,7 +355,14 @@ fn other_spellings_of_the_same_messages_parse() {
         ),
         (
             r#"{"type":"start_monitor","future_field":[1,2,3]}"#,
-            ClientMessage::StartMonitor,
+            ClientMessage::start_monitor(),
+        ),
+        (
+            r#"{"regions":false,"fps":null,"type":"start_monitor","quality":90}"#,
+            ClientMessage::StartMonitor(StreamSettings {
+                quality: Some(90),
+                ..StreamSettings::default()
+            }),
         ),
         (
             r#"{"pressed":false,"button":"middle","type":"mouse_button"}"#,

@@ -4,9 +4,13 @@
 use bytes::BytesMut;
 use lookout_protocol::{
     AuthMode, BindingMode, Button, Challenge, ClientMessage, ErrorCode, FrameDecoder, Key, Limits,
-    MonitorInfo, RawFrame, ServerMessage, encode_image,
+    MonitorInfo, RawFrame, Rect, STREAM_FPS_RANGE, STREAM_QUALITY_RANGE, STREAM_SIZE_RANGE,
+    ServerMessage, StreamSettings, check_rects, encode_image,
 };
+use lookout_protocol::{EncodedFrame, FrameMeta, Paired, RegionUpdate, Tile};
 use proptest::prelude::*;
+
+use crate::pairing::pair_in_reads;
 
 const CASES: u32 = 10_000;
 
@@ -31,7 +35,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 response,
             }
         }),
-        Just(ClientMessage::StartMonitor),
+        stream_settings().prop_map(ClientMessage::StartMonitor),
         Just(ClientMessage::StopMonitor),
         (any::<i32>(), any::<i32>()).prop_map(|(x, y)| ClientMessage::MouseMove { x, y }),
         (button(), any::<bool>())
@@ -42,6 +46,47 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         any::<u32>().prop_map(|id| ClientMessage::SelectMonitor { id }),
         any::<u64>().prop_map(|id| ClientMessage::Ping { id }),
     ]
+}
+
+/// Settings within their ranges (what a viewer may send), each present or not.
+fn stream_settings() -> impl Strategy<Value = StreamSettings> {
+    (
+        prop::option::of(STREAM_SIZE_RANGE),
+        prop::option::of(STREAM_SIZE_RANGE),
+        prop::option::of(STREAM_FPS_RANGE),
+        prop::option::of(STREAM_QUALITY_RANGE),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(max_width, max_height, fps, quality, regions)| StreamSettings {
+                max_width,
+                max_height,
+                fps,
+                quality,
+                regions,
+            },
+        )
+}
+
+/// Non-overlapping rects, as a server may announce them, and a frame size
+/// that holds them; `None` (a full frame) when the draw left none.
+fn frame_rects() -> impl Strategy<Value = (Option<Vec<Rect>>, u32, u32)> {
+    (
+        prop::collection::vec((0u32..4000, 0u32..3000, 1u32..300, 1u32..300), 0..12),
+        0u32..100,
+    )
+        .prop_map(|(drawn, margin)| {
+            let mut kept: Vec<Rect> = Vec::new();
+            for (x, y, w, h) in drawn {
+                let rect = Rect::new(x, y, w, h);
+                if !kept.iter().any(|k| k.overlaps(&rect)) {
+                    kept.push(rect);
+                }
+            }
+            let width = kept.iter().map(|r| r.x + r.width).max().unwrap_or(1) + margin;
+            let height = kept.iter().map(|r| r.y + r.height).max().unwrap_or(1) + margin;
+            ((!kept.is_empty()).then_some(kept), width, height)
+        })
 }
 
 fn monitor() -> impl Strategy<Value = MonitorInfo> {
@@ -126,12 +171,31 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             }),
         prop::collection::vec(monitor(), 0..4)
             .prop_map(|monitors| ServerMessage::Monitors { monitors }),
-        (any::<u64>(), any::<u32>(), any::<u32>(), any::<u64>()).prop_map(
-            |(seq, width, height, captured_at_us)| ServerMessage::Frame {
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u64>(),
+            1u8..=100
+        )
+            .prop_map(|(seq, width, height, captured_at_us, quality)| {
+                ServerMessage::Frame {
+                    seq,
+                    width,
+                    height,
+                    captured_at_us,
+                    quality,
+                    rects: None,
+                }
+            }),
+        (any::<u64>(), any::<u64>(), 1u8..=100, frame_rects()).prop_map(
+            |(seq, captured_at_us, quality, (rects, width, height))| ServerMessage::Frame {
                 seq,
                 width,
                 height,
                 captured_at_us,
+                quality,
+                rects,
             }
         ),
         any::<u64>().prop_map(|id| ServerMessage::Pong { id }),
@@ -199,8 +263,47 @@ fn same(a: &[Item], b: &[Item]) -> bool {
         })
 }
 
+/// The rect rule worked out pixel by pixel: every rect non-empty and
+/// inside, no pixel painted twice, one to [`lookout_protocol::MAX_RECTS`]
+/// rects (small sets here, so only the lower bound matters).
+fn rects_valid_by_pixels(rects: &[Rect], width: u32, height: u32) -> bool {
+    if rects.is_empty() {
+        return false;
+    }
+    let mut painted = vec![false; (width * height) as usize];
+    for r in rects {
+        if r.width == 0 || r.height == 0 || r.x + r.width > width || r.y + r.height > height {
+            return false;
+        }
+        for y in r.y..r.y + r.height {
+            for x in r.x..r.x + r.width {
+                let pixel = &mut painted[(y * width + x) as usize];
+                if *pixel {
+                    return false;
+                }
+                *pixel = true;
+            }
+        }
+    }
+    true
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn the_rect_check_agrees_with_painting_pixels(
+        rects in prop::collection::vec((0u32..12, 0u32..12, 0u32..6, 0u32..6), 0..6),
+        width in 1u32..16,
+        height in 1u32..16,
+    ) {
+        let rects: Vec<Rect> = rects.into_iter().map(|(x, y, w, h)| Rect::new(x, y, w, h)).collect();
+        prop_assert_eq!(
+            check_rects(&rects, width, height).is_ok(),
+            rects_valid_by_pixels(&rects, width, height),
+            "{:?} in {}x{}: {:?}", rects, width, height, check_rects(&rects, width, height)
+        );
+    }
 
     #[test]
     fn client_messages_round_trip(msg in client_message()) {
@@ -266,5 +369,87 @@ proptest! {
             // whatever length the garbage announced.
             prop_assert!(buf.capacity() <= input.len() + 512 * 1024, "capacity {}", buf.capacity());
         }
+    }
+}
+
+/// One update a server may send: a full frame or a region update, each
+/// image a few random bytes.
+fn update() -> impl Strategy<Value = (ServerMessage, Vec<Vec<u8>>)> {
+    (any::<u64>(), 1u8..=100, frame_rects()).prop_flat_map(
+        |(seq, quality, (rects, width, height))| {
+            let images = rects.as_ref().map_or(1, Vec::len);
+            let msg = ServerMessage::Frame {
+                seq,
+                width,
+                height,
+                captured_at_us: seq / 2,
+                quality,
+                rects,
+            };
+            (
+                Just(msg),
+                prop::collection::vec(prop::collection::vec(any::<u8>(), 1..40), images),
+            )
+        },
+    )
+}
+
+/// What pairing one update must give.
+fn paired(msg: &ServerMessage, images: &[Vec<u8>]) -> Paired {
+    let ServerMessage::Frame {
+        seq,
+        width,
+        height,
+        captured_at_us,
+        quality,
+        rects,
+    } = msg.clone()
+    else {
+        unreachable!("updates are frame messages");
+    };
+    let meta = FrameMeta {
+        seq,
+        width,
+        height,
+        captured_at_us,
+        quality,
+    };
+    match rects {
+        None => Paired::Frame(EncodedFrame {
+            meta,
+            jpeg: images[0].clone().into(),
+        }),
+        Some(rects) => Paired::Region(RegionUpdate {
+            meta,
+            tiles: rects
+                .into_iter()
+                .zip(images)
+                .map(|(rect, jpeg)| Tile {
+                    rect,
+                    jpeg: jpeg.clone().into(),
+                })
+                .collect(),
+        }),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES / 10))]
+
+    #[test]
+    fn updates_pair_whole_in_any_split(
+        updates in prop::collection::vec(update(), 1..5),
+        chunk_sizes in prop::collection::vec(1usize..64, 1..8),
+    ) {
+        let mut wire = BytesMut::new();
+        for (msg, images) in &updates {
+            msg.encode(&mut wire).unwrap();
+            for jpeg in images {
+                encode_image(jpeg, &Limits::viewer(), &mut wire).unwrap();
+            }
+        }
+        let expected: Vec<Paired> = updates.iter().map(|(m, i)| paired(m, i)).collect();
+        prop_assert_eq!(pair_in_reads(&wire, &[]), Ok(expected.clone()));
+        prop_assert_eq!(pair_in_reads(&wire, &chunk_sizes), Ok(expected));
     }
 }

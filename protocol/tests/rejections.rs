@@ -1,7 +1,9 @@
 //! Every way a control payload can be wrong gets its own typed error.
 
 use bytes::BytesMut;
-use lookout_protocol::{ClientMessage, ErrorCode, Key, ProtocolError, ServerMessage};
+use lookout_protocol::{
+    ClientMessage, ErrorCode, InvalidFrame, Key, ProtocolError, Rect, ServerMessage, StreamSettings,
+};
 
 #[test]
 fn bad_utf8_is_refused() {
@@ -162,4 +164,113 @@ fn an_error_echoing_a_huge_value_is_cut_and_still_encodes() {
     assert!(
         matches!(short, ServerMessage::Error { message, .. } if message == "no monitor with id 7")
     );
+}
+
+/// The contract answers a setting outside its range with `bad_request` and
+/// keeps the connection: such a `start_monitor` must parse (a parse error
+/// would end the stream), and its check must name the field and its range,
+/// at each side of each range's ends.
+#[test]
+fn a_setting_out_of_range_parses_and_its_check_names_it() {
+    for (field, below, low, high, above) in [
+        ("max_width", 15, 16, 16384, 16385),
+        ("max_height", 15, 16, 16384, 16385),
+        ("fps", 0, 1, 120, 121),
+        ("quality", 0, 1, 100, 101),
+    ] {
+        let check = |value: i64| {
+            let json = format!(r#"{{"type":"start_monitor","{field}":{value}}}"#);
+            let Ok(ClientMessage::StartMonitor(settings)) = ClientMessage::parse(json.as_bytes())
+            else {
+                panic!("{json} does not parse as start_monitor");
+            };
+            settings.check().map_err(|err| err.to_string())
+        };
+        let refusal = format!("{field} must be an integer in {low}..={high}");
+        for value in [below, above, -1, 1 << 40] {
+            assert_eq!(check(value), Err(refusal.clone()), "{field} {value}");
+        }
+        for value in [low, high] {
+            assert_eq!(check(value), Ok(()), "{field} {value}");
+        }
+    }
+}
+
+#[test]
+fn a_setting_of_the_wrong_kind_is_malformed() {
+    for bad in [
+        r#"{"type":"start_monitor","fps":"30"}"#,
+        r#"{"type":"start_monitor","regions":"yes"}"#,
+        r#"{"type":"start_monitor","max_width":{}}"#,
+    ] {
+        let err = ClientMessage::parse(bad.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::InvalidMessage { .. }),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_setting_out_of_range_is_not_encoded() {
+    let mut dst = BytesMut::new();
+    let msg = ClientMessage::StartMonitor(StreamSettings {
+        fps: Some(0),
+        ..StreamSettings::default()
+    });
+    let err = msg.encode(&mut dst).unwrap_err();
+    assert!(matches!(err, ProtocolError::SettingOutOfRange(_)), "{err}");
+    assert!(dst.is_empty());
+}
+
+#[test]
+fn a_frame_without_quality_is_malformed() {
+    let err = ServerMessage::parse(
+        br#"{"type":"frame","seq":1,"width":2,"height":2,"captured_at_us":0}"#,
+    )
+    .unwrap_err();
+    assert!(matches!(err, ProtocolError::InvalidMessage { .. }), "{err}");
+    for bad in [
+        r#"{"type":"frame","seq":1,"width":2,"height":2,"captured_at_us":0,"quality":75,"rects":[[0,0,1]]}"#,
+        r#"{"type":"frame","seq":1,"width":2,"height":2,"captured_at_us":0,"quality":75,"rects":[[0,0,1,-1]]}"#,
+        r#"{"type":"frame","seq":1,"width":2,"height":2,"captured_at_us":0,"quality":300}"#,
+    ] {
+        let err = ServerMessage::parse(bad.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::InvalidMessage { .. }),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_frame_a_viewer_must_refuse_is_not_encoded() {
+    let frame = |quality, rects| ServerMessage::Frame {
+        seq: 1,
+        width: 10,
+        height: 10,
+        captured_at_us: 0,
+        quality,
+        rects,
+    };
+    let mut dst = BytesMut::new();
+    let overlapping = Some(vec![Rect::new(0, 0, 5, 5), Rect::new(4, 4, 2, 2)]);
+    for (msg, expected) in [
+        (frame(0, None), InvalidFrame::Quality(0)),
+        (frame(75, Some(Vec::new())), InvalidFrame::NoRects),
+        (
+            frame(75, overlapping),
+            InvalidFrame::Overlap {
+                first: 0,
+                second: 1,
+            },
+        ),
+    ] {
+        let err = msg.encode(&mut dst).unwrap_err();
+        assert!(
+            matches!(&err, ProtocolError::InvalidFrame(e) if *e == expected),
+            "{err}"
+        );
+        assert!(dst.is_empty());
+    }
 }

@@ -4,5 +4,6 @@
 mod codec;
 mod fuzz_regressions;
 mod golden;
+mod pairing;
 mod properties;
 mod rejections;

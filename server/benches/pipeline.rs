@@ -78,6 +78,7 @@ fn main() {
             width: image.width,
             height: image.height,
             captured_at_us: 0,
+            quality: 75,
         },
         jpeg: jpeg.clone(),
     };

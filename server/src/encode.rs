@@ -77,6 +77,12 @@ impl FrameEncoder {
         }
     }
 
+    /// The quality it encodes at, after clamping: what `frame.quality`
+    /// reports.
+    pub fn quality(&self) -> u8 {
+        self.quality
+    }
+
     /// Encodes one image.
     pub fn encode(&mut self, image: &CapturedImage) -> Result<Bytes, EncodeError> {
         let whole = Rect {

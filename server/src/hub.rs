@@ -38,6 +38,8 @@ pub struct EncodedFrame {
     pub height: u32,
     /// Capture time, microseconds since the Unix epoch.
     pub captured_at_us: u64,
+    /// The JPEG quality it was encoded at (sent in `frame.quality`).
+    pub quality: u8,
     /// The `frame` control message and the `HT` header, encoded once.
     pub head: Bytes,
     /// The JPEG itself.
@@ -46,11 +48,13 @@ pub struct EncodedFrame {
 
 impl EncodedFrame {
     /// A frame with its wire bytes ready: the `frame` message and the image
-    /// header are encoded here, once, not once per viewer.
+    /// header are encoded here, once, not once per viewer. Always a full
+    /// frame: the agent sends no region updates yet.
     pub fn new(
         seq: u64,
         (width, height): (u32, u32),
         captured_at_us: u64,
+        quality: u8,
         jpeg: Bytes,
     ) -> Result<Self, ProtocolError> {
         let meta = ServerMessage::Frame {
@@ -58,6 +62,8 @@ impl EncodedFrame {
             width,
             height,
             captured_at_us,
+            quality,
+            rects: None,
         };
         let mut head = BytesMut::with_capacity(128);
         meta.encode(&mut head)?;
@@ -67,6 +73,7 @@ impl EncodedFrame {
             width,
             height,
             captured_at_us,
+            quality,
             head: head.freeze(),
             jpeg,
         })
@@ -402,7 +409,7 @@ mod tests {
     }
 
     fn frame() -> EncodedFrame {
-        EncodedFrame::new(1, (1, 1), 0, Bytes::from_static(&[0xff])).unwrap()
+        EncodedFrame::new(1, (1, 1), 0, 75, Bytes::from_static(&[0xff])).unwrap()
     }
 
     #[test]

@@ -263,7 +263,7 @@ fn viewer(endpoint: Endpoint, decode: bool, start_at: Instant, end_at: Instant) 
             unreachable!("Client::welcome checks for welcome");
         };
         let bound = lookout_viewer::decode::FrameBound::of_monitors(&monitors);
-        client.send(ClientMessage::StartMonitor).await;
+        client.send(ClientMessage::start_monitor()).await;
         let mut stats = ViewerStats::default();
         let mut cpu0 = None;
         let mut pairing = FramePairing::new();

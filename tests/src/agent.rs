@@ -101,6 +101,8 @@ pub struct Options {
     pub control: bool,
     pub max_viewers: usize,
     pub fps: u32,
+    /// The agent's `--quality`.
+    pub quality: u8,
     /// Replace monitor 0 with a big noisy one (for slow-viewer tests).
     pub big_noisy: Option<(u32, u32)>,
     /// A screen that never changes.
@@ -122,6 +124,7 @@ impl Default for Options {
             control: true,
             max_viewers: 16,
             fps: 30,
+            quality: 75,
             big_noisy: None,
             still: false,
             tls: false,
@@ -157,7 +160,7 @@ impl TestAgent {
             control: opts.control,
             capture: CaptureSettings {
                 fps: opts.fps,
-                quality: 75,
+                quality: opts.quality,
                 subsampling: Default::default(),
             },
             monitor: None,

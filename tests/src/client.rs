@@ -124,14 +124,22 @@ impl Client {
                         width,
                         height,
                         captured_at_us,
+                        quality,
                     } = meta;
                     let msg = ServerMessage::Frame {
                         seq,
                         width,
                         height,
                         captured_at_us,
+                        quality,
+                        rects: None,
                     };
                     return (msg, jpeg);
+                }
+                // The pairing refuses region updates: this client never
+                // asks for them.
+                Ok(Some(Paired::Region(update))) => {
+                    panic!("a region update nobody asked for: {update:?}")
                 }
                 Ok(Some(Paired::Superseded(meta))) => {
                     panic!("frame message {meta:?} not followed by its image")

@@ -282,12 +282,12 @@ async fn serve(
             });
         match msg {
             _ if script.mute_first && connection == 0 => {}
-            ClientMessage::StartMonitor if script.bad_image_first && connection == 0 => {
+            ClientMessage::StartMonitor(_) if script.bad_image_first && connection == 0 => {
                 if let Some((_, _, jpeg)) = jpegs.first() {
                     let _ = framed.send(ServerFrame::Image(jpeg.clone())).await;
                 }
             }
-            ClientMessage::StartMonitor => {
+            ClientMessage::StartMonitor(_) => {
                 if let Some(hostile) = &script.hostile_first {
                     seq += 1;
                     let sent = send_frame(
@@ -314,6 +314,8 @@ async fn serve(
                         width: *width,
                         height: *height,
                         captured_at_us: now_us(),
+                        quality: FAKE_QUALITY,
+                        rects: None,
                     };
                     if framed.send(ServerFrame::Control(meta)).await.is_err()
                         || framed.send(ServerFrame::Image(jpeg.clone())).await.is_err()
@@ -332,6 +334,10 @@ async fn serve(
         }
     }
 }
+
+/// The `frame.quality` the fake agent reports (its JPEGs are made
+/// elsewhere; the viewer only reads the field).
+const FAKE_QUALITY: u8 = 80;
 
 fn now_us() -> u64 {
     std::time::SystemTime::now()
@@ -353,6 +359,8 @@ async fn send_frame(
         width,
         height,
         captured_at_us: now_us(),
+        quality: FAKE_QUALITY,
+        rects: None,
     };
     framed.send(ServerFrame::Control(meta)).await.is_ok()
         && framed.send(ServerFrame::Image(jpeg.clone())).await.is_ok()

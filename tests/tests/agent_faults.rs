@@ -76,7 +76,7 @@ async fn next_image(client: &mut Client) -> ((u32, u32), Rgb<u8>) {
 
 async fn monitoring(agent: &AgentProcess) -> Client {
     let (mut client, _) = Client::welcome(agent.endpoint(), TOKEN).await;
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     assert!(close_to(next_image(&mut client).await.1, BEFORE));
     client
 }

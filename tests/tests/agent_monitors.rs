@@ -95,7 +95,7 @@ async fn virtual_monitors_are_listed_and_selecting_right_shows_the_right_half() 
     assert_eq!((right.x, right.width, right.height), (960, 960, 1080));
     assert_ne!(left.id, right.id);
 
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     assert_eq!(watch(&mut client, right.id, RIGHT).await, (960, 1080));
     // The pointer lands on the right monitor.
     client.send(ClientMessage::MouseMove { x: 10, y: 20 }).await;
@@ -136,7 +136,7 @@ async fn all_is_listed_as_the_whole_desktop_and_shows_both_halves() {
         "{monitors:?}"
     );
 
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     client
         .send(ClientMessage::SelectMonitor { id: all.id })
         .await;
@@ -176,7 +176,7 @@ async fn down_to_one_monitor_all_goes_and_its_viewer_is_moved() {
     let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
     let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
     let all = named(&welcome_monitors(welcome), "all").id;
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     client.send(ClientMessage::SelectMonitor { id: all }).await;
     client.image().await;
 
@@ -256,7 +256,7 @@ async fn a_deleted_monitor_moves_its_viewer_to_the_remaining_one_with_a_frame() 
     let monitors = welcome_monitors(welcome);
     let right = named(&monitors, "right").id;
     let left = named(&monitors, "left").id;
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     watch(&mut client, right, RIGHT).await;
 
     x.xrandr(&["--delmonitor", "right"]);
@@ -315,7 +315,7 @@ async fn a_mode_change_while_streaming_is_announced_and_followed() {
     add_small_mode(&x);
     let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
     let (mut client, _) = Client::welcome(agent.endpoint(), TOKEN).await;
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     assert_eq!(next_image(&mut client).await.0, (1920, 1080));
 
     x.xrandr(&["--output", "screen", "--mode", "1280x720_60"]);
@@ -333,7 +333,7 @@ async fn a_shrunk_screen_without_monitors_moves_the_viewer_to_the_root_window() 
     let agent = AgentProcess::start(Some(x.display()), &["--token", TOKEN]);
     let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
     let old = welcome_monitors(welcome)[0].id;
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     assert_eq!(next_image(&mut client).await.0, (1920, 1080));
 
     // xrandr resizes the screen, then fails to fit the output in it and
@@ -376,7 +376,7 @@ async fn ten_layout_changes_with_two_viewers_leak_no_shared_memory() {
     let (mut a, _) = Client::welcome(agent.endpoint(), TOKEN).await;
     let (mut b, _) = Client::welcome(agent.endpoint(), TOKEN).await;
     for client in [&mut a, &mut b] {
-        client.send(ClientMessage::StartMonitor).await;
+        client.send(ClientMessage::start_monitor()).await;
         assert_eq!(next_image(client).await.0, (1920, 1080));
     }
     let before = shared_memory_use(&x, &agent);
@@ -577,7 +577,7 @@ async fn fifty_layout_changes_with_four_viewers_leave_none_stuck_and_leak_nothin
     for choice in ["left", "right", "all", ""] {
         let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
         monitors = welcome_monitors(welcome);
-        client.send(ClientMessage::StartMonitor).await;
+        client.send(ClientMessage::start_monitor()).await;
         if !choice.is_empty() {
             let id = named(&monitors, choice).id;
             client.send(ClientMessage::SelectMonitor { id }).await;

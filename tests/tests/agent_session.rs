@@ -7,7 +7,8 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{
-    Button, ClientMessage, ErrorCode, Key, Limits, ServerMessage, Timeouts, encode_control,
+    Button, ClientMessage, ErrorCode, Key, Limits, ServerMessage, StreamSettings, Timeouts,
+    encode_control,
 };
 use lookout_server::input::InputAction;
 use lookout_server::{Access, MOVE_INTERVAL};
@@ -76,7 +77,7 @@ async fn wrong_token_gets_auth_failed_no_frame_and_no_input() {
     assert_eq!(error_code(&answer), Some(ErrorCode::AuthFailed));
     // Whatever it sends now is ignored and the connection closes.
     for msg in [
-        ClientMessage::StartMonitor,
+        ClientMessage::start_monitor(),
         ClientMessage::MouseMove { x: 5, y: 5 },
     ] {
         let _ = futures_util::SinkExt::send(&mut client.framed, msg).await;
@@ -99,7 +100,7 @@ async fn commands_before_auth_are_a_protocol_error_and_run_nothing() {
         client.message().await,
         ServerMessage::Hello { .. }
     ));
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     client.send(ClientMessage::MouseMove { x: 1, y: 1 }).await;
     assert_eq!(
         error_code(&client.message().await),
@@ -145,7 +146,7 @@ async fn no_capture_until_someone_monitors_and_first_frame_within_a_second() {
     assert_eq!(agent.captures(), 0, "nobody monitoring: nothing captured");
 
     let asked = tokio::time::Instant::now();
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     let (meta, jpeg) = client.image().await;
     assert!(
         asked.elapsed() < Duration::from_secs(1),
@@ -157,9 +158,11 @@ async fn no_capture_until_someone_monitors_and_first_frame_within_a_second() {
         height,
         seq,
         captured_at_us,
+        rects: None,
+        ..
     } = meta
     else {
-        unreachable!()
+        panic!("expected a full frame, got {meta:?}")
     };
     assert_eq!((width, height), (64, 48));
     assert!(seq >= 1);
@@ -183,13 +186,76 @@ async fn no_capture_until_someone_monitors_and_first_frame_within_a_second() {
     agent.stop().await;
 }
 
+/// A `start_monitor` whose setting is outside its range is refused with
+/// `bad_request` naming the field and its range, starts nothing and keeps
+/// the connection: a valid `start_monitor` after it streams, and every
+/// frame reports the quality the agent encodes at.
+#[tokio::test]
+async fn an_out_of_range_setting_is_a_bad_request_and_a_valid_start_then_streams() {
+    let agent = TestAgent::start(Options {
+        quality: 42,
+        ..Options::default()
+    })
+    .await;
+    let (mut client, _) = welcome(agent.addr).await;
+    // Sent raw: our own encoder refuses it.
+    client
+        .send_raw(br#"{"type":"start_monitor","fps":0}"#)
+        .await;
+    let replies = client.ping(1).await;
+    assert_eq!(
+        replies,
+        [ServerMessage::error(
+            ErrorCode::BadRequest,
+            "fps must be an integer in 1..=120; the settings stay as they were"
+        )]
+    );
+    // Refused means not carried out: no stream starts.
+    let quiet = tokio::time::timeout(Duration::from_millis(300), client.framed.next()).await;
+    assert!(
+        quiet.is_err(),
+        "something came after a refused start: {quiet:?}"
+    );
+    assert_eq!(
+        agent.captures(),
+        0,
+        "a refused start_monitor started capture"
+    );
+
+    // In range (accepted though not honoured yet): the stream starts.
+    client
+        .send(ClientMessage::StartMonitor(StreamSettings {
+            fps: Some(10),
+            quality: Some(90),
+            max_width: Some(16384),
+            max_height: Some(16),
+            regions: false,
+        }))
+        .await;
+    for _ in 0..3 {
+        let (meta, _) = client.image().await;
+        assert!(
+            matches!(
+                meta,
+                ServerMessage::Frame {
+                    quality: 42,
+                    rects: None,
+                    ..
+                }
+            ),
+            "{meta:?}"
+        );
+    }
+    agent.stop().await;
+}
+
 #[tokio::test]
 async fn stop_monitor_stops_frames_to_that_viewer_only_and_capture_when_nobody_watches() {
     let agent = TestAgent::start(Options::default()).await;
     let (mut a, _) = welcome(agent.addr).await;
     let (mut b, _) = welcome(agent.addr).await;
-    a.send(ClientMessage::StartMonitor).await;
-    b.send(ClientMessage::StartMonitor).await;
+    a.send(ClientMessage::start_monitor()).await;
+    b.send(ClientMessage::start_monitor()).await;
     a.image().await;
     b.image().await;
 
@@ -223,8 +289,8 @@ async fn select_monitor_switches_this_viewer_and_unknown_ids_are_bad_requests() 
     let agent = TestAgent::start(Options::default()).await;
     let (mut a, _) = welcome(agent.addr).await;
     let (mut b, _) = welcome(agent.addr).await;
-    a.send(ClientMessage::StartMonitor).await;
-    b.send(ClientMessage::StartMonitor).await;
+    a.send(ClientMessage::start_monitor()).await;
+    b.send(ClientMessage::start_monitor()).await;
     a.send(ClientMessage::SelectMonitor { id: 1 }).await;
     let mut switched = false;
     for _ in 0..10 {
@@ -493,7 +559,7 @@ async fn view_only_refuses_input_with_control_disabled_and_stays_connected() {
         2,
         "{replies:?}"
     );
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     client.image().await;
     assert!(agent.input.actions().is_empty());
     agent.stop().await;
@@ -559,7 +625,7 @@ async fn keys_and_buttons_left_pressed_are_released_on_disconnect() {
 async fn garbage_closes_only_that_connection() {
     let agent = TestAgent::start(Options::default()).await;
     let (mut good, _) = welcome(agent.addr).await;
-    good.send(ClientMessage::StartMonitor).await;
+    good.send(ClientMessage::start_monitor()).await;
     good.image().await;
 
     let cases: [&[u8]; 5] = [
@@ -675,7 +741,7 @@ async fn ping_gets_pong_with_the_same_id() {
 async fn shutdown_closes_viewers_and_returns() {
     let agent = TestAgent::start(Options::default()).await;
     let (mut client, _) = welcome(agent.addr).await;
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     client.image().await;
     agent.stop().await;
     assert!(client.closed_within(WAIT).await);
@@ -689,7 +755,7 @@ async fn still_screen_is_sent_once_and_a_new_viewer_gets_the_cached_frame_at_onc
     })
     .await;
     let (mut a, _) = welcome(agent.addr).await;
-    a.send(ClientMessage::StartMonitor).await;
+    a.send(ClientMessage::start_monitor()).await;
     let (ServerMessage::Frame { seq, .. }, _) = a.image().await else {
         unreachable!()
     };
@@ -701,7 +767,7 @@ async fn still_screen_is_sent_once_and_a_new_viewer_gets_the_cached_frame_at_onc
 
     let (mut b, _) = welcome(agent.addr).await;
     let asked = tokio::time::Instant::now();
-    b.send(ClientMessage::StartMonitor).await;
+    b.send(ClientMessage::start_monitor()).await;
     let (ServerMessage::Frame { seq: cached, .. }, jpeg) = b.image().await else {
         unreachable!()
     };

@@ -43,11 +43,11 @@ async fn stalled_viewer_next_to_a_fast_one_costs_no_backlog_and_no_frame_rate() 
     })
     .await;
     let (mut fast, _) = welcome(agent.addr).await;
-    fast.send(ClientMessage::StartMonitor).await;
+    fast.send(ClientMessage::start_monitor()).await;
     let (alone, alone_span) = measure(&mut fast, Duration::from_secs(2)).await;
 
     let (mut stalled, _) = welcome(agent.addr).await;
-    stalled.send(ClientMessage::StartMonitor).await;
+    stalled.send(ClientMessage::start_monitor()).await;
     // From here on `stalled` is never read: its socket buffers fill up and
     // the agent's writes to it block.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -22,7 +22,7 @@ async fn known_image_on_the_root_window_arrives_as_a_matching_jpeg() {
         unreachable!()
     };
     assert_eq!((monitors[0].width, monitors[0].height), (640, 480));
-    client.send(ClientMessage::StartMonitor).await;
+    client.send(ClientMessage::start_monitor()).await;
     let (meta, jpeg) = client.image().await;
     assert!(matches!(
         meta,
@@ -102,7 +102,7 @@ async fn wrong_token_gets_no_frame_and_does_not_move_the_pointer() {
     );
     // Try anyway; the agent must ignore all of it and close.
     for msg in [
-        ClientMessage::StartMonitor,
+        ClientMessage::start_monitor(),
         ClientMessage::MouseMove { x: 200, y: 200 },
     ] {
         let _ = futures_util::SinkExt::send(&mut client.framed, msg).await;

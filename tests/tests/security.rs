@@ -71,7 +71,7 @@ async fn view_token_sees_the_screen_but_never_moves_the_pointer_and_strangers_ge
         matches!(welcome, ServerMessage::Welcome { control: false, .. }),
         "{welcome:?}"
     );
-    viewer.send(ClientMessage::StartMonitor).await;
+    viewer.send(ClientMessage::start_monitor()).await;
     let (meta, _jpeg) = viewer.image().await;
     assert!(matches!(meta, ServerMessage::Frame { width: 320, .. }));
     viewer
@@ -101,7 +101,7 @@ async fn view_token_sees_the_screen_but_never_moves_the_pointer_and_strangers_ge
         panic!("expected hello");
     };
     for msg in [
-        ClientMessage::StartMonitor,
+        ClientMessage::start_monitor(),
         ClientMessage::MouseMove { x: 300, y: 200 },
     ] {
         let _ = futures_util::SinkExt::send(&mut stranger.framed, msg).await;
@@ -144,7 +144,7 @@ async fn a_plaintext_client_gets_nothing_but_a_closed_connection() {
             tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
             // What a version-1 plaintext viewer would send first.
             let mut buf = bytes::BytesMut::new();
-            ClientMessage::StartMonitor.encode(&mut buf).unwrap();
+            ClientMessage::start_monitor().encode(&mut buf).unwrap();
             let _ = tcp.write_all(&buf);
             let mut got = Vec::new();
             let started = Instant::now();
@@ -207,7 +207,7 @@ async fn a_flood_of_500_half_open_connections_neither_bloats_the_agent_nor_keeps
     // Warm up: one full session, so the baseline includes a live stream.
     {
         let (mut c, _) = Client::welcome(endpoint, TOKEN).await;
-        c.send(ClientMessage::StartMonitor).await;
+        c.send(ClientMessage::start_monitor()).await;
         c.image().await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -233,7 +233,7 @@ async fn a_flood_of_500_half_open_connections_neither_bloats_the_agent_nor_keeps
     // A real viewer, during the flood.
     let started = Instant::now();
     let (mut viewer, _) = Client::welcome(endpoint, TOKEN).await;
-    viewer.send(ClientMessage::StartMonitor).await;
+    viewer.send(ClientMessage::start_monitor()).await;
     viewer.image().await;
     let first_frame = started.elapsed();
     let held = flood.join().unwrap();
@@ -263,7 +263,7 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
     let agent = pattern_agent("1280x720", &["--fps", "20", "--timeouts", "write=2s"]);
     let endpoint = agent.endpoint();
     let (mut live, _) = Client::welcome(endpoint, TOKEN).await;
-    live.send(ClientMessage::StartMonitor).await;
+    live.send(ClientMessage::start_monitor()).await;
     live.image().await;
     let mut alone = Delivery::default();
     alone.count(&mut live, Duration::from_secs(4)).await;
@@ -272,7 +272,7 @@ async fn a_stalled_viewer_is_dropped_by_the_write_deadline_and_the_live_one_keep
     // The stalled viewer asks for the stream and never reads it, but keeps
     // pinging, so only the write deadline can explain its end.
     let (mut stalled, _) = Client::welcome(endpoint, TOKEN).await;
-    stalled.send(ClientMessage::StartMonitor).await;
+    stalled.send(ClientMessage::start_monitor()).await;
     let pinger = tokio::spawn(async move {
         for id in 0..60 {
             if futures_util::SinkExt::send(&mut stalled.framed, ClientMessage::Ping { id })
@@ -369,7 +369,7 @@ async fn a_hundred_connect_cycles_leave_descriptors_and_memory_where_they_starte
     let endpoint = agent.endpoint();
     let cycle = || async {
         let (mut c, _) = Client::welcome(endpoint, TOKEN).await;
-        c.send(ClientMessage::StartMonitor).await;
+        c.send(ClientMessage::start_monitor()).await;
         c.image().await;
     };
     for _ in 0..10 {

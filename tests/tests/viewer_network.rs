@@ -65,7 +65,7 @@ async fn snapshot_writes_the_agents_frame_as_png() {
     assert!(diff < 8.0, "mean abs diff {diff}");
     assert!(matches!(
         agent.seen().first().map(|s| &s.msg),
-        Some(ClientMessage::StartMonitor)
+        Some(ClientMessage::StartMonitor(settings)) if *settings == Default::default()
     ));
 }
 
@@ -281,7 +281,7 @@ async fn network_thread_reconnects_and_restores_the_chosen_monitor() {
     );
     agent
         .wait_for("start_monitor", |seen| {
-            seen.iter().any(|s| s.msg == ClientMessage::StartMonitor)
+            seen.iter().any(|s| s.msg == ClientMessage::start_monitor())
         })
         .await;
     let jpegs = Arc::clone(&headless.jpegs);
@@ -315,7 +315,7 @@ async fn network_thread_reconnects_and_restores_the_chosen_monitor() {
                 .collect();
             again.starts_with(&[
                 ClientMessage::SelectMonitor { id: 1 },
-                ClientMessage::StartMonitor,
+                ClientMessage::start_monitor(),
             ])
         })
         .await;
@@ -449,7 +449,7 @@ async fn image_without_frame_message_drops_the_connection_and_the_viewer_comes_b
     agent
         .wait_for("streaming again", |seen| {
             seen.iter()
-                .any(|s| s.connection == 1 && s.msg == ClientMessage::StartMonitor)
+                .any(|s| s.connection == 1 && s.msg == ClientMessage::start_monitor())
         })
         .await;
     let jpegs = Arc::clone(&headless.jpegs);

@@ -38,7 +38,7 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
             writer.send(&ClientMessage::SelectMonitor { id }).await?;
         }
     }
-    writer.send(&ClientMessage::StartMonitor).await?;
+    writer.send(&ClientMessage::start_monitor()).await?;
     // Bad frames do not count as frames, so they cannot keep us waiting
     // past `patience` either.
     let first_by = Instant::now() + patience;

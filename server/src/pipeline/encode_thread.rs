@@ -28,7 +28,14 @@ pub(super) fn run(settings: CaptureSettings, handoff: &Handoff, hub: &FrameHub) 
 fn encode(encoder: &mut FrameEncoder, job: &Job, seq: u64) -> Result<EncodedFrame, FrameError> {
     let jpeg = encoder.encode(&job.image)?;
     let size = (job.image.width, job.image.height);
-    Ok(EncodedFrame::new(seq, size, job.captured_at_us, jpeg)?)
+    let quality = encoder.quality();
+    Ok(EncodedFrame::new(
+        seq,
+        size,
+        job.captured_at_us,
+        quality,
+        jpeg,
+    )?)
 }
 
 /// Why a captured image did not become a frame.

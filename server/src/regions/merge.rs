@@ -78,7 +78,7 @@ fn rects_of(grid: &TileGrid, dirty: &[bool], gap: u32) -> Vec<Rect> {
             }
         }
         // What did not grow into this row is finished.
-        done.extend(open.drain(..));
+        done.append(&mut open);
         open = next;
     }
     done.extend(open);

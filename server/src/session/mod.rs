@@ -247,8 +247,11 @@ async fn admit<W: AsyncWrite + Unpin>(
         name: shared.name.clone(),
         monitor,
         control,
-        // Of §2.2–2.3's optional parts, only `all-monitors` so far (not
-        // `profiles` or `regions`).
+        // Of §2.2–2.3's optional parts, only `all-monitors` so far. Not
+        // `profiles`: the agent checks `start_monitor` settings' ranges
+        // (`bad_request` outside them) but does not honour them yet. Not
+        // `regions`: it sends full frames only. List them when they are
+        // carried out, not before.
         features: if shared.hub.offers_all_monitors() {
             vec!["all-monitors".to_owned()]
         } else {

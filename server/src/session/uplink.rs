@@ -111,9 +111,21 @@ impl Uplink<'_> {
             return self.input(msg).await;
         }
         match msg {
-            ClientMessage::StartMonitor => self
-                .view
-                .send_if_modified(|v| !std::mem::replace(&mut v.monitoring, true)),
+            ClientMessage::StartMonitor(settings) => {
+                // Checked so that a viewer learns at once what it may ask
+                // for; not yet honoured (the welcome's `features` does not
+                // list `profiles`). Refused, it changes nothing: not the
+                // settings, not whether this viewer is monitoring.
+                if let Err(err) = settings.check() {
+                    self.reply(ServerMessage::error(
+                        ErrorCode::BadRequest,
+                        format!("{err}; the settings stay as they were"),
+                    ));
+                    return Ok(());
+                }
+                self.view
+                    .send_if_modified(|v| !std::mem::replace(&mut v.monitoring, true))
+            }
             ClientMessage::StopMonitor => self
                 .view
                 .send_if_modified(|v| std::mem::replace(&mut v.monitoring, false)),

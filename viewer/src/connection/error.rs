@@ -5,9 +5,7 @@ use std::io;
 use std::time::Duration;
 
 use lookout_protocol::codec::CodecError;
-use lookout_protocol::{
-    BindingMode, ErrorCode, ImageWithoutFrame, PROTOCOL_VERSION, ProtocolError,
-};
+use lookout_protocol::{BindingMode, ErrorCode, PROTOCOL_VERSION, PairingError, ProtocolError};
 
 use crate::target::Target;
 use crate::trust::{Mismatch, TlsError};
@@ -99,10 +97,11 @@ pub enum SessionError {
         /// What arrived.
         got: &'static str,
     },
-    /// The agent sent an image without the `frame` message that must come
-    /// before it.
+    /// The agent's `frame` messages and images do not fit together: an
+    /// image without its `frame` message, bad rects or quality, a region
+    /// update this viewer did not ask for, an update cut short.
     #[error("the agent broke the protocol: {0}")]
-    ImageWithoutFrame(#[from] ImageWithoutFrame),
+    Pairing(#[from] PairingError),
     /// We could not encode a command (a bug on our side, not the agent's).
     #[error("cannot encode a command: {0}")]
     Encode(#[source] ProtocolError),

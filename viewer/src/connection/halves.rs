@@ -5,8 +5,8 @@
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{CodecError, ViewerCodec};
 use lookout_protocol::{
-    ClientMessage, EncodedFrame, ErrorCode, FramePairing, MonitorInfo, Paired, ServerFrame,
-    ServerMessage, StreamState,
+    ClientMessage, EncodedFrame, ErrorCode, FramePairing, MonitorInfo, Paired, PairingError,
+    ServerFrame, ServerMessage, StreamState,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,9 +61,12 @@ impl FrameReader {
         silence: Duration,
         heard: Arc<LastHeard>,
     ) -> Self {
+        // Full frames only: this viewer never asks for `regions`, so a
+        // region update is a protocol error (the pairing refuses it).
+        let pairing = FramePairing::with_limits(&inner.decoder().limits());
         Self {
             inner,
-            pairing: FramePairing::new(),
+            pairing,
             silence,
             heard,
         }
@@ -89,6 +92,14 @@ impl FrameReader {
             match self.pairing.push(frame)? {
                 None => {}
                 Some(Paired::Frame(frame)) => return Ok(Event::Frame(frame)),
+                // Refused by the pairing already; kept an error should that
+                // ever change without this viewer learning to paint them.
+                Some(Paired::Region(update)) => {
+                    return Err(PairingError::RegionsNotRequested {
+                        seq: update.meta.seq,
+                    }
+                    .into());
+                }
                 Some(Paired::Superseded(meta)) => {
                     tracing::debug!(seq = meta.seq, "frame message without its image");
                 }
@@ -192,6 +203,8 @@ mod tests {
             width: 2,
             height: 2,
             captured_at_us: 0,
+            quality: 75,
+            rects: None,
         }
         .encode(&mut buf)
         .unwrap();
@@ -249,6 +262,36 @@ mod tests {
             started.elapsed() < SILENCE * 3,
             "silent after {:?}",
             started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_region_update_it_did_not_ask_for_ends_the_session() {
+        let (mut reader, mut agent) = reader();
+        let mut buf = BytesMut::new();
+        ServerMessage::Frame {
+            seq: 4,
+            width: 2,
+            height: 2,
+            captured_at_us: 0,
+            quality: 75,
+            rects: Some(vec![lookout_protocol::Rect::new(0, 0, 1, 1)]),
+        }
+        .encode(&mut buf)
+        .unwrap();
+        encode_image(&[0xAB; 8], &Limits::viewer(), &mut buf).unwrap();
+        agent.write_all(&buf).await.unwrap();
+        let err = reader.next_event().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SessionError::Pairing(PairingError::RegionsNotRequested { seq: 4 })
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the agent broke the protocol: frame 4 is a region update, which this viewer did not ask for"
         );
     }
 }

@@ -226,6 +226,7 @@ pub(crate) mod tests {
                 width,
                 height,
                 captured_at_us: 1234,
+                quality: 90,
             },
             jpeg,
         }

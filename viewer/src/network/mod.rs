@@ -262,7 +262,7 @@ impl Supervisor {
         };
         self.want.monitor = Some(monitor);
         if !self.want.paused {
-            writer.send(&ClientMessage::StartMonitor).await?;
+            writer.send(&ClientMessage::start_monitor()).await?;
         }
         Ok(monitor)
     }

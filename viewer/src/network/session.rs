@@ -28,7 +28,7 @@ impl Wanted {
         if self.paused {
             ClientMessage::StopMonitor
         } else {
-            ClientMessage::StartMonitor
+            ClientMessage::start_monitor()
         }
     }
 }
