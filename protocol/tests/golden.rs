@@ -5,8 +5,8 @@
 use bytes::BytesMut;
 use lookout_protocol::{
     AuthMode, BindingMode, Challenge, ChannelBinding, ClientMessage, ErrorCode, FrameDecoder, Key,
-    Limits, MonitorInfo, RawFrame, Rect, ServerMessage, StreamSettings, StreamState,
-    auth_response, encode_image,
+    Limits, MonitorInfo, RawFrame, Rect, ServerMessage, StreamSettings, StreamState, auth_response,
+    encode_image,
 };
 
 fn encode_client(msg: &ClientMessage) -> Vec<u8> {

@@ -21,70 +21,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use lookout_protocol::{Limits, MonitorInfo, ProtocolError, ServerMessage, Tag, frame_header};
+use lookout_protocol::MonitorInfo;
 use tokio::sync::watch;
 
 use crate::availability::Availability;
+use crate::frame::Picture;
 
-/// One captured, encoded frame, shared by every viewer that sends it.
-#[derive(Debug)]
-pub struct EncodedFrame {
-    /// Per-monitor frame counter.
-    pub seq: u64,
-    /// JPEG width.
-    pub width: u32,
-    /// JPEG height.
-    pub height: u32,
-    /// Capture time, microseconds since the Unix epoch.
-    pub captured_at_us: u64,
-    /// The JPEG quality it was encoded at (sent in `frame.quality`).
-    pub quality: u8,
-    /// The `frame` control message and the `HT` header, encoded once.
-    pub head: Bytes,
-    /// The JPEG itself.
-    pub jpeg: Bytes,
-}
-
-impl EncodedFrame {
-    /// A frame with its wire bytes ready: the `frame` message and the image
-    /// header are encoded here, once, not once per viewer. Always a full
-    /// frame: the agent sends no region updates yet.
-    pub fn new(
-        seq: u64,
-        (width, height): (u32, u32),
-        captured_at_us: u64,
-        quality: u8,
-        jpeg: Bytes,
-    ) -> Result<Self, ProtocolError> {
-        let meta = ServerMessage::Frame {
-            seq,
-            width,
-            height,
-            captured_at_us,
-            quality,
-            rects: None,
-        };
-        let mut head = BytesMut::with_capacity(128);
-        meta.encode(&mut head)?;
-        head.extend_from_slice(&frame_header(Tag::Image, jpeg.len(), &Limits::viewer())?);
-        Ok(Self {
-            seq,
-            width,
-            height,
-            captured_at_us,
-            quality,
-            head: head.freeze(),
-            jpeg,
-        })
-    }
-}
-
-/// The newest frame of one monitor, or `None` while nobody watches it.
-pub type FrameSlot = watch::Receiver<Option<Arc<EncodedFrame>>>;
+/// The newest picture of one monitor, or `None` while nobody watches it.
+pub type FrameSlot = watch::Receiver<Option<Arc<Picture>>>;
 
 /// The slots of the monitors listed now, by id.
-type Slots = HashMap<u32, watch::Sender<Option<Arc<EncodedFrame>>>>;
+type Slots = HashMap<u32, watch::Sender<Option<Arc<Picture>>>>;
 
 /// Which monitors are being watched, and by how many viewers; the capture
 /// thread sleeps on it while nobody watches anything.
@@ -97,6 +44,8 @@ pub(crate) struct Demand {
 #[derive(Debug, Default)]
 struct DemandState {
     watchers: HashMap<u32, usize>,
+    /// Of those, the viewers that take full frames only (no `regions`).
+    plain: HashMap<u32, usize>,
     stopping: bool,
 }
 
@@ -106,22 +55,31 @@ impl Demand {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn add(&self, monitor: u32) {
-        *self.lock().watchers.entry(monitor).or_default() += 1;
+    fn add(&self, monitor: u32, regions: bool) {
+        let mut state = self.lock();
+        *state.watchers.entry(monitor).or_default() += 1;
+        if !regions {
+            *state.plain.entry(monitor).or_default() += 1;
+        }
+        drop(state);
         self.wake.notify_all();
     }
 
-    fn remove(&self, monitor: u32) {
+    fn remove(&self, monitor: u32, regions: bool) {
         let mut state = self.lock();
-        if let Some(n) = state.watchers.get_mut(&monitor) {
-            *n -= 1;
-            if *n == 0 {
-                state.watchers.remove(&monitor);
-            }
+        decrement(&mut state.watchers, monitor);
+        if !regions {
+            decrement(&mut state.plain, monitor);
         }
     }
 
-    fn is_watched(&self, monitor: u32) -> bool {
+    /// Whether some viewer of `monitor` takes full frames only, so that
+    /// every frame is worth encoding whole at once.
+    pub(crate) fn wants_full(&self, monitor: u32) -> bool {
+        self.lock().plain.contains_key(&monitor)
+    }
+
+    pub(crate) fn is_watched(&self, monitor: u32) -> bool {
         self.lock().watchers.contains_key(&monitor)
     }
 
@@ -201,6 +159,7 @@ pub struct Subscription {
     /// The newest frame of the monitor.
     pub frames: FrameSlot,
     monitor: u32,
+    regions: bool,
     demand: Arc<Demand>,
 }
 
@@ -209,11 +168,16 @@ impl Subscription {
     pub fn monitor(&self) -> u32 {
         self.monitor
     }
+
+    /// Whether its viewer takes region updates.
+    pub fn regions(&self) -> bool {
+        self.regions
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.demand.remove(self.monitor);
+        self.demand.remove(self.monitor, self.regions);
     }
 }
 
@@ -325,17 +289,19 @@ impl FrameHub {
     pub fn frame_size(&self, monitor: u32) -> Option<(u32, u32)> {
         let slots = self.slots();
         let frame = slots.get(&monitor)?.borrow();
-        frame.as_ref().map(|f| (f.width, f.height))
+        frame.as_ref().map(|f| f.size())
     }
 
-    /// Starts watching `monitor`. The slot already holds the newest frame if
+    /// Starts watching `monitor`, taking region updates or (`regions`
+    /// false) full frames only. The slot already holds the newest frame if
     /// someone else is watching it, so a new viewer gets a frame at once.
-    pub fn subscribe(&self, monitor: u32) -> Option<Subscription> {
+    pub fn subscribe(&self, monitor: u32, regions: bool) -> Option<Subscription> {
         let frames = self.slots().get(&monitor)?.subscribe();
-        self.demand.add(monitor);
+        self.demand.add(monitor, regions);
         Some(Subscription {
             frames,
             monitor,
+            regions,
             demand: Arc::clone(&self.demand),
         })
     }
@@ -356,7 +322,7 @@ impl FrameHub {
     /// more, or it was captured under another monitor `layout` (see
     /// [`FrameHub::layout`]): then it is dropped, so that no stale picture
     /// waits for a later viewer or follows a `monitors` message.
-    pub(crate) fn publish(&self, monitor: u32, layout: u64, frame: EncodedFrame) {
+    pub(crate) fn publish(&self, monitor: u32, layout: u64, frame: Picture) {
         let slots = self.slots();
         if layout == self.layout()
             && let Some(slot) = slots.get(&monitor)
@@ -378,6 +344,16 @@ impl FrameHub {
             }
         }
         forgotten
+    }
+}
+
+/// One watcher of `monitor` fewer in `counts`.
+fn decrement(counts: &mut HashMap<u32, usize>, monitor: u32) {
+    if let Some(n) = counts.get_mut(&monitor) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&monitor);
+        }
     }
 }
 
@@ -408,8 +384,21 @@ mod tests {
         }
     }
 
-    fn frame() -> EncodedFrame {
-        EncodedFrame::new(1, (1, 1), 0, 75, Bytes::from_static(&[0xff])).unwrap()
+    fn frame() -> Picture {
+        use crate::capture::CapturedImage;
+        use crate::regions::{ChangeLog, TileGrid};
+        let encoding = crate::frame::Encoding {
+            quality: 75,
+            subsampling: crate::encode::Subsampling::Half,
+        };
+        Picture::new(
+            (1, 1, 0),
+            encoding,
+            Arc::new(CapturedImage::rgba(1, 1, vec![0; 4])),
+            Arc::new(ChangeLog::new(TileGrid::new(1, 1))),
+            None,
+            None,
+        )
     }
 
     #[test]
@@ -425,13 +414,16 @@ mod tests {
     fn a_new_list_adds_and_removes_slots_and_tells_watchers() {
         let hub = FrameHub::new(vec![monitor(0, 10, true), monitor(1, 10, false)]);
         let mut layout = hub.watch_monitors();
-        let gone = hub.subscribe(1).unwrap();
+        let gone = hub.subscribe(1, true).unwrap();
         hub.set_monitors(vec![monitor(0, 10, true), monitor(2, 10, false)]);
         assert!(layout.has_changed().unwrap());
         let ids: Vec<u32> = layout.borrow_and_update().iter().map(|m| m.id).collect();
         assert_eq!(ids, [0, 2]);
-        assert!(hub.subscribe(1).is_none(), "a gone monitor has no slot");
-        assert!(hub.subscribe(2).is_some(), "a new one has");
+        assert!(
+            hub.subscribe(1, true).is_none(),
+            "a gone monitor has no slot"
+        );
+        assert!(hub.subscribe(2, true).is_some(), "a new one has");
         // The gone monitor's subscribers see their stream end.
         assert!(gone.frames.has_changed().is_err());
         assert_eq!(hub.monitor_or_fallback(1), Some(0));
@@ -440,7 +432,7 @@ mod tests {
     #[test]
     fn frames_of_an_old_layout_are_not_published_and_resized_slots_are_emptied() {
         let hub = FrameHub::new(vec![monitor(0, 10, true)]);
-        let _watch = hub.subscribe(0).unwrap();
+        let _watch = hub.subscribe(0, true).unwrap();
         let before = hub.layout();
         hub.publish(0, before, frame());
         assert!(hub.has_frame(0));

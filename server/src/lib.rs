@@ -39,6 +39,7 @@ pub mod cli;
 pub mod coalesce;
 pub mod config;
 pub mod encode;
+pub mod frame;
 pub mod hub;
 pub mod input;
 pub mod limiter;

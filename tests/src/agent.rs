@@ -95,6 +95,61 @@ impl Capturer for FakeScreen {
     }
 }
 
+/// A one-monitor screen whose pixels the test paints (RGBA): what
+/// `capture` returns is what the test drew last.
+#[derive(Debug, Clone)]
+pub struct PaintedScreen {
+    monitors: Vec<MonitorInfo>,
+    /// The screen; lock it to paint.
+    pub pixels: Arc<std::sync::Mutex<image::RgbaImage>>,
+}
+
+impl PaintedScreen {
+    /// A `width`x`height` screen of one colour.
+    pub fn new(width: u32, height: u32, colour: [u8; 4]) -> Self {
+        Self {
+            monitors: vec![MonitorInfo {
+                id: 0,
+                name: "painted".into(),
+                x: 0,
+                y: 0,
+                width,
+                height,
+                primary: true,
+                all: false,
+            }],
+            pixels: Arc::new(std::sync::Mutex::new(image::RgbaImage::from_pixel(
+                width,
+                height,
+                image::Rgba(colour),
+            ))),
+        }
+    }
+
+    /// The screen now, as RGB.
+    pub fn rgb(&self) -> image::RgbImage {
+        image::DynamicImage::ImageRgba8(self.pixels.lock().unwrap().clone()).to_rgb8()
+    }
+}
+
+impl Capturer for PaintedScreen {
+    fn monitors(&self) -> &[MonitorInfo] {
+        &self.monitors
+    }
+
+    fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError> {
+        if id != 0 {
+            return Err(CaptureError::NoSuchMonitor(id));
+        }
+        let pixels = self.pixels.lock().unwrap();
+        Ok(CapturedImage::rgba(
+            pixels.width(),
+            pixels.height(),
+            pixels.as_raw().clone(),
+        ))
+    }
+}
+
 #[derive(Debug)]
 pub struct Options {
     pub access: Access,
@@ -115,6 +170,8 @@ pub struct Options {
     /// Holds the input thread at every action while closed: a stalled
     /// desktop.
     pub input_gate: Option<InputGate>,
+    /// The screen is this one, which the test paints.
+    pub painted: Option<PaintedScreen>,
 }
 
 impl Default for Options {
@@ -130,6 +187,7 @@ impl Default for Options {
             tls: false,
             timeouts: Timeouts::DEFAULT,
             input_gate: None,
+            painted: None,
         }
     }
 }
@@ -188,7 +246,12 @@ impl TestAgent {
         let sink = input.clone();
         let agent = Agent::start(
             &config,
-            Box::new(move || Ok(Box::new(screen.clone()) as Box<dyn Capturer>)),
+            match opts.painted {
+                Some(painted) => {
+                    Box::new(move || Ok(Box::new(painted.clone()) as Box<dyn Capturer>))
+                }
+                None => Box::new(move || Ok(Box::new(screen.clone()) as Box<dyn Capturer>)),
+            },
             Some(Box::new(move || {
                 Ok(Box::new(sink.clone()) as Box<dyn InputSink>)
             })),

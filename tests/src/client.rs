@@ -52,6 +52,45 @@ impl Client {
             .await
             .unwrap()
             .unwrap();
+        Self::over(tcp, endpoint).await
+    }
+
+    /// Logs in with `token` over a connection whose receive buffer is
+    /// `bytes` (set before connecting, so the window stays that small): a
+    /// viewer on a slow link, whose agent-side socket fills up as soon as
+    /// it stops reading.
+    pub async fn welcome_with_receive_buffer(
+        endpoint: impl Into<Endpoint>,
+        token: &str,
+        bytes: u32,
+    ) -> (Self, ServerMessage) {
+        let endpoint = endpoint.into();
+        let socket = if endpoint.addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        let tcp = timeout(WAIT, socket.connect(endpoint.addr))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut client = Self::over(tcp, endpoint).await;
+        let ServerMessage::Hello { challenge, .. } = client.message().await else {
+            panic!("expected hello first");
+        };
+        client.prove(&challenge, token).await;
+        let answer = client.message().await;
+        assert!(
+            matches!(answer, ServerMessage::Welcome { .. }),
+            "expected welcome, got {answer:?}"
+        );
+        (client, answer)
+    }
+
+    /// A client over `tcp`, with TLS for a TLS endpoint.
+    async fn over(tcp: TcpStream, endpoint: Endpoint) -> Self {
         tcp.set_nodelay(true).unwrap();
         let (stream, binding): (Box<dyn Transport>, _) = match endpoint.pin {
             None => (Box::new(tcp), ChannelBinding::None),

@@ -15,6 +15,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod compose;
 pub mod fake_agent;
 pub mod process;
 pub mod x11;

@@ -276,10 +276,7 @@ async fn a_proof_made_on_another_tls_connection_is_refused() {
     };
     assert_eq!(protocol, PROTOCOL_VERSION);
     assert_eq!(name, "test-agent");
-    assert!(
-        features.is_empty(),
-        "no optional features yet: {features:?}"
-    );
+    assert_eq!(features, ["regions"], "not profiles yet");
     agent.stop().await;
 }
 

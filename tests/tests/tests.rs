@@ -7,6 +7,7 @@
 //! | module | what runs for real |
 //! |---|---|
 //! | `agent_session`, `agent_slow_viewer`, `agent_input` | the agent library on loopback, fake screen and input |
+//! | `agent_regions` | the agent library's region updates against a screen the test paints |
 //! | `x11_capture` | the X11 capturer against Xvfb |
 //! | `agent_x11` | the agent binary on Xvfb: pixels and the X pointer |
 //! | `agent_monitors` | the agent binary on Xvfb while `xrandr` changes its monitors |
@@ -23,6 +24,7 @@ mod agent_guards;
 mod agent_input;
 #[cfg(target_os = "linux")]
 mod agent_monitors;
+mod agent_regions;
 mod agent_session;
 mod agent_slow_viewer;
 mod agent_x11;

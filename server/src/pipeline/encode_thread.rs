@@ -1,48 +1,140 @@
-//! The encode thread's loop: JPEG-encodes each handed-over image once and
-//! publishes it, wire bytes ready, to its monitor's slot in the hub.
+//! The encode thread's loop: compares each handed-over image with the one
+//! before it, tile by tile, and publishes it to its monitor's slot in the
+//! hub with what viewers need, each encoded once: the update from the
+//! frame before (the changed rectangles) for viewers that take region
+//! updates, and the full frame when some viewer takes full frames only or
+//! most of the picture changed. Everything else is made when a viewer
+//! first asks for it ([`crate::frame::Picture`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::CaptureSettings;
 use super::handoff::{Handoff, Job};
-use crate::encode::{EncodeError, FrameEncoder};
-use crate::hub::{EncodedFrame, FrameHub};
+use crate::capture::CapturedImage;
+use crate::encode::FrameEncoder;
+use crate::frame::{EncodedFrame, Encoding, FrameError, Picture, encode_update};
+use crate::hub::FrameHub;
+use crate::regions::{ChangeLog, Plan, TileGrid, plan};
+
+/// One monitor's stream of pictures of one size and layout.
+struct Stream {
+    epoch: u64,
+    layout: u64,
+    grid: TileGrid,
+    log: ChangeLog,
+    previous: Option<Arc<CapturedImage>>,
+    /// Scratch: one flag per tile.
+    dirty: Vec<bool>,
+}
+
+impl Stream {
+    fn new(epoch: u64, layout: u64, image: &CapturedImage) -> Self {
+        let grid = TileGrid::new(image.width, image.height);
+        Self {
+            epoch,
+            layout,
+            grid,
+            log: ChangeLog::new(grid),
+            previous: None,
+            dirty: vec![false; grid.len()],
+        }
+    }
+
+    fn fits(&self, job: &Job) -> bool {
+        self.layout == job.layout && self.grid.size() == (job.image.width, job.image.height)
+    }
+}
 
 /// Runs until the handoff stops.
 pub(super) fn run(settings: CaptureSettings, handoff: &Handoff, hub: &FrameHub) {
     let mut encoder = FrameEncoder::with_subsampling(settings.quality, settings.subsampling);
+    let encoding = Encoding {
+        quality: encoder.quality(),
+        subsampling: settings.subsampling,
+    };
     let mut seqs: HashMap<u32, u64> = HashMap::new();
+    let mut streams: HashMap<u32, Stream> = HashMap::new();
+    let mut epochs = 0;
     while let Some(job) = handoff.take() {
+        // A monitor nobody watches keeps no picture here either.
+        streams.retain(|id, _| hub.demand().is_watched(*id));
+        let stream = streams.entry(job.monitor).or_insert_with(|| {
+            epochs += 1;
+            Stream::new(epochs, job.layout, &job.image)
+        });
+        if !stream.fits(&job) {
+            epochs += 1;
+            *stream = Stream::new(epochs, job.layout, &job.image);
+        }
         let seq = seqs.entry(job.monitor).or_insert(0);
-        match encode(&mut encoder, &job, *seq + 1) {
-            Ok(frame) => {
+        match encode(&mut encoder, encoding, stream, &job, *seq + 1, hub) {
+            Ok(Some(picture)) => {
                 *seq += 1;
-                hub.publish(job.monitor, job.layout, frame);
+                hub.publish(job.monitor, job.layout, picture);
             }
+            Ok(None) => {}
             Err(err) => tracing::warn!(monitor = job.monitor, error = %err, "frame dropped"),
         }
     }
 }
 
-/// Encodes one job's image as frame `seq`.
-fn encode(encoder: &mut FrameEncoder, job: &Job, seq: u64) -> Result<EncodedFrame, FrameError> {
-    let jpeg = encoder.encode(&job.image)?;
-    let size = (job.image.width, job.image.height);
-    let quality = encoder.quality();
-    Ok(EncodedFrame::new(
-        seq,
-        size,
-        job.captured_at_us,
-        quality,
-        jpeg,
-    )?)
-}
-
-/// Why a captured image did not become a frame.
-#[derive(Debug, thiserror::Error)]
-enum FrameError {
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
-    #[error("frame cannot be sent: {0}")]
-    Wire(#[from] lookout_protocol::ProtocolError),
+/// Makes `job`'s image frame `seq` of `stream`: `None` when it is the same
+/// picture as the one before.
+fn encode(
+    encoder: &mut FrameEncoder,
+    encoding: Encoding,
+    stream: &mut Stream,
+    job: &Job,
+    seq: u64,
+    hub: &FrameHub,
+) -> Result<Option<Picture>, FrameError> {
+    let image = &job.image;
+    let changes = match &stream.previous {
+        None => Plan::Full,
+        Some(previous) => {
+            stream.dirty.fill(false);
+            if stream
+                .grid
+                .diff(&previous.pixels, &image.pixels, &mut stream.dirty)
+                == 0
+            {
+                return Ok(None);
+            }
+            plan(&stream.grid, &stream.dirty)
+        }
+    };
+    let first = stream.previous.is_none();
+    if first {
+        stream.dirty.fill(true);
+    }
+    stream.log.record(&stream.dirty, seq);
+    let meta = (seq, job.captured_at_us);
+    let full = if changes == Plan::Full || hub.demand().wants_full(job.monitor) {
+        let jpeg = encoder.encode(image)?;
+        Some(Arc::new(EncodedFrame::new(
+            seq,
+            (image.width, image.height),
+            job.captured_at_us,
+            encoder.quality(),
+            jpeg,
+        )?))
+    } else {
+        None
+    };
+    let update = match (&changes, first) {
+        (_, true) => None,
+        (Plan::Rects(rects), false) => Some(Arc::new(encode_update(encoder, image, meta, rects)?)),
+        // Most of it changed: the full frame is the update.
+        _ => full.clone(),
+    };
+    stream.previous = Some(Arc::clone(image));
+    Ok(Some(Picture::new(
+        (stream.epoch, seq, job.captured_at_us),
+        encoding,
+        Arc::clone(image),
+        Arc::new(stream.log.clone()),
+        full,
+        update,
+    )))
 }

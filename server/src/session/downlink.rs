@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::availability::Availability;
-use crate::hub::{EncodedFrame, FrameHub, MonitorList, Subscription};
+use crate::frame::{EncodedFrame, Picture};
+use crate::hub::{FrameHub, MonitorList, Subscription};
 
 /// How long the writer tries to close the stream politely at the end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -32,6 +33,10 @@ pub(crate) struct View {
     pub monitoring: bool,
     /// Which monitor.
     pub monitor: u32,
+    /// Region updates accepted (`start_monitor` with `regions: true`).
+    pub regions: bool,
+    /// Counts `start_monitor`s: each asks for a full frame next.
+    pub restarts: u64,
 }
 
 /// A control message for the writer.
@@ -52,6 +57,8 @@ pub(crate) enum DownlinkError {
     Stalled(Duration),
     #[error("cannot encode a reply: {0}")]
     Encode(#[from] lookout_protocol::ProtocolError),
+    #[error("cannot encode a frame: {0}")]
+    Frame(#[from] crate::frame::FrameError),
     #[error("cancelled")]
     Cancelled,
     #[error("the writer task panicked")]
@@ -73,6 +80,9 @@ pub(crate) struct Downlink<W> {
     /// What this viewer was last told with `stream` while monitoring
     /// (`None`: nothing, which means live).
     pub told: Option<StreamState>,
+    /// The picture this viewer has, as (epoch, seq) of the last frame sent
+    /// since its last start; `None`: its next frame must be full.
+    pub have: Option<(u64, u64)>,
     /// For the log.
     pub viewer: u64,
     pub outbox: mpsc::Receiver<Outgoing>,
@@ -99,6 +109,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
 
     async fn serve(&mut self, frames: &mut u64) -> Result<(), DownlinkError> {
         let mut sub: Option<Subscription> = None;
+        let mut restarts = 0;
         loop {
             tokio::select! {
                 biased;
@@ -119,7 +130,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                     if changed.is_err() {
                         return Ok(());
                     }
-                    self.follow_view(&mut sub);
+                    self.follow_view(&mut sub, &mut restarts);
                     self.tell_stream().await?;
                 }
                 // Before frames: after an outage, `live` goes out ahead of
@@ -130,9 +141,10 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                     }
                     self.tell_stream().await?;
                 }
-                frame = next_frame(&mut sub) => {
-                    self.send_frame(&frame).await?;
-                    *frames += 1;
+                picture = next_frame(&mut sub) => {
+                    if self.send_picture(&picture).await? {
+                        *frames += 1;
+                    }
                 }
             }
         }
@@ -160,18 +172,30 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     }
 
     /// Subscribes to, switches or drops the monitor stream as the view says.
-    fn follow_view(&self, sub: &mut Option<Subscription>) {
+    /// A new subscription, or a new `start_monitor` on the same one, starts
+    /// this viewer over with a full frame of the newest picture.
+    fn follow_view(&mut self, sub: &mut Option<Subscription>, restarts: &mut u64) {
         let view = *self.view.borrow();
         if !view.monitoring {
             *sub = None;
+            self.have = None;
             return;
         }
-        if sub.as_ref().is_some_and(|s| s.monitor() == view.monitor) {
+        let restarted = std::mem::replace(restarts, view.restarts) != view.restarts;
+        if let Some(s) = sub
+            .as_mut()
+            .filter(|s| s.monitor() == view.monitor && s.regions() == view.regions)
+        {
+            if restarted {
+                self.have = None;
+                s.frames.mark_changed();
+            }
             return;
         }
         // Drop the old subscription first so its monitor can go idle.
         *sub = None;
-        *sub = self.hub.subscribe(view.monitor).map(|mut s| {
+        self.have = None;
+        *sub = self.hub.subscribe(view.monitor, view.regions).map(|mut s| {
             // A frame cached by other viewers' capture goes out at once.
             s.frames.mark_changed();
             s
@@ -207,8 +231,37 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         self.write_parts(&[&buf]).await
     }
 
+    /// Sends what this viewer needs of `picture`: the update from the
+    /// picture it has when it takes region updates and one can be made,
+    /// else the full frame. Returns whether anything was sent (nothing when
+    /// it has this picture already).
+    async fn send_picture(&mut self, picture: &Arc<Picture>) -> Result<bool, DownlinkError> {
+        let regions = self.view.borrow().regions;
+        let have = self
+            .have
+            .filter(|&(epoch, _)| regions && epoch == picture.epoch)
+            .map(|(_, seq)| seq);
+        if have.is_some_and(|seq| seq >= picture.seq) {
+            return Ok(false);
+        }
+        let frame = match picture.ready_for(have) {
+            Some(frame) => frame,
+            // Made on the blocking pool: JPEG encoding is CPU work.
+            None => {
+                let picture = Arc::clone(picture);
+                tokio::task::spawn_blocking(move || picture.for_viewer(have))
+                    .await
+                    .map_err(|_| DownlinkError::Panicked)??
+            }
+        };
+        self.send_frame(&frame).await?;
+        self.have = Some((picture.epoch, picture.seq));
+        Ok(true)
+    }
+
     async fn send_frame(&mut self, frame: &EncodedFrame) -> Result<(), DownlinkError> {
-        self.write_parts(&[&frame.head, &frame.jpeg]).await
+        let parts: Vec<&[u8]> = frame.parts.iter().map(|p| &p[..]).collect();
+        self.write_parts(&parts).await
     }
 
     /// Writes every part, giving up as soon as the session is cancelled
@@ -249,9 +302,9 @@ async fn progress<T>(
     }
 }
 
-/// Waits for the next frame of the subscribed monitor; never resolves
+/// Waits for the next picture of the subscribed monitor; never resolves
 /// without a subscription.
-async fn next_frame(sub: &mut Option<Subscription>) -> Arc<EncodedFrame> {
+async fn next_frame(sub: &mut Option<Subscription>) -> Arc<Picture> {
     let Some(sub) = sub else {
         return std::future::pending().await;
     };

@@ -64,6 +64,8 @@ pub(super) async fn run<R, W>(
     let view_tx = Arc::new(watch::Sender::new(View {
         monitoring: false,
         monitor: viewer.monitor,
+        regions: false,
+        restarts: 0,
     }));
     let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX);
     let downlink = tokio::spawn(
@@ -75,6 +77,7 @@ pub(super) async fn run<R, W>(
             layout: viewer.layout,
             availability: shared.hub.watch_availability(),
             told: None,
+            have: None,
             viewer: viewer.id,
             outbox: outbox_rx,
             cancel: session.clone(),

@@ -44,6 +44,27 @@ use live::Admitted;
 /// queued (a closing error, say).
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// Bytes a viewer's socket may hold that the kernel has not sent yet
+/// (`TCP_NOTSENT_LOWAT`): beyond it the socket takes no more, so the
+/// downlink waits and then sends the newest picture instead of queueing
+/// stale ones in the kernel. Without it Linux lets several megabytes wait
+/// in a slow viewer's send buffer (seconds of delay on a slow link), and
+/// the viewer is never skipped, only late. 128 KiB is a full 1080p frame
+/// of a busy desktop at the default quality, so a fast link always has
+/// the next frame queued; bytes in flight are not counted, so a long fat
+/// link is not slowed.
+const UNSENT_LIMIT: u32 = 128 * 1024;
+
+/// Sets [`UNSENT_LIMIT`] on `tcp` where the platform has it.
+fn limit_unsent(tcp: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(err) = socket2::SockRef::from(tcp).set_tcp_notsent_lowat(UNSENT_LIMIT) {
+        tracing::debug!(error = %err, "cannot limit unsent bytes");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (tcp, UNSENT_LIMIT);
+}
+
 /// Serves one accepted connection to the end: TLS (unless `--no-tls`), the
 /// token handshake, admission, then the live session. `pending` is the
 /// connection's place among pending handshakes; it is given up as soon as
@@ -58,6 +79,7 @@ pub(crate) async fn serve_connection(
 ) {
     let started = Instant::now();
     let _ = tcp.set_nodelay(true);
+    limit_unsent(&tcp);
     // One deadline covers TLS and the token exchange.
     let deadline = tokio::time::Instant::now() + shared.timeouts.handshake;
     let Some(acceptor) = shared.tls.clone().map(tokio_rustls::TlsAcceptor::from) else {
@@ -247,15 +269,15 @@ async fn admit<W: AsyncWrite + Unpin>(
         name: shared.name.clone(),
         monitor,
         control,
-        // Of §2.2–2.3's optional parts, only `all-monitors` so far. Not
-        // `profiles`: the agent checks `start_monitor` settings' ranges
-        // (`bad_request` outside them) but does not honour them yet. Not
-        // `regions`: it sends full frames only. List them when they are
+        // Of §2.2–2.3's optional parts: `regions` always, `all-monitors`
+        // where the source lists an `all` entry. Not `profiles`: the agent
+        // checks `start_monitor` settings' ranges (`bad_request` outside
+        // them) but honours only `regions` yet. List a feature when it is
         // carried out, not before.
         features: if shared.hub.offers_all_monitors() {
-            vec!["all-monitors".to_owned()]
+            vec!["regions".to_owned(), "all-monitors".to_owned()]
         } else {
-            Vec::new()
+            vec!["regions".to_owned()]
         },
         monitors,
     };

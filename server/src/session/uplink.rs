@@ -113,9 +113,10 @@ impl Uplink<'_> {
         match msg {
             ClientMessage::StartMonitor(settings) => {
                 // Checked so that a viewer learns at once what it may ask
-                // for; not yet honoured (the welcome's `features` does not
-                // list `profiles`). Refused, it changes nothing: not the
-                // settings, not whether this viewer is monitoring.
+                // for; of the settings, only `regions` is honoured yet (the
+                // welcome's `features` lists `regions`, not `profiles`).
+                // Refused, it changes nothing: not the settings, not whether
+                // this viewer is monitoring.
                 if let Err(err) = settings.check() {
                     self.reply(ServerMessage::error(
                         ErrorCode::BadRequest,
@@ -123,8 +124,14 @@ impl Uplink<'_> {
                     ));
                     return Ok(());
                 }
-                self.view
-                    .send_if_modified(|v| !std::mem::replace(&mut v.monitoring, true))
+                // Every start asks for a full frame next (a viewer that
+                // lost track of its picture sends one to get back in step).
+                self.view.send_modify(|v| {
+                    v.monitoring = true;
+                    v.regions = settings.regions;
+                    v.restarts += 1;
+                });
+                true
             }
             ClientMessage::StopMonitor => self
                 .view
