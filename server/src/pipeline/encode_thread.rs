@@ -94,14 +94,17 @@ fn encode(
         None => Plan::Full,
         Some(previous) => {
             stream.dirty.fill(false);
-            if stream
+            match stream
                 .grid
                 .diff(&previous.pixels, &image.pixels, &mut stream.dirty)
-                == 0
             {
-                return Ok(None);
+                // The same picture again: nothing to send, unless the hub
+                // let its picture go (nobody watched, or the display went
+                // away) and a viewer waits for one.
+                0 if hub.has_frame(job.monitor) => return Ok(None),
+                0 => Plan::Full,
+                _ => plan(&stream.grid, &stream.dirty),
             }
-            plan(&stream.grid, &stream.dirty)
         }
     };
     let first = stream.previous.is_none();
