@@ -61,6 +61,11 @@ pub struct Script {
     /// this many times over (0 and 1: once): a flood for a viewer that
     /// decodes nothing yet.
     pub flood_first: usize,
+    /// On the first connection's first `start_monitor`, a region update
+    /// for a picture twice as wide and high follows the frames, before
+    /// `regions`: its tile lies inside what it announces but outside the
+    /// picture the viewer has (an agent breaking the contract).
+    pub bad_region_first: bool,
 }
 
 /// One region update: tiles, each painted at its rect (the image is the
@@ -100,6 +105,7 @@ impl Script {
             features: Vec::new(),
             regions: Vec::new(),
             flood_first: 0,
+            bad_region_first: false,
         }
     }
 
@@ -374,11 +380,17 @@ async fn serve(
                     }
                 }
                 starts += 1;
-                let rounds = if connection == 0 && starts == 1 {
-                    script.flood_first.max(1)
-                } else {
-                    1
-                };
+                let first = connection == 0 && starts == 1;
+                if first && script.bad_region_first && settings.regions {
+                    seq += 1;
+                    let (w, h) = picture;
+                    let tile = jpeg(&image::RgbImage::new(16, 16));
+                    let outside = [(Rect::new(w, h, 16, 16), tile)];
+                    if !send_region(&mut framed, seq, (w * 2, h * 2), &outside).await {
+                        return;
+                    }
+                }
+                let rounds = if first { script.flood_first.max(1) } else { 1 };
                 // Only to a viewer that asked, as the contract says.
                 let asked = regions.iter().filter(|_| settings.regions);
                 for tiles in asked.cycle().take(regions.len() * rounds) {

@@ -229,6 +229,40 @@ async fn an_overflowing_queue_asks_for_a_full_frame_and_the_picture_converges() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_update_that_does_not_fit_asks_for_a_full_frame_in_the_window_and_in_snapshot() {
+    let (base, regions) = scene();
+    let script = Script {
+        bad_region_first: true,
+        ..Script::with_token(TOKEN, vec![base.clone()]).with_regions(regions.clone())
+    };
+    let want = composed(&base, &regions);
+
+    // The window's decode thread: the picture converges, nothing crashed.
+    let agent = FakeAgent::start(script.clone()).await;
+    let mut headless = Headless::start(&agent, lookout_viewer::decode::UPDATE_QUEUE);
+    headless.start_decoder();
+    // Round one: full, the bad update, three updates (ignored after it);
+    // round two: full and three updates.
+    let picture = headless.picture(5 + 4).await;
+    assert_same_picture(&rgb(&picture), &want);
+    assert_eq!(
+        start_monitors(&agent.seen(), 0),
+        [WITH_REGIONS, WITH_REGIONS]
+    );
+    drop(headless);
+
+    // `--snapshot`: the bad update and the three after it do not count;
+    // the second full frame and its three updates make five with the first.
+    let agent = FakeAgent::start(script).await;
+    let dir = TempDir::new("bad-region");
+    assert_same_picture(&snapshot(&agent, 5, &dir).await, &want);
+    assert_eq!(
+        start_monitors(&agent.seen(), 0),
+        [WITH_REGIONS, WITH_REGIONS]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regions_are_asked_for_on_connect_on_resume_and_after_a_reconnect() {
     let (base, regions) = scene();
     let agent = FakeAgent::start(Script::with_token(TOKEN, vec![base]).with_regions(regions)).await;
