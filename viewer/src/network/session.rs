@@ -108,8 +108,7 @@ fn hand_over(
     received.fetch_add(update.jpeg_len(), Ordering::Relaxed);
     let seq = update.meta().seq;
     match updates.push(update) {
-        Pushed::Queued => {}
-        Pushed::Replaced { dropped: 0 } => {}
+        Pushed::Queued | Pushed::Replaced { dropped: 0 } => {}
         Pushed::Replaced { dropped } => {
             tracing::trace!(seq, dropped, "decoder busy: skipped to a full frame");
         }
