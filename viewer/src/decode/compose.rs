@@ -6,10 +6,23 @@
 //! over a picture that missed one would show a wrong screen for good, so
 //! only a full frame is taken after a failure. The caller asks the agent
 //! for one.
+//!
+//! The window holds the picture last published, which must not change under
+//! it. Copying the whole picture before each paint would cost 8 MB at 1080p
+//! (33 MB at 4K) per update, however small; instead the composer keeps the
+//! picture published before that one as a spare and, once the window has
+//! let go of it, brings it up to date by copying only the rects painted
+//! since, and paints there:
+//!
+//! ```text
+//!  publish P1 (window holds it)   spare P0, behind = rects of P1's updates
+//!  paint update 2: P0 += behind (from P1), P0 += tiles; publish P0
+//!                                 spare P1, behind = rects of update 2
+//! ```
 
 use std::sync::Arc;
 
-use lookout_protocol::{FrameMeta, RegionUpdate, Tile};
+use lookout_protocol::{FrameMeta, MAX_RECTS, Rect, RegionUpdate, Tile};
 
 use super::{DecodeError, DecodedFrame, FrameBound, decode_jpeg, guarded};
 use crate::connection::EncodedFrame;
@@ -49,13 +62,25 @@ impl Update {
 /// How a JPEG becomes pixels; [`decode_jpeg`] but for tests.
 type Decode<'a> = &'a dyn Fn(&EncodedFrame, FrameBound) -> Result<DecodedFrame, DecodeError>;
 
+/// Most rects the spare may lag behind by before it is dropped: the list
+/// stays bounded while the window holds on to the spare, and past a few
+/// updates' worth a full copy costs about as much as the replay.
+const MAX_BEHIND: usize = 4 * MAX_RECTS;
+
 /// The composed picture, if there is a valid one.
 #[derive(Debug, Default)]
 pub struct Composer {
-    /// Shared with the window once published: painting over a published
-    /// picture copies it first ([`Arc::make_mut`]), so the window never
-    /// sees a half-painted one.
+    /// Shared with the window once published: painting never touches a
+    /// picture someone else holds, so the window never sees a half-painted
+    /// one.
     picture: Option<Arc<DecodedFrame>>,
+    /// An older picture of the same size to paint the next update in, once
+    /// nobody else holds it (see the [module](self) docs).
+    spare: Option<Arc<DecodedFrame>>,
+    /// Where `spare` differs from `picture`.
+    behind: Vec<Rect>,
+    /// Their pixels together (overlaps counted twice).
+    behind_area: u64,
 }
 
 impl Composer {
@@ -86,13 +111,22 @@ impl Composer {
         let result = match update {
             Update::Full(frame) => guarded(|| decode(frame, bound)).map(|picture| {
                 self.picture = Some(Arc::new(picture));
+                // Nothing in common with what came before.
+                self.drop_spare();
             }),
             Update::Region(region) => self.paint(region, bound, decode),
         };
         if result.is_err() {
             self.picture = None;
+            self.drop_spare();
         }
         result
+    }
+
+    fn drop_spare(&mut self) {
+        self.spare = None;
+        self.behind.clear();
+        self.behind_area = 0;
     }
 
     /// Paints every tile of `update` over the picture.
@@ -103,9 +137,11 @@ impl Composer {
         decode: Decode<'_>,
     ) -> Result<(), DecodeError> {
         let meta = update.meta;
-        let Some(picture) = self.picture.as_mut() else {
+        // Taken: on any error below there is no picture.
+        let Some(current) = self.picture.take() else {
             return Err(DecodeError::NoPicture { seq: meta.seq });
         };
+        let picture = &current;
         let size = (picture.width, picture.height);
         if (meta.width, meta.height) != size {
             return Err(DecodeError::RegionMismatch {
@@ -120,8 +156,9 @@ impl Composer {
                 rect: tile.rect.into(),
             });
         }
-        // Copies the picture when the window holds it: the copy is painted.
-        let picture = Arc::make_mut(picture);
+        let mut painted = self.private(current);
+        // Nobody else holds it now: no copy.
+        let picture = Arc::make_mut(&mut painted);
         for tile in &update.tiles {
             let rect = tile.rect;
             // Checked as a frame of the rect's size: its JPEG's own size
@@ -140,7 +177,64 @@ impl Composer {
         picture.seq = meta.seq;
         picture.captured_at_us = meta.captured_at_us;
         picture.quality = meta.quality;
+        self.fell_behind(update.tiles.iter().map(|t| t.rect), size);
+        self.picture = Some(painted);
         Ok(())
+    }
+
+    /// `current`, if nobody else holds it; else a picture equal to it that
+    /// nobody else holds: the spare brought up to date when it is free,
+    /// else a copy. `current` becomes the spare.
+    fn private(&mut self, mut current: Arc<DecodedFrame>) -> Arc<DecodedFrame> {
+        if Arc::get_mut(&mut current).is_some() {
+            return current;
+        }
+        let behind = std::mem::take(&mut self.behind);
+        self.behind_area = 0;
+        let free = self.spare.take().and_then(|mut spare| {
+            let size = (spare.width, spare.height);
+            let usable =
+                Arc::get_mut(&mut spare).is_some() && size == (current.width, current.height);
+            usable.then_some(spare)
+        });
+        let fresh = match free {
+            Some(mut spare) => {
+                let buffer = Arc::make_mut(&mut spare);
+                for rect in &behind {
+                    copy_rect(&current, buffer, *rect);
+                }
+                spare
+            }
+            None => Arc::new(DecodedFrame::clone(&current)),
+        };
+        self.spare = Some(current);
+        fresh
+    }
+
+    /// The spare now lacks `rects` too; past [`MAX_BEHIND`] rects or a
+    /// picture's worth of pixels it is not worth keeping.
+    fn fell_behind(&mut self, rects: impl Iterator<Item = Rect>, (width, height): (u32, u32)) {
+        if self.spare.is_none() {
+            return;
+        }
+        for rect in rects {
+            self.behind_area += u64::from(rect.width) * u64::from(rect.height);
+            self.behind.push(rect);
+        }
+        if self.behind.len() > MAX_BEHIND
+            || self.behind_area >= u64::from(width) * u64::from(height)
+        {
+            self.drop_spare();
+        }
+    }
+}
+
+/// Copies `rect` (inside both, same size) from `from` to `to`.
+fn copy_rect(from: &DecodedFrame, to: &mut DecodedFrame, rect: Rect) {
+    let (x, w, stride) = (rect.x as usize, rect.width as usize, from.width as usize);
+    for row in rect.y as usize..(rect.y + rect.height) as usize {
+        let start = row * stride + x;
+        to.pixels[start..start + w].copy_from_slice(&from.pixels[start..start + w]);
     }
 }
 
@@ -256,6 +350,42 @@ mod tests {
         assert_near(&shown, 0, 0, [250, 250, 250]);
         assert_eq!(shown.seq, 1);
         assert_near(composer.picture().unwrap(), 0, 0, [240, 10, 10]);
+    }
+
+    #[test]
+    fn painting_never_changes_a_held_picture_and_reuses_the_one_let_go() {
+        let mut composer = Composer::new();
+        let white = [250, 250, 250];
+        composer
+            .apply(&full(&solid(64, 32, white), 1), BOUND)
+            .unwrap();
+        // What the window holds, and its pixels when it got it.
+        let mut held: Option<(Arc<DecodedFrame>, Vec<u32>)> = None;
+        let mut published = Vec::new();
+        let colours = [[240, 10, 10], [10, 240, 10], [10, 10, 240], [240, 240, 10]];
+        for (i, colour) in colours.into_iter().enumerate() {
+            let tile = solid(16, 16, colour);
+            let x = 16 * i as u32;
+            let update = region(2 + i as u64, (64, 32), &[(Rect::new(x, 16, 16, 16), &tile)]);
+            composer.apply(&update, BOUND).unwrap();
+            if let Some((picture, pixels)) = &held {
+                assert_eq!(&picture.pixels, pixels, "a held picture changed at {i}");
+            }
+            let picture = Arc::clone(composer.picture().unwrap());
+            published.push(Arc::as_ptr(&picture) as usize);
+            // Every tile so far, the rest untouched.
+            for (j, colour) in colours.into_iter().enumerate().take(i + 1) {
+                assert_near(&picture, 16 * j as u32 + 8, 24, colour);
+            }
+            assert_near(&picture, 63, 0, white);
+            // The window takes the new one and lets go of the old.
+            let pixels = picture.pixels.clone();
+            held = Some((picture, pixels));
+        }
+        // From the third update on, the picture let go of is painted.
+        assert_eq!(published[2], published[0]);
+        assert_eq!(published[3], published[1]);
+        assert_ne!(published[0], published[1]);
     }
 
     #[test]
