@@ -1,6 +1,7 @@
 //! A tiny fake agent on 127.0.0.1:0 for driving the viewer end to end:
 //! the real handshake (HMAC over the challenge), `welcome`, and on
-//! `start_monitor` a scripted series of `frame` + `HT` JPEG pairs.
+//! `start_monitor` a scripted series of `frame` + `HT` JPEG pairs, then
+//! region updates when the viewer asked for them.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{ServerCodec, ServerFrame};
 use lookout_protocol::{
     AuthMode, BindingMode, Challenge, ChannelBinding, ClientMessage, ErrorCode, MonitorInfo,
-    PROTOCOL_VERSION, ServerMessage, verify_response,
+    PROTOCOL_VERSION, Rect, ServerMessage, verify_response,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -50,7 +51,30 @@ pub struct Script {
     /// When set, the images after `hostile_first` wait for this to be
     /// notified, so a test can look at the viewer in between.
     pub images_after: Option<Arc<Notify>>,
+    /// What `welcome.features` lists (`regions`, ...).
+    pub features: Vec<String>,
+    /// Region updates sent after `frames` on each `start_monitor` that asks
+    /// for `regions`, in order: each paints its tiles over the last frame
+    /// of `frames` (whose size the updates announce).
+    pub regions: Vec<RegionScript>,
+    /// On the first connection's first `start_monitor`, `regions` are sent
+    /// this many times over (0 and 1: once): a flood for a viewer that
+    /// decodes nothing yet.
+    pub flood_first: usize,
+    /// On the first connection's first `start_monitor`, a region update
+    /// for a picture twice as wide and high follows the frames, before
+    /// `regions`: its tile lies inside what it announces but outside the
+    /// picture the viewer has (an agent breaking the contract).
+    pub bad_region_first: bool,
 }
+
+/// One region update: tiles, each painted at its rect (the image is the
+/// rect's size).
+pub type RegionScript = Vec<(Rect, image::RgbImage)>;
+
+/// The `frame.quality` the fake agent reports for region updates, other
+/// than its full frames' so a test can tell them apart.
+pub const REGION_QUALITY: u8 = 55;
 
 /// A `frame` message and the bytes sent as its image, unchecked.
 #[derive(Debug, Clone)]
@@ -78,8 +102,30 @@ impl Script {
             busy_message: "this agent already serves 1 viewers".into(),
             hostile_first: None,
             images_after: None,
+            features: Vec::new(),
+            regions: Vec::new(),
+            flood_first: 0,
+            bad_region_first: false,
         }
     }
+
+    /// This script on an agent that offers region updates and sends
+    /// `regions` after its frames.
+    pub fn with_regions(mut self, regions: Vec<RegionScript>) -> Self {
+        self.features = vec!["regions".to_owned()];
+        self.regions = regions;
+        self
+    }
+}
+
+/// The picture a viewer should compose from `full` and `regions`, tile by
+/// tile in order.
+pub fn composed(full: &image::RgbImage, regions: &[RegionScript]) -> image::RgbImage {
+    let mut picture = full.clone();
+    for (rect, tile) in regions.iter().flatten() {
+        image::imageops::replace(&mut picture, tile, i64::from(rect.x), i64::from(rect.y));
+    }
+    picture
 }
 
 pub fn monitor(id: u32, width: u32, height: u32) -> MonitorInfo {
@@ -254,7 +300,7 @@ async fn serve(
         name: "fake-agent".into(),
         monitor: script.monitors.first().map_or(0, |m| m.id),
         control: script.control,
-        features: Vec::new(),
+        features: script.features.clone(),
         monitors: script.monitors.clone(),
     };
     if framed.send(ServerFrame::Control(welcome)).await.is_err() {
@@ -265,7 +311,17 @@ async fn serve(
         .iter()
         .map(|img| (img.width(), img.height(), jpeg(img)))
         .collect();
+    let regions: Vec<Vec<(Rect, Bytes)>> = script
+        .regions
+        .iter()
+        .map(|tiles| tiles.iter().map(|(rect, img)| (*rect, jpeg(img))).collect())
+        .collect();
+    let picture = script
+        .frames
+        .last()
+        .map_or((0, 0), |img| (img.width(), img.height()));
     let mut seq = 0;
+    let mut starts = 0;
     loop {
         let msg = tokio::select! {
             () = kick.notified() => return,
@@ -287,7 +343,7 @@ async fn serve(
                     let _ = framed.send(ServerFrame::Image(jpeg.clone())).await;
                 }
             }
-            ClientMessage::StartMonitor(_) => {
+            ClientMessage::StartMonitor(settings) => {
                 if let Some(hostile) = &script.hostile_first {
                     seq += 1;
                     let sent = send_frame(
@@ -320,6 +376,26 @@ async fn serve(
                     if framed.send(ServerFrame::Control(meta)).await.is_err()
                         || framed.send(ServerFrame::Image(jpeg.clone())).await.is_err()
                     {
+                        return;
+                    }
+                }
+                starts += 1;
+                let first = connection == 0 && starts == 1;
+                if first && script.bad_region_first && settings.regions {
+                    seq += 1;
+                    let (w, h) = picture;
+                    let tile = jpeg(&image::RgbImage::new(16, 16));
+                    let outside = [(Rect::new(w, h, 16, 16), tile)];
+                    if !send_region(&mut framed, seq, (w * 2, h * 2), &outside).await {
+                        return;
+                    }
+                }
+                let rounds = if first { script.flood_first.max(1) } else { 1 };
+                // Only to a viewer that asked, as the contract says.
+                let asked = regions.iter().filter(|_| settings.regions);
+                for tiles in asked.cycle().take(regions.len() * rounds) {
+                    seq += 1;
+                    if !send_region(&mut framed, seq, picture, tiles).await {
                         return;
                     }
                 }
@@ -364,6 +440,33 @@ async fn send_frame(
     };
     framed.send(ServerFrame::Control(meta)).await.is_ok()
         && framed.send(ServerFrame::Image(jpeg.clone())).await.is_ok()
+}
+
+/// Sends a region update of a `picture`-sized frame; false when the
+/// connection is gone.
+async fn send_region(
+    framed: &mut Framed<TcpStream, ServerCodec>,
+    seq: u64,
+    (width, height): (u32, u32),
+    tiles: &[(Rect, Bytes)],
+) -> bool {
+    let meta = ServerMessage::Frame {
+        seq,
+        width,
+        height,
+        captured_at_us: now_us(),
+        quality: REGION_QUALITY,
+        rects: Some(tiles.iter().map(|(rect, _)| *rect).collect()),
+    };
+    if framed.send(ServerFrame::Control(meta)).await.is_err() {
+        return false;
+    }
+    for (_, jpeg) in tiles {
+        if framed.send(ServerFrame::Image(jpeg.clone())).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// A small progressive JPEG (a few hundred bytes) whose SOF2 header claims

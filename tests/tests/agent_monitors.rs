@@ -443,10 +443,12 @@ async fn the_viewer_follows_a_deleted_monitor_without_reconnecting() {
         .unwrap();
     let (status_tx, mut status) = watch::channel(Status::default());
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-    let jpegs = std::sync::Arc::new(lookout_viewer::slot::Latest::new());
+    let updates = std::sync::Arc::new(lookout_viewer::decode::UpdateQueue::new(
+        lookout_viewer::decode::UPDATE_QUEUE,
+    ));
     let net = NetThread::spawn(
         config,
-        jpegs,
+        updates,
         std::sync::Arc::default(),
         status_tx,
         command_rx,

@@ -16,6 +16,7 @@
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
 //! | `channel_binding` | the agent library over TLS against a relaying man in the middle; ALPN |
 //! | `viewer_network`, `viewer_tls` | the viewer library and binary against a fake agent |
+//! | `viewer_regions` | the viewer binary and network thread composing region updates from a fake agent |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 
 #[cfg(target_os = "linux")]
@@ -31,6 +32,7 @@ mod agent_x11;
 mod channel_binding;
 mod security;
 mod viewer_network;
+mod viewer_regions;
 mod viewer_tls;
 mod viewer_x11;
 #[cfg(target_os = "linux")]

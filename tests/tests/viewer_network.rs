@@ -15,8 +15,8 @@ use lookout_tests::fake_agent::{
 };
 use lookout_tests::process::{Running, TempDir, binary};
 use lookout_tests::x11::mean_abs_diff;
+use lookout_viewer::decode::{QueueBound, UPDATE_QUEUE, Update, UpdateQueue};
 use lookout_viewer::network::{COMMAND_QUEUE, Command, Link, NetThread, Status};
-use lookout_viewer::slot::Latest;
 use lookout_viewer::{Args, Config, RunError, SessionError};
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -218,17 +218,22 @@ struct Headless {
     net: Option<NetThread>,
     status: watch::Receiver<Status>,
     commands: mpsc::Sender<Command>,
-    jpegs: Arc<Latest<lookout_viewer::connection::EncodedFrame>>,
+    updates: Arc<UpdateQueue>,
 }
 
 impl Headless {
     fn start(config: Config) -> Self {
-        let jpegs = Arc::new(Latest::new());
+        Self::with_queue(config, UPDATE_QUEUE)
+    }
+
+    /// With the queue to the (absent) decoder bounded at `bound`.
+    fn with_queue(config: Config, bound: QueueBound) -> Self {
+        let updates = Arc::new(UpdateQueue::new(bound));
         let (status_tx, status) = watch::channel(Status::default());
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let net = NetThread::spawn(
             config,
-            Arc::clone(&jpegs),
+            Arc::clone(&updates),
             Arc::new(AtomicU64::new(0)),
             status_tx,
             command_rx,
@@ -238,8 +243,18 @@ impl Headless {
             net: Some(net),
             status,
             commands,
-            jpegs,
+            updates,
         }
+    }
+
+    /// What the network thread queued for the decoder, oldest first;
+    /// panics when nothing comes in time.
+    async fn queued(&self, what: &str) -> Vec<Update> {
+        let updates = Arc::clone(&self.updates);
+        tokio::task::spawn_blocking(move || updates.take_timeout(TEST_TIMEOUT))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{what} did not reach the decoder's queue"))
     }
 
     async fn wait_status(&mut self, what: &str, pred: impl Fn(&Status) -> bool) -> Status {
@@ -284,12 +299,9 @@ async fn network_thread_reconnects_and_restores_the_chosen_monitor() {
             seen.iter().any(|s| s.msg == ClientMessage::start_monitor())
         })
         .await;
-    let jpegs = Arc::clone(&headless.jpegs);
-    let frame = tokio::task::spawn_blocking(move || jpegs.take_timeout(TEST_TIMEOUT))
-        .await
-        .unwrap()
-        .expect("no JPEG reached the decoder slot");
-    assert_eq!((frame.meta.width, frame.meta.height), (64, 32));
+    let queued = headless.queued("the first frame").await;
+    let frame = queued.last().unwrap().meta();
+    assert_eq!((frame.width, frame.height), (64, 32));
 
     headless.commands.try_send(Command::NextMonitor).unwrap();
     agent
@@ -452,12 +464,8 @@ async fn image_without_frame_message_drops_the_connection_and_the_viewer_comes_b
                 .any(|s| s.connection == 1 && s.msg == ClientMessage::start_monitor())
         })
         .await;
-    let jpegs = Arc::clone(&headless.jpegs);
-    let frame = tokio::task::spawn_blocking(move || jpegs.take_timeout(TEST_TIMEOUT))
-        .await
-        .unwrap()
-        .expect("no frame after reconnecting");
-    assert_eq!(frame.meta.seq, 1);
+    let queued = headless.queued("a frame after reconnecting").await;
+    assert_eq!(queued.last().unwrap().meta().seq, 1);
 }
 
 /// `config` with session limits short enough to test in real time: silence

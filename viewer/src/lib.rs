@@ -7,9 +7,10 @@
 //!  agent ◀──▶ │ connection: connect ─▶ TLS+token ─▶ FrameReader ∥ Writer   │
 //!             │ network:    session = downlink ∥ uplink ─▶ backoff, again  │
 //!             └──────┬────────────────────────────────────▲────────────────┘
-//!                    │ JPEG (latest-value slot)           │ commands (bounded mpsc)
+//!                    │ updates (bounded queue)            │ commands (bounded mpsc)
 //!                    ▼                                    │ status (watch) ▼
 //!              decode thread ──▶ frame slot ──▶ window::Ui (main thread) ◀▶ Presenter (minifb)
+//!              (composes region updates)
 //! ```
 //!
 //! Where to look:
@@ -28,8 +29,8 @@
 //! * [`decode`], [`scaler`], [`layout`], [`steering`], [`keys`]: pixels in,
 //!   input out.
 //!
-//! `--snapshot` ([`snapshot`]) skips the window: one connection, one frame,
-//! one PNG ([`png`]).
+//! `--snapshot` ([`snapshot`]) skips the window: one connection, the
+//! picture composed from N updates, one PNG ([`png`]).
 //!
 //! The wire format is the `lookout-protocol` crate's.
 

@@ -137,6 +137,7 @@ mod tests {
             pixels: vec![0x00ff_8000, 0x0000_00ff],
             seq: 1,
             captured_at_us: 0,
+            quality: 75,
         };
         write_png(&path, &frame).unwrap();
         let back = image::open(&path).unwrap().into_rgb8();

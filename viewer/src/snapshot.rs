@@ -1,15 +1,21 @@
-//! `--snapshot`: connect, take one frame, write it as a PNG, exit. No
-//! window, no reconnecting.
+//! `--snapshot`: connect, compose the picture from N updates, write it as
+//! a PNG, exit. No window, no reconnecting.
+//!
+//! Updates are composed one by one as the window's decode thread does
+//! ([`Composer`]), so the PNG is what the window would show after the same
+//! updates. While one is decoded nothing more is read: the socket holds the
+//! rest back, so no queue is needed.
 
 use std::num::NonZeroU32;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lookout_protocol::ClientMessage;
+use lookout_protocol::{ClientMessage, StreamSettings};
 
 use crate::cli::Config;
-use crate::connection::{self, EncodedFrame, Event, SessionError};
-use crate::decode::{DecodeError, DecodedFrame, FrameBound, Skips, decode_guarded};
+use crate::connection::{self, Event, REGIONS, SessionError};
+use crate::decode::{Composer, DecodeError, DecodedFrame, FrameBound, Skips, Update};
 use crate::error::RunError;
 use crate::png::write_png;
 
@@ -17,12 +23,15 @@ use crate::png::write_png;
 /// agent sends a frame only when the screen changes).
 const STILL_SCREEN: Duration = Duration::from_secs(2);
 
-/// Connects and returns the `nth` frame that decodes, waiting at most
+/// Connects and returns the picture composed from the first `nth` updates
+/// (full frames or region updates) that decode, waiting at most
 /// `config.timeouts.handshake` (`--timeout`) for the connection and for the
-/// first good frame. A frame that cannot be decoded (refused as too large,
-/// corrupt, or one the decoder panicked on) is skipped and not counted. When
-/// the screen is still, fewer than `nth` frames come: then the newest one
-/// is returned.
+/// first good frame. An update that cannot be decoded (refused as too
+/// large, corrupt, or one the decoder panicked on) is skipped and not
+/// counted; after a region update that could not be painted, region
+/// updates are ignored and a full frame is asked for. When the screen is
+/// still, fewer than `nth` updates come: then the newest picture is
+/// returned.
 pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFrame, RunError> {
     let conn = connection::connect(config.into()).await?;
     // `--timeout`: how long to wait for the agent, here also for a frame.
@@ -38,12 +47,20 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
             writer.send(&ClientMessage::SelectMonitor { id }).await?;
         }
     }
-    writer.send(&ClientMessage::start_monitor()).await?;
+    let settings = StreamSettings {
+        regions: welcome.offers(REGIONS),
+        ..StreamSettings::default()
+    };
+    reader.set_regions(settings.regions);
+    writer.send(&ClientMessage::StartMonitor(settings)).await?;
+    let mut composer = Composer::new();
+    // After a failed region update, until a full frame comes.
+    let mut awaiting_full = false;
     // Bad frames do not count as frames, so they cannot keep us waiting
     // past `patience` either.
     let first_by = Instant::now() + patience;
     let mut seen = 0;
-    let mut latest: Option<DecodedFrame> = None;
+    let mut latest: Option<Arc<DecodedFrame>> = None;
     let mut skips = Skips::default();
     let mut last_error: Option<DecodeError> = None;
     loop {
@@ -62,54 +79,79 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
                         tracing::info!(
                             "the screen is still: taking frame {seen} instead of frame {nth}"
                         );
-                        Ok(frame)
+                        Ok(Arc::unwrap_or_clone(frame))
                     }
                     (None, Some(err)) => Err(err.into()),
                     (None, None) => Err(SessionError::Timeout(patience).into()),
                 };
             }
         };
-        match event {
-            Event::Frame(frame) => match decode_off_runtime(frame, bound).await {
-                Ok(decoded) => {
-                    seen += 1;
-                    if seen >= nth.get() {
-                        return Ok(decoded);
-                    }
-                    latest = Some(decoded);
-                }
-                Err(err) => {
-                    if let Some(line) = skips.skipped(&err, Instant::now()) {
-                        tracing::warn!("{line}");
-                    }
-                    last_error = Some(err);
-                }
-            },
-            Event::Pong(_) => {}
+        let update = match event {
+            Event::Frame(frame) => Update::Full(frame),
+            Event::Region(_) if awaiting_full => continue,
+            Event::Region(update) => Update::Region(update),
+            Event::Pong(_) => continue,
             // A bigger monitor admits bigger frames.
-            Event::Monitors(monitors) => bound = FrameBound::of_monitors(&monitors),
+            Event::Monitors(monitors) => {
+                bound = FrameBound::of_monitors(&monitors);
+                continue;
+            }
             Event::Notice { code, message } => {
                 tracing::warn!(?code, "the agent refused a command: {message}");
+                continue;
             }
             Event::Stream { state, reason } => {
                 tracing::warn!(?state, "the agent says: {reason}; waiting for a frame");
+                continue;
+            }
+        };
+        let full = update.is_full();
+        let result;
+        (composer, result) = compose_off_runtime(composer, update, bound).await;
+        match result {
+            Ok(()) => {
+                awaiting_full = false;
+                seen += 1;
+                let picture = composer.picture().cloned();
+                if seen >= nth.get()
+                    && let Some(picture) = picture
+                {
+                    return Ok(Arc::unwrap_or_clone(picture));
+                }
+                latest = picture;
+            }
+            Err(err) => {
+                if let Some(line) = skips.skipped(&err, Instant::now()) {
+                    tracing::warn!("{line}");
+                }
+                if !full {
+                    // What follows paints over a picture we do not have.
+                    awaiting_full = true;
+                    writer.send(&ClientMessage::StartMonitor(settings)).await?;
+                }
+                last_error = Some(err);
             }
         }
     }
 }
 
-/// Decodes on the runtime's blocking pool: decoding is CPU work, and the
-/// connection's reads must not wait behind it.
-async fn decode_off_runtime(
-    frame: EncodedFrame,
+/// Applies `update` on the runtime's blocking pool: decoding is CPU work,
+/// and the connection's reads must not wait behind it. The composer goes
+/// there and back.
+async fn compose_off_runtime(
+    mut composer: Composer,
+    update: Update,
     bound: FrameBound,
-) -> Result<DecodedFrame, DecodeError> {
-    tokio::task::spawn_blocking(move || decode_guarded(&frame, bound))
-        .await
-        // decode_guarded catches panics; a join error is a cancelled task.
-        .unwrap_or(Err(DecodeError::Panicked))
+) -> (Composer, Result<(), DecodeError>) {
+    tokio::task::spawn_blocking(move || {
+        let result = composer.apply(&update, bound);
+        (composer, result)
+    })
+    .await
+    // The composer catches decoder panics; a join error is a cancelled
+    // task, and the picture went with it.
+    .unwrap_or_else(|_| (Composer::new(), Err(DecodeError::Panicked)))
 }
-
 /// `--snapshot`: fetch and decode the frame, write it to `path`.
 pub(crate) fn run(config: &Config, path: &Path, nth: NonZeroU32) -> Result<(), RunError> {
     let runtime = tokio::runtime::Builder::new_current_thread()

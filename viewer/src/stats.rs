@@ -1,6 +1,6 @@
 //! The live figures of the title: frames presented per second, mean
-//! capture-to-present latency, and received kbit/s, over windows of about a
-//! second.
+//! capture-to-present latency, received kbit/s, over windows of about a
+//! second, and the JPEG quality of the last frame presented.
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,6 +18,9 @@ pub struct Figures {
     pub latency_ms: Option<i64>,
     /// Received kilobits (1000 bits) per second.
     pub kbit_per_s: f64,
+    /// The agent's JPEG quality for the last frame presented
+    /// (`frame.quality`, which it lowers for a slow link), if any.
+    pub quality: Option<u8>,
 }
 
 impl fmt::Display for Figures {
@@ -26,7 +29,11 @@ impl fmt::Display for Figures {
         if let Some(ms) = self.latency_ms {
             write!(f, ", {ms} ms")?;
         }
-        write!(f, ", {:.0} kbit/s", self.kbit_per_s)
+        write!(f, ", {:.0} kbit/s", self.kbit_per_s)?;
+        if let Some(quality) = self.quality {
+            write!(f, ", q{quality}")?;
+        }
+        Ok(())
     }
 }
 
@@ -47,6 +54,7 @@ pub struct Stats {
     frames: u32,
     latency_sum_ms: i64,
     bytes_at_start: u64,
+    quality: Option<u8>,
 }
 
 impl Stats {
@@ -58,11 +66,14 @@ impl Stats {
             frames: 0,
             latency_sum_ms: 0,
             bytes_at_start: bytes,
+            quality: None,
         }
     }
 
-    /// One frame was presented, `latency_ms` after its capture.
-    pub fn presented(&mut self, latency_ms: i64) {
+    /// One frame was presented, `latency_ms` after its capture, encoded at
+    /// `quality`.
+    pub fn presented(&mut self, latency_ms: i64, quality: u8) {
+        self.quality = Some(quality);
         self.frames = self.frames.saturating_add(1);
         self.latency_sum_ms = self.latency_sum_ms.saturating_add(latency_ms);
     }
@@ -80,8 +91,13 @@ impl Stats {
             fps: f64::from(self.frames) / secs,
             latency_ms: (self.frames > 0).then(|| self.latency_sum_ms / i64::from(self.frames)),
             kbit_per_s: received as f64 * 8.0 / 1000.0 / secs,
+            quality: self.quality,
         };
+        // The quality stays until a frame says otherwise: a still screen
+        // keeps showing the picture it was encoded at.
+        let quality = self.quality;
         *self = Self::new(now, bytes);
+        self.quality = quality;
         Some(figures)
     }
 }
@@ -94,7 +110,7 @@ mod tests {
     fn nothing_before_a_period_is_over() {
         let t0 = Instant::now();
         let mut stats = Stats::new(t0, 0);
-        stats.presented(10);
+        stats.presented(10, 75);
         assert_eq!(stats.tick(t0 + Duration::from_millis(999), 100), None);
     }
 
@@ -103,7 +119,7 @@ mod tests {
         let t0 = Instant::now();
         let mut stats = Stats::new(t0, 5_000);
         for i in 0..30 {
-            stats.presented(40 + i % 3);
+            stats.presented(40 + i % 3, 75);
         }
         let figures = stats
             .tick(t0 + Duration::from_secs(1), 5_000 + 125_000)
@@ -111,20 +127,28 @@ mod tests {
         assert!((figures.fps - 30.0).abs() < 1e-9);
         assert_eq!(figures.latency_ms, Some(41));
         assert!((figures.kbit_per_s - 1000.0).abs() < 1e-9);
-        assert_eq!(figures.to_string(), "30.0 fps, 41 ms, 1000 kbit/s");
+        assert_eq!(figures.to_string(), "30.0 fps, 41 ms, 1000 kbit/s, q75");
     }
 
     #[test]
     fn next_period_starts_from_zero() {
         let t0 = Instant::now();
         let mut stats = Stats::new(t0, 0);
-        stats.presented(5);
-        stats.tick(t0 + Duration::from_secs(1), 1000).unwrap();
-        let idle = stats.tick(t0 + Duration::from_secs(3), 1000).unwrap();
+        assert_eq!(
+            stats
+                .tick(t0 + Duration::from_secs(1), 0)
+                .unwrap()
+                .to_string(),
+            "0.0 fps, 0 kbit/s",
+            "no quality before any frame"
+        );
+        stats.presented(5, 60);
+        stats.tick(t0 + Duration::from_secs(2), 1000).unwrap();
+        let idle = stats.tick(t0 + Duration::from_secs(4), 1000).unwrap();
         assert_eq!(idle.fps, 0.0);
         assert_eq!(idle.latency_ms, None);
         assert_eq!(idle.kbit_per_s, 0.0);
-        assert_eq!(idle.to_string(), "0.0 fps, 0 kbit/s");
+        assert_eq!(idle.to_string(), "0.0 fps, 0 kbit/s, q60");
     }
 
     #[test]
@@ -132,11 +156,22 @@ mod tests {
         let t0 = Instant::now();
         let mut stats = Stats::new(t0, 0);
         for _ in 0..20 {
-            stats.presented(0);
+            stats.presented(0, 75);
         }
         let figures = stats.tick(t0 + Duration::from_secs(2), 2_000).unwrap();
         assert!((figures.fps - 10.0).abs() < 1e-9);
         assert!((figures.kbit_per_s - 8.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_quality_shown_is_the_last_frames() {
+        let t0 = Instant::now();
+        let mut stats = Stats::new(t0, 0);
+        stats.presented(0, 75);
+        stats.presented(0, 40);
+        let figures = stats.tick(t0 + Duration::from_secs(1), 0).unwrap();
+        assert_eq!(figures.quality, Some(40));
+        assert!(figures.to_string().ends_with(", q40"), "{figures}");
     }
 
     #[test]

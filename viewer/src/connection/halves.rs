@@ -5,7 +5,7 @@
 use futures_util::{SinkExt, StreamExt};
 use lookout_protocol::codec::{CodecError, ViewerCodec};
 use lookout_protocol::{
-    ClientMessage, EncodedFrame, ErrorCode, FramePairing, MonitorInfo, Paired, PairingError,
+    ClientMessage, EncodedFrame, ErrorCode, FramePairing, MonitorInfo, Paired, RegionUpdate,
     ServerFrame, ServerMessage, StreamState,
 };
 use std::sync::Arc;
@@ -19,8 +19,10 @@ use super::{SessionError, Stream};
 /// Something the agent said after `welcome`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// An image.
+    /// A full frame.
     Frame(EncodedFrame),
+    /// A complete region update (only after [`FrameReader::set_regions`]).
+    Region(RegionUpdate),
     /// The answer to a ping.
     Pong(u64),
     /// The agent's monitors changed: the new list.
@@ -44,7 +46,8 @@ pub enum Event {
 }
 
 /// The reading half: hands each `frame` message and its `HT` image over as
-/// one [`Event::Frame`].
+/// one [`Event::Frame`], a region update and its images as one
+/// [`Event::Region`].
 #[derive(Debug)]
 pub struct FrameReader {
     inner: FramedRead<ReadHalf<Stream>, ViewerCodec>,
@@ -61,7 +64,7 @@ impl FrameReader {
         silence: Duration,
         heard: Arc<LastHeard>,
     ) -> Self {
-        // Full frames only: this viewer never asks for `regions`, so a
+        // Full frames only until the viewer asks for `regions`: before, a
         // region update is a protocol error (the pairing refuses it).
         let pairing = FramePairing::with_limits(&inner.decoder().limits());
         Self {
@@ -70,6 +73,12 @@ impl FrameReader {
             silence,
             heard,
         }
+    }
+
+    /// Accepts region updates from now on (call it before sending a
+    /// `start_monitor` that asks for them), or refuses them again.
+    pub fn set_regions(&mut self, on: bool) {
+        self.pairing.set_regions(on);
     }
 
     /// The next event. Fails when the connection ends, breaks the protocol
@@ -92,14 +101,7 @@ impl FrameReader {
             match self.pairing.push(frame)? {
                 None => {}
                 Some(Paired::Frame(frame)) => return Ok(Event::Frame(frame)),
-                // Refused by the pairing already; kept an error should that
-                // ever change without this viewer learning to paint them.
-                Some(Paired::Region(update)) => {
-                    return Err(PairingError::RegionsNotRequested {
-                        seq: update.meta.seq,
-                    }
-                    .into());
-                }
+                Some(Paired::Region(update)) => return Ok(Event::Region(update)),
                 Some(Paired::Superseded(meta)) => {
                     tracing::debug!(seq = meta.seq, "frame message without its image");
                 }
@@ -174,6 +176,8 @@ mod tests {
     use bytes::BytesMut;
     use lookout_protocol::{Limits, encode_image};
     use tokio::io::AsyncWriteExt;
+
+    use lookout_protocol::PairingError;
 
     use super::super::heard::Heard;
     use super::*;
@@ -263,6 +267,36 @@ mod tests {
             "silent after {:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn a_region_update_asked_for_comes_out_whole() {
+        let (mut reader, mut agent) = reader();
+        reader.set_regions(true);
+        let mut buf = BytesMut::new();
+        ServerMessage::Frame {
+            seq: 4,
+            width: 2,
+            height: 2,
+            captured_at_us: 0,
+            quality: 60,
+            rects: Some(vec![
+                lookout_protocol::Rect::new(0, 0, 1, 1),
+                lookout_protocol::Rect::new(1, 1, 1, 1),
+            ]),
+        }
+        .encode(&mut buf)
+        .unwrap();
+        encode_image(&[0xAB; 8], &Limits::viewer(), &mut buf).unwrap();
+        encode_image(&[0xCD; 9], &Limits::viewer(), &mut buf).unwrap();
+        agent.write_all(&buf).await.unwrap();
+        let event = reader.next_event().await.unwrap();
+        let Event::Region(update) = event else {
+            panic!("expected a region update, got {event:?}");
+        };
+        assert_eq!((update.meta.seq, update.meta.quality), (4, 60));
+        let lens: Vec<_> = update.tiles.iter().map(|t| t.jpeg.len()).collect();
+        assert_eq!(lens, [8, 9]);
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 //! window's network thread (`network`) and `--snapshot` use it.
 //!
 //! ```text
-//! connect ─▶ TLS ─▶ hello ─▶ auth ─▶ welcome ─┬─▶ FrameReader: frame+HT pairs, pong, notices
+//! connect ─▶ TLS ─▶ hello ─▶ auth ─▶ welcome ─┬─▶ FrameReader: frames, region updates, pong, notices
 //!                                             └─▶ CommandWriter: start/stop, input, ping
 //! ```
 //!
@@ -67,6 +67,19 @@ pub struct Welcome {
     pub control: bool,
     /// The monitors the viewer may select.
     pub monitors: Vec<MonitorInfo>,
+    /// The optional parts of the protocol the agent supports (§2.1), as it
+    /// named them; compared, never shown.
+    pub features: Vec<String>,
+}
+
+/// The feature name of region updates (protocol §2.3).
+pub const REGIONS: &str = "regions";
+
+impl Welcome {
+    /// Whether the agent listed `feature` in `welcome.features`.
+    pub fn offers(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
 }
 
 /// An authenticated connection, not yet split.
@@ -202,7 +215,7 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
             monitor,
             control,
             monitors,
-            features: _,
+            features,
         } => {
             if protocol != PROTOCOL_VERSION {
                 return Err(SessionError::Version(protocol));
@@ -214,6 +227,7 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
                     monitor,
                     control,
                     monitors,
+                    features,
                 },
                 reader,
                 writer,

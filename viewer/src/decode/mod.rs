@@ -2,14 +2,23 @@
 //! does it off both the UI thread and the network runtime.
 //!
 //! ```text
-//! network ──put──▶ Latest<EncodedFrame> ──take──▶ decode thread (thread.rs)
-//!                                                   │ decode_guarded(frame, FrameBound)
+//! network ──push──▶ UpdateQueue ──take all──▶ decode thread (thread.rs)
+//!                   (queue.rs)                  │ Composer (compose.rs): full frames
+//!                                               │ replace, region updates paint over
 //!                  Latest<Arc<DecodedFrame>> ◀──put─┘ ──take──▶ window
 //! ```
 //!
-//! Both hand-overs are latest-value slots: a JPEG that a newer one replaces
-//! before decoding starts is never decoded, and a decoded frame that a newer
-//! one replaces before the window presents it is never shown.
+//! The first hand-over keeps every region update after the newest full
+//! frame, in order (skipping one would leave a wrong picture), within a
+//! bound; a full frame drops what is queued before it. Past the bound, or
+//! when an update cannot be painted, the queue asks the network thread for
+//! a full frame ([`UpdateQueue::resync_requested`]). The second hand-over
+//! is a latest-value slot of complete pictures: one that a newer one
+//! replaces before the window presents it is never shown, and a
+//! half-painted one is never put there.
+//!
+//! Each tile of a region update is checked like a full frame (its JPEG's
+//! size must be its rect's), so the rules below hold for every JPEG.
 //!
 //! A JPEG is checked before anything is allocated for it, in this order:
 //! the `frame` message's size against the session's [`FrameBound`] (from
@@ -22,6 +31,8 @@
 //! costs no legitimate agent anything and removes both.
 
 mod bound;
+mod compose;
+mod queue;
 mod thread;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -32,6 +43,8 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
 pub use bound::{FrameBound, MAX_PIXELS, MAX_SIDE};
+pub use compose::{Composer, Update};
+pub use queue::{Pushed, QueueBound, UPDATE_QUEUE, UpdateQueue};
 pub use thread::{SKIP_LOG_EVERY, Skips, spawn_decoder};
 
 use crate::connection::EncodedFrame;
@@ -49,6 +62,9 @@ pub struct DecodedFrame {
     pub seq: u64,
     /// Capture time, microseconds since the Unix epoch (agent clock).
     pub captured_at_us: u64,
+    /// The JPEG quality the agent encoded the newest update at
+    /// (`frame.quality`).
+    pub quality: u8,
 }
 
 impl std::fmt::Debug for DecodedFrame {
@@ -59,6 +75,7 @@ impl std::fmt::Debug for DecodedFrame {
             .field("height", &self.height)
             .field("seq", &self.seq)
             .field("captured_at_us", &self.captured_at_us)
+            .field("quality", &self.quality)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +127,34 @@ pub enum DecodeError {
     /// The decoder panicked on this JPEG (a decoder bug the input found).
     #[error("the JPEG decoder panicked on this frame")]
     Panicked,
+    /// A region update with no picture to paint on: none came yet, or the
+    /// last one failed. Only a full frame helps.
+    #[error("region update {seq} came with no full picture to paint on")]
+    NoPicture {
+        /// The update's `seq`.
+        seq: u64,
+    },
+    /// A region update for a picture of another size than the one
+    /// composed: the agent broke the contract (its first frame after a size
+    /// change is full).
+    #[error("region update {seq} is for a {announced:?} picture, the picture is {picture:?}")]
+    RegionMismatch {
+        /// The update's `seq`.
+        seq: u64,
+        /// Width and height from its `frame` message.
+        announced: (u32, u32),
+        /// Width and height of the composed picture.
+        picture: (u32, u32),
+    },
+    /// A tile outside the picture (the pairing refuses these; checked again
+    /// because the pixels are written by index).
+    #[error("region update {seq} has a tile at {rect:?} outside its picture")]
+    TileOutside {
+        /// The update's `seq`.
+        seq: u64,
+        /// `[x, y, width, height]`.
+        rect: [u32; 4],
+    },
 }
 
 /// Decodes one JPEG into window pixels, if it fits `bound` and its
@@ -177,6 +222,7 @@ pub fn decode_jpeg(frame: &EncodedFrame, bound: FrameBound) -> Result<DecodedFra
         pixels,
         seq: frame.meta.seq,
         captured_at_us: frame.meta.captured_at_us,
+        quality: frame.meta.quality,
     })
 }
 

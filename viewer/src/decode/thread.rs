@@ -1,13 +1,16 @@
-//! The decode thread: takes the newest JPEG, decodes it within the
-//! session's bound, publishes the pixels. A frame that fails (refused,
-//! corrupt, or a decoder panic) is counted and skipped; the next one is
-//! decoded as if nothing happened.
+//! The decode thread: takes every queued update, composes them into the
+//! picture within the session's bound, publishes the picture once all of
+//! them are painted. An update that fails (refused, corrupt, or a decoder
+//! panic) is counted and skipped; when it was a region update, or the
+//! picture is gone with it, the queue asks the agent for a full frame.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{DecodeError, DecodedFrame, FrameBound, decode_jpeg, guarded};
+use super::compose::{Composer, Update};
+use super::queue::UpdateQueue;
+use super::{DecodeError, DecodedFrame, FrameBound, decode_jpeg};
 use crate::connection::EncodedFrame;
 use crate::slot::Latest;
 
@@ -16,22 +19,22 @@ use crate::slot::Latest;
 /// the count, keeps the log readable and its size bounded.
 pub const SKIP_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Starts the decode thread: it takes JPEGs from `jpegs`, decodes each
-/// within `bound()` (the current session's [`FrameBound`], asked afresh for
-/// every frame so a reconnect to other monitors takes effect), and puts
-/// decoded frames into `frames` until `jpegs` is closed.
+/// Starts the decode thread: it takes updates from `updates`, composes
+/// each within `bound()` (the current session's [`FrameBound`], asked
+/// afresh for every update so a reconnect to other monitors takes effect),
+/// and puts complete pictures into `frames` until `updates` is closed.
 pub fn spawn_decoder(
-    jpegs: Arc<Latest<EncodedFrame>>,
+    updates: Arc<UpdateQueue>,
     frames: Arc<Latest<Arc<DecodedFrame>>>,
     bound: impl Fn() -> FrameBound + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
-    spawn_with(jpegs, frames, bound, decode_jpeg)
+    spawn_with(updates, frames, bound, decode_jpeg)
 }
 
 /// [`spawn_decoder`] with the decode step passed in, so tests can make it
 /// fail or panic on cue.
 fn spawn_with(
-    jpegs: Arc<Latest<EncodedFrame>>,
+    updates: Arc<UpdateQueue>,
     frames: Arc<Latest<Arc<DecodedFrame>>>,
     bound: impl Fn() -> FrameBound + Send + 'static,
     decode: impl Fn(&EncodedFrame, FrameBound) -> Result<DecodedFrame, DecodeError> + Send + 'static,
@@ -39,21 +42,42 @@ fn spawn_with(
     std::thread::Builder::new()
         .name("lookout-decode".into())
         .spawn(move || {
+            let mut composer = Composer::new();
             let mut skips = Skips::default();
-            while let Some(jpeg) = jpegs.take_wait() {
-                match guarded(|| decode(&jpeg, bound())) {
-                    Ok(frame) => {
-                        frames.put(Arc::new(frame));
+            while let Some(batch) = updates.take_wait() {
+                if compose(&mut composer, &batch, &bound, &decode, &mut skips) {
+                    if let Some(picture) = composer.picture() {
+                        frames.put(Arc::clone(picture));
                     }
-                    // One bad image is not worth a reconnect: skip it.
-                    Err(err) => {
-                        if let Some(line) = skips.skipped(&err, Instant::now()) {
-                            tracing::warn!(seq = jpeg.meta.seq, "{line}");
-                        }
-                    }
+                } else {
+                    updates.resync();
                 }
             }
         })
+}
+
+/// Paints `batch` in order; false when a full frame is needed: an update
+/// failed and region updates depend on the picture it left (none). The
+/// rest of the batch is skipped: it would paint over a wrong picture. A
+/// failed full frame with nothing after it is only skipped, as before
+/// region updates: the next full frame heals it. (A full frame is only ever
+/// first in a batch: the queue drops what came before it.)
+fn compose(
+    composer: &mut Composer,
+    batch: &[Update],
+    bound: &impl Fn() -> FrameBound,
+    decode: &impl Fn(&EncodedFrame, FrameBound) -> Result<DecodedFrame, DecodeError>,
+    skips: &mut Skips,
+) -> bool {
+    for (i, update) in batch.iter().enumerate() {
+        if let Err(err) = composer.apply_with(update, bound(), decode) {
+            if let Some(line) = skips.skipped(&err, Instant::now()) {
+                tracing::warn!(seq = update.meta().seq, "{line}");
+            }
+            return update.is_full() && i + 1 == batch.len();
+        }
+    }
+    true
 }
 
 /// Frames that could not be decoded: counted, and reported at most once
@@ -105,24 +129,34 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(10);
 
+    fn full(img: &image::RgbImage, seq: u64) -> Update {
+        let mut frame = encoded(jpeg_of(img), img.width(), img.height());
+        frame.meta.seq = seq;
+        Update::Full(frame)
+    }
+
+    fn queue() -> Arc<UpdateQueue> {
+        Arc::new(UpdateQueue::new(crate::decode::UPDATE_QUEUE))
+    }
+
     #[test]
     fn decode_thread_publishes_and_stops_when_closed() {
-        let jpegs = Arc::new(Latest::new());
+        let updates = queue();
         let frames = Arc::new(Latest::new());
-        let thread = spawn_decoder(Arc::clone(&jpegs), Arc::clone(&frames), || {
+        let thread = spawn_decoder(Arc::clone(&updates), Arc::clone(&frames), || {
             FrameBound::new(64, 64)
         })
         .unwrap();
-        jpegs.put(encoded(jpeg_of(&image::RgbImage::new(8, 8)), 8, 8));
+        updates.push(full(&image::RgbImage::new(8, 8), 1));
         let frame = frames.take_timeout(WAIT).unwrap();
         assert_eq!(frame.width, 8);
-        jpegs.close();
+        updates.close();
         thread.join().unwrap();
     }
 
     #[test]
     fn a_decoder_panic_skips_one_frame_not_the_stream() {
-        let jpegs = Arc::new(Latest::new());
+        let updates = queue();
         let frames = Arc::new(Latest::new());
         let (panicking, panicked) = std::sync::mpsc::sync_channel(1);
         // Panics on frame 1, as a decoder bug hit by a crafted JPEG would;
@@ -135,23 +169,60 @@ mod tests {
             decode_jpeg(frame, bound)
         };
         let bound = || FrameBound::new(64, 64);
-        let thread = spawn_with(Arc::clone(&jpegs), Arc::clone(&frames), bound, decode).unwrap();
-        let jpeg = jpeg_of(&image::RgbImage::new(8, 8));
-        let mut poisoned = encoded(jpeg.clone(), 8, 8);
-        poisoned.meta.seq = 1;
-        jpegs.put(poisoned);
+        let thread = spawn_with(Arc::clone(&updates), Arc::clone(&frames), bound, decode).unwrap();
+        let img = image::RgbImage::new(8, 8);
+        updates.push(full(&img, 1));
         panicked
             .recv_timeout(WAIT)
             .expect("the bad frame was not decoded");
-        let mut good = encoded(jpeg, 8, 8);
-        good.meta.seq = 2;
-        jpegs.put(good);
+        updates.push(full(&img, 2));
         let frame = frames
             .take_timeout(WAIT)
             .expect("the panic ended the decode thread");
         assert_eq!(frame.seq, 2);
-        jpegs.close();
+        // A bad full frame alone is skipped, not worth a round trip.
+        assert!(!updates.awaiting_full());
+        updates.close();
         thread.join().expect("the panic escaped the decode thread");
+    }
+
+    #[test]
+    fn a_region_update_that_cannot_be_painted_is_not_shown_and_asks_for_a_full_frame() {
+        let updates = queue();
+        let frames = Arc::new(Latest::new());
+        let thread = spawn_decoder(Arc::clone(&updates), Arc::clone(&frames), || {
+            FrameBound::new(64, 64)
+        })
+        .unwrap();
+        updates.push(full(&image::RgbImage::new(16, 16), 1));
+        assert_eq!(frames.take_timeout(WAIT).unwrap().seq, 1);
+        // For a 32x32 picture: this one is 16x16.
+        let tile = image::RgbImage::new(16, 16);
+        let region = lookout_protocol::RegionUpdate {
+            meta: lookout_protocol::FrameMeta {
+                seq: 2,
+                width: 32,
+                height: 32,
+                captured_at_us: 0,
+                quality: 75,
+            },
+            tiles: vec![lookout_protocol::Tile {
+                rect: lookout_protocol::Rect::new(16, 16, 16, 16),
+                jpeg: jpeg_of(&tile),
+            }],
+        };
+        updates.push(Update::Region(region));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let asked = runtime
+            .block_on(async { tokio::time::timeout(WAIT, updates.resync_requested()).await });
+        assert!(asked.is_ok(), "no full frame was asked for");
+        assert!(updates.awaiting_full());
+        assert_eq!(frames.take(), None, "a failed update was published");
+        updates.close();
+        thread.join().unwrap();
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! ```text
 //!            commands (bounded mpsc)                 status (watch)
 //! window ──────────────────────────▶ network thread ───────────────▶ window
-//!                                     │ JPEGs (latest-value slot)
+//!                                     │ updates (bounded queue)
 //!                                     ▼
 //!                                 decode thread ──▶ frames slot ──▶ window
 //! ```
@@ -24,7 +24,7 @@ use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use lookout_protocol::{ClientMessage, EncodedFrame, MonitorInfo};
+use lookout_protocol::{ClientMessage, MonitorInfo};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -35,8 +35,8 @@ pub use session::next_monitor;
 use self::session::{SessionEnd, Uplink, Wanted, downlink};
 use crate::backoff::{Backoff, entropy};
 use crate::cli::Config;
-use crate::connection::{self, CommandWriter, Connection, SessionError};
-use crate::slot::Latest;
+use crate::connection::{self, CommandWriter, Connection, REGIONS, SessionError};
+use crate::decode::UpdateQueue;
 
 /// The running network thread.
 #[derive(Debug)]
@@ -51,11 +51,13 @@ pub struct NetThread {
 pub struct NetPanicked;
 
 impl NetThread {
-    /// Starts the thread. It publishes JPEGs to `jpegs`, counts received
-    /// image bytes in `received`, reports on `status` and obeys `commands`.
+    /// Starts the thread. It queues updates for the decoder in `updates`
+    /// (and asks the agent for a full frame when that queue wants one),
+    /// counts received image bytes in `received`, reports on `status` and
+    /// obeys `commands`.
     pub fn spawn(
         config: Config,
-        jpegs: Arc<Latest<EncodedFrame>>,
+        updates: Arc<UpdateQueue>,
         received: Arc<AtomicU64>,
         status: watch::Sender<Status>,
         commands: mpsc::Receiver<Command>,
@@ -63,7 +65,7 @@ impl NetThread {
         let cancel = CancellationToken::new();
         let supervisor = Supervisor {
             config,
-            jpegs,
+            updates,
             received,
             status,
             commands,
@@ -94,7 +96,7 @@ enum Flow {
 
 struct Supervisor {
     config: Config,
-    jpegs: Arc<Latest<EncodedFrame>>,
+    updates: Arc<UpdateQueue>,
     received: Arc<AtomicU64>,
     status: watch::Sender<Status>,
     commands: mpsc::Receiver<Command>,
@@ -196,11 +198,16 @@ impl Supervisor {
     async fn serve(&mut self, conn: Connection) -> SessionEnd {
         let (welcome, mut reader, mut writer) = conn.split();
         self.sessions += 1;
+        // Region updates when the agent offers them: the pairing accepts
+        // them before the `start_monitor` that asks for them goes out.
+        self.want.settings.regions = welcome.offers(REGIONS);
+        reader.set_regions(self.want.settings.regions);
         tracing::info!(
             server = %welcome.server,
             name = %welcome.name,
             control = welcome.control,
             monitors = welcome.monitors.len(),
+            regions = self.want.settings.regions,
             "connected to {}",
             self.config.target
         );
@@ -222,6 +229,7 @@ impl Supervisor {
         });
         let mut uplink = Uplink {
             writer,
+            updates: &self.updates,
             commands: &mut self.commands,
             want: &mut self.want,
             status: &self.status,
@@ -229,7 +237,7 @@ impl Supervisor {
             pings: 0,
         };
         tokio::select! {
-            err = downlink(&mut reader, &self.jpegs, &self.received, &self.status) => {
+            err = downlink(&mut reader, &self.updates, &self.received, &self.status) => {
                 SessionEnd::Lost(err)
             }
             end = uplink.run() => end,
@@ -262,7 +270,7 @@ impl Supervisor {
         };
         self.want.monitor = Some(monitor);
         if !self.want.paused {
-            writer.send(&ClientMessage::start_monitor()).await?;
+            writer.send(&self.want.start_message()).await?;
         }
         Ok(monitor)
     }

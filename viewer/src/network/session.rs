@@ -5,13 +5,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lookout_protocol::{ClientMessage, EncodedFrame, ErrorCode, MonitorInfo, StreamState};
+use lookout_protocol::{ClientMessage, ErrorCode, MonitorInfo, StreamSettings, StreamState};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::link::{Command, Feed, Status};
 use crate::connection::{CommandWriter, Event, FrameReader, SessionError};
-use crate::slot::Latest;
+use crate::decode::{Pushed, Update, UpdateQueue};
 
 /// What the user chose, restored on every reconnect.
 #[derive(Debug, Default)]
@@ -20,6 +20,10 @@ pub(super) struct Wanted {
     pub(super) paused: bool,
     /// The monitor last selected.
     pub(super) monitor: Option<u32>,
+    /// What every `start_monitor` asks for: the one place the viewer's
+    /// stream settings live. `regions` follows what the agent of the
+    /// current session offers.
+    pub(super) settings: StreamSettings,
 }
 
 impl Wanted {
@@ -28,8 +32,13 @@ impl Wanted {
         if self.paused {
             ClientMessage::StopMonitor
         } else {
-            ClientMessage::start_monitor()
+            self.start_message()
         }
+    }
+
+    /// `start_monitor` with the settings: also what asks for a full frame.
+    pub(super) fn start_message(&self) -> ClientMessage {
+        ClientMessage::StartMonitor(self.settings)
     }
 }
 
@@ -54,25 +63,20 @@ pub fn next_monitor(monitors: &[MonitorInfo], current: Option<u32>) -> Option<u3
     monitors.get(next).map(|m| m.id)
 }
 
-/// Frames and replies down: hands JPEGs to the decoder until the
+/// Frames and replies down: hands updates to the decoder until the
 /// connection fails, and returns why.
 pub(super) async fn downlink(
     reader: &mut FrameReader,
-    jpegs: &Latest<EncodedFrame>,
+    updates: &UpdateQueue,
     received: &AtomicU64,
     status: &watch::Sender<Status>,
 ) -> SessionError {
     loop {
         match reader.next_event().await {
             Err(err) => return err,
-            Ok(Event::Frame(frame)) => {
-                // A frame is proof enough that pictures flow.
-                status.send_if_modified(|s| std::mem::take(&mut s.feed) != Feed::Live);
-                received.fetch_add(frame.jpeg.len() as u64, Ordering::Relaxed);
-                let seq = frame.meta.seq;
-                if jpegs.put(frame) {
-                    tracing::trace!(seq, "decoder busy: skipped the previous frame");
-                }
+            Ok(Event::Frame(frame)) => hand_over(Update::Full(frame), updates, received, status),
+            Ok(Event::Region(update)) => {
+                hand_over(Update::Region(update), updates, received, status);
             }
             Ok(Event::Pong(id)) => tracing::trace!(id, "pong"),
             Ok(Event::Monitors(monitors)) => follow_monitors(status, monitors),
@@ -88,6 +92,29 @@ pub(super) async fn downlink(
             Ok(Event::Notice { code, message }) => {
                 tracing::warn!(?code, "the agent refused a command: {message}");
             }
+        }
+    }
+}
+
+/// Queues an update for the decoder.
+fn hand_over(
+    update: Update,
+    updates: &UpdateQueue,
+    received: &AtomicU64,
+    status: &watch::Sender<Status>,
+) {
+    // A frame is proof enough that pictures flow.
+    status.send_if_modified(|s| std::mem::take(&mut s.feed) != Feed::Live);
+    received.fetch_add(update.jpeg_len(), Ordering::Relaxed);
+    let seq = update.meta().seq;
+    match updates.push(update) {
+        Pushed::Queued | Pushed::Replaced { dropped: 0 } => {}
+        Pushed::Replaced { dropped } => {
+            tracing::trace!(seq, dropped, "decoder busy: skipped to a full frame");
+        }
+        Pushed::Ignored => tracing::trace!(seq, "region update while a full frame is awaited"),
+        Pushed::Overflowed { dropped } => {
+            tracing::info!(seq, dropped, "decoder far behind: asking for a full frame");
         }
     }
 }
@@ -128,9 +155,11 @@ fn follow_monitors(status: &watch::Sender<Status>, monitors: Vec<MonitorInfo>) {
     });
 }
 
-/// Commands and pings up.
+/// Commands and pings up, and a full frame asked for when the decoder
+/// needs one.
 pub(super) struct Uplink<'a> {
     pub(super) writer: CommandWriter,
+    pub(super) updates: &'a UpdateQueue,
     pub(super) commands: &'a mut mpsc::Receiver<Command>,
     pub(super) want: &'a mut Wanted,
     pub(super) status: &'a watch::Sender<Status>,
@@ -147,6 +176,7 @@ impl Uplink<'_> {
         loop {
             let sent = tokio::select! {
                 _ = ping.tick() => self.ping().await,
+                () = self.updates.resync_requested() => self.ask_full_frame().await,
                 command = self.commands.recv() => match command {
                     None => return SessionEnd::Quit,
                     Some(command) => self.apply(command).await,
@@ -163,6 +193,16 @@ impl Uplink<'_> {
         self.writer
             .send(&ClientMessage::Ping { id: self.pings })
             .await
+    }
+
+    /// `start_monitor` again with the same settings: the contract makes the
+    /// next frame full. While paused nothing is sent: resuming sends it.
+    async fn ask_full_frame(&mut self) -> Result<(), SessionError> {
+        if self.want.paused {
+            return Ok(());
+        }
+        tracing::debug!("asking the agent for a full frame");
+        self.writer.send(&self.want.start_message()).await
     }
 
     async fn apply(&mut self, command: Command) -> Result<(), SessionError> {

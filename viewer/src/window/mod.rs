@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 use self::minifb_window::MinifbWindow;
 use self::ui::{Links, Ui};
 use crate::cli::Config;
-use crate::decode::{DecodedFrame, FrameBound, spawn_decoder};
+use crate::decode::{DecodedFrame, FrameBound, UPDATE_QUEUE, UpdateQueue, spawn_decoder};
 use crate::error::RunError;
 use crate::layout::{initial_window_size, window_bounds};
 use crate::network::{COMMAND_QUEUE, Link, NetThread, Status};
@@ -43,7 +43,8 @@ const FIRST_FRAME_POLL: Duration = Duration::from_millis(50);
 /// Runs the window mode to the end: until the window is closed (`Ok`) or
 /// the agent refuses us for good.
 pub(crate) fn run(config: &Config) -> Result<(), RunError> {
-    let jpegs = Arc::new(Latest::new());
+    // Bounded: see UPDATE_QUEUE for the size.
+    let updates = Arc::new(UpdateQueue::new(UPDATE_QUEUE));
     let frames = Arc::new(Latest::new());
     let received = Arc::new(AtomicU64::new(0));
     let (status_tx, status_rx) = watch::channel(Status::default());
@@ -54,18 +55,18 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
     // network thread publishes a session's `welcome` before its first frame.
     let welcomed = status_rx.clone();
     let bound = move || FrameBound::of_monitors(&welcomed.borrow().monitors);
-    let decoder =
-        spawn_decoder(Arc::clone(&jpegs), Arc::clone(&frames), bound).map_err(RunError::Runtime)?;
+    let decoder = spawn_decoder(Arc::clone(&updates), Arc::clone(&frames), bound)
+        .map_err(RunError::Runtime)?;
     let net = match NetThread::spawn(
         config.clone(),
-        Arc::clone(&jpegs),
+        Arc::clone(&updates),
         Arc::clone(&received),
         status_tx,
         command_rx,
     ) {
         Ok(net) => net,
         Err(err) => {
-            jpegs.close();
+            updates.close();
             let _ = decoder.join();
             return Err(RunError::Runtime(err));
         }
@@ -81,7 +82,7 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
 
     // Network first: it feeds the decoder.
     let fatal = net.stop();
-    jpegs.close();
+    updates.close();
     if decoder.join().is_err() {
         tracing::error!("the decode thread panicked");
     }

@@ -198,9 +198,10 @@ impl Heading {
         self.flash = Some((message, now + FLASH_FOR));
     }
 
-    /// A frame was shown, `latency_ms` after its capture.
-    pub(crate) fn presented(&mut self, latency_ms: i64) {
-        self.stats.presented(latency_ms);
+    /// A frame was shown, `latency_ms` after its capture, encoded at
+    /// `quality`.
+    pub(crate) fn presented(&mut self, latency_ms: i64, quality: u8) {
+        self.stats.presented(latency_ms, quality);
     }
 
     /// Brings the title up to date at `now`; `Some` with the new title when
@@ -258,6 +259,7 @@ mod tests {
         fps: 29.96,
         latency_ms: Some(41),
         kbit_per_s: 2400.4,
+        quality: Some(75),
     };
 
     #[test]
@@ -268,7 +270,7 @@ mod tests {
         });
         assert_eq!(
             title,
-            "lookout · box:6868 · live · 30.0 fps, 41 ms, 2400 kbit/s"
+            "lookout · box:6868 · live · 30.0 fps, 41 ms, 2400 kbit/s, q75"
         );
     }
 
@@ -373,7 +375,7 @@ mod tests {
         });
         assert_eq!(
             title,
-            "lookout · box:6868 · live · monitor left\\u{1b}[2J · 30.0 fps, 41 ms, 2400 kbit/s"
+            "lookout · box:6868 · live · monitor left\\u{1b}[2J · 30.0 fps, 41 ms, 2400 kbit/s, q75"
         );
         let lost = compose(&TitleParts {
             monitor: Some("all monitors"),

@@ -158,8 +158,10 @@ impl<'a> Ui<'a> {
 
     /// Puts a frame on screen (the first one may come before the loop).
     pub(crate) fn show(&mut self, frame: Arc<DecodedFrame>) {
-        self.heading
-            .presented(latency_ms(frame.captured_at_us, SystemTime::now()));
+        self.heading.presented(
+            latency_ms(frame.captured_at_us, SystemTime::now()),
+            frame.quality,
+        );
         self.canvas.set_frame(frame);
     }
 
@@ -418,6 +420,7 @@ mod tests {
             pixels: (1..=8).collect(),
             seq: 5,
             captured_at_us: 0,
+            quality: 75,
         })
     }
 
@@ -845,6 +848,7 @@ mod tests {
             pixels: vec![0x00c8_6440; 8],
             seq: 1,
             captured_at_us: 0,
+            quality: 75,
         });
         frames.put(bright);
         let show = |ui: &mut Ui<'_>, window: &mut FakeWindow| {
