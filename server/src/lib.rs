@@ -43,7 +43,9 @@ pub mod limiter;
 pub mod mapping;
 pub mod pipeline;
 pub mod secret;
+pub mod service;
 mod session;
+pub mod settings;
 pub mod tls;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES};

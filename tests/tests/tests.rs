@@ -10,12 +10,15 @@
 //! | `x11_capture` | the X11 capturer against Xvfb |
 //! | `agent_x11` | the agent binary on Xvfb: pixels and the X pointer |
 //! | `agent_monitors` | the agent binary on Xvfb while `xrandr` changes its monitors |
+//! | `agent_deploy` | the agent binary's config files, `--print-config` and the systemd user unit (checked by `systemd-analyze verify`) |
 //! | `agent_guards` | the agent binary's start-up guards: weak tokens, where a generated token goes |
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
 //! | `channel_binding` | the agent library over TLS against a relaying man in the middle; ALPN |
 //! | `viewer_network`, `viewer_tls` | the viewer library and binary against a fake agent |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 
+#[cfg(target_os = "linux")]
+mod agent_deploy;
 mod agent_guards;
 mod agent_input;
 #[cfg(target_os = "linux")]
