@@ -214,3 +214,52 @@ fn service_install_without_a_user_manager_writes_a_unit_systemd_analyze_accepts(
     assert!(output.status.success());
     assert!(!unit_path.exists());
 }
+
+#[test]
+fn a_viewer_reaches_a_named_host_with_the_address_token_file_and_pin_of_its_config() {
+    let agent = lookout_tests::process::AgentProcess::start(
+        None,
+        &["--source", "test-pattern", "--token", TOKEN],
+    );
+    let home = TempDir::new("viewer-config");
+    write(&home.path().join("lab-3.token"), TOKEN, 0o600);
+    let config = home.path().join("config.toml");
+    let pin = agent.fingerprint.expect("a TLS agent");
+    write(
+        &config,
+        &format!(
+            "timeout = 20\n\n[hosts.lab-3]\naddress = \"{}\"\ntoken_file = \"lab-3.token\"\n\
+             fingerprint = \"{pin}\"\n",
+            agent.addr
+        ),
+        0o644,
+    );
+    let out = home.path().join("shot.png");
+    let mut viewer = Command::new(binary("lookout-viewer"));
+    viewer
+        .env_remove("LOOKOUT_NO_CONFIG")
+        .env_remove("LOOKOUT_TOKEN")
+        .arg("--config")
+        .arg(&config)
+        .arg("lab-3")
+        .arg("--snapshot")
+        .arg(&out);
+    let mut viewer = Running::spawn(viewer);
+    let status = viewer
+        .wait_exit(Duration::from_secs(30))
+        .expect("the snapshot ends the viewer");
+    assert!(status.success(), "{}", viewer.process_output());
+    assert!(std::fs::metadata(&out).unwrap().len() > 0);
+    // A token file others can read is refused before connecting.
+    write(&home.path().join("lab-3.token"), TOKEN, 0o644);
+    let output = Command::new(binary("lookout-viewer"))
+        .env_remove("LOOKOUT_NO_CONFIG")
+        .arg("--config")
+        .arg(&config)
+        .arg("lab-3")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("chmod 600"), "{said}");
+}
