@@ -15,6 +15,24 @@ use std::process::Command;
 
 pub use unit::{UNIT_NAME, unit_text};
 
+/// What `service` cannot do.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No `$XDG_CONFIG_HOME` nor home to put the unit in.
+    #[error("no config directory for the unit (is HOME set?)")]
+    NoConfigDir,
+    /// Writing or removing the unit failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done: "write", "remove", "create".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Where the user's units live and how to reach the user manager.
 #[derive(Debug, Clone)]
 pub struct ServiceEnv {
@@ -26,9 +44,8 @@ pub struct ServiceEnv {
 
 impl ServiceEnv {
     /// The real places: the user's config directory and `systemctl` on PATH.
-    pub fn standard() -> anyhow::Result<Self> {
-        let config = dirs::config_dir()
-            .ok_or_else(|| anyhow::anyhow!("no config directory (is HOME set?)"))?;
+    pub fn standard() -> Result<Self, ServiceError> {
+        let config = dirs::config_dir().ok_or(ServiceError::NoConfigDir)?;
         Ok(Self {
             unit_dir: config.join("systemd").join("user"),
             systemctl: PathBuf::from("systemctl"),
@@ -63,7 +80,11 @@ const ENABLE_COMMANDS: &str =
 
 /// Writes the unit for `exe` (and `--config config`), then enables and
 /// starts it if the user manager answers. Returns what to tell the user.
-pub fn install(env: &ServiceEnv, exe: &Path, config: Option<&Path>) -> anyhow::Result<String> {
+pub fn install(
+    env: &ServiceEnv,
+    exe: &Path,
+    config: Option<&Path>,
+) -> Result<String, ServiceError> {
     let path = env.unit_path();
     write_atomically(&path, unit_text(exe, config).as_bytes())?;
     let mut report = format!("wrote {}\n", path.display());
@@ -84,7 +105,7 @@ pub fn install(env: &ServiceEnv, exe: &Path, config: Option<&Path>) -> anyhow::R
 }
 
 /// Stops, disables and removes the unit `install` wrote.
-pub fn uninstall(env: &ServiceEnv) -> anyhow::Result<String> {
+pub fn uninstall(env: &ServiceEnv) -> Result<String, ServiceError> {
     let path = env.unit_path();
     let mut report = String::new();
     if let Err(why) = env.systemctl(&["disable", "--now", UNIT_NAME]) {
@@ -95,7 +116,13 @@ pub fn uninstall(env: &ServiceEnv) -> anyhow::Result<String> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             report.push_str(&format!("{} was not installed\n", path.display()));
         }
-        Err(err) => return Err(anyhow::anyhow!("cannot remove {}: {err}", path.display())),
+        Err(source) => {
+            return Err(ServiceError::Io {
+                action: "remove",
+                path,
+                source,
+            });
+        }
     }
     let _ = env.systemctl(&["daemon-reload"]);
     Ok(report)
@@ -125,18 +152,25 @@ pub fn status(env: &ServiceEnv) -> String {
 
 /// Writes `bytes` to `path` under a temporary name in the same directory,
 /// then renames it into place: a reader sees the old file or the new one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ServiceError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| ServiceError::Io {
+        action: "create",
+        path: dir.to_owned(),
+        source,
+    })?;
     let temp = dir.join(format!(".{UNIT_NAME}.{}.tmp", std::process::id()));
     let written = std::fs::File::create(&temp).and_then(|mut file| {
         file.write_all(bytes)?;
         file.sync_all()
     });
-    if let Err(err) = written.and_then(|()| std::fs::rename(&temp, path)) {
+    if let Err(source) = written.and_then(|()| std::fs::rename(&temp, path)) {
         let _ = std::fs::remove_file(&temp);
-        return Err(anyhow::anyhow!("cannot write {}: {err}", path.display()));
+        return Err(ServiceError::Io {
+            action: "write",
+            path: path.to_owned(),
+            source,
+        });
     }
     Ok(())
 }

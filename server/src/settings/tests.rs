@@ -274,3 +274,17 @@ fn print_config_shows_every_key_with_its_origin_and_never_a_token() {
     assert_eq!(reread.options.fps, Some(12));
     assert_eq!(reread.options.bind, Some("0.0.0.0:6868".parse().unwrap()));
 }
+
+#[test]
+fn the_packaged_example_config_is_read_without_error_and_sets_what_it_says() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/server.toml");
+    let resolved = load(&Locations::Only(example.clone()), &Flags::default()).unwrap();
+    assert_eq!(resolved.options.max_viewers.map(|n| n.get()), Some(16));
+    assert!(matches!(
+        resolved.origin("fps"),
+        Origin::File { line: Some(_), .. }
+    ));
+    // No token in a file anyone may read, and the result starts.
+    assert!(resolved.options.token.is_none());
+    resolved.options.into_config().unwrap();
+}

@@ -147,3 +147,27 @@ fn values_out_of_range_in_the_file_are_refused() {
     let config = dir.write("config.toml", "max_image_mb = 100000\n", 0o644);
     assert!(run(&config, &["h"]).unwrap().into_config().is_err());
 }
+
+#[test]
+fn the_packaged_example_config_is_read_without_error() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/viewer.toml");
+    let file = ViewerFile::read(&example, true).unwrap();
+    assert_eq!(file.defaults.timeout, Some(10));
+    // Uncommented, its host entry is valid too.
+    let dir = Dir::new();
+    let text = std::fs::read_to_string(&example).unwrap();
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|l| l.starts_with('[') || l.contains(" = "))
+                .unwrap_or(l)
+        })
+        .map(|l| format!("{}\n", l.replace("sha256:...", PIN)))
+        .collect();
+    let config = dir.write("config.toml", &uncommented, 0o644);
+    dir.write("lab.token", TOKEN, 0o600);
+    let args = run(&config, &["lab-3"]).unwrap();
+    assert_eq!(args.target, "10.0.0.13:6868");
+    assert_eq!(args.token, Some(Token::new(TOKEN)));
+}
