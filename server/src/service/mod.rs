@@ -143,9 +143,13 @@ pub fn status(env: &ServiceEnv) -> String {
         Err(why) if !why.contains('\n') && !why.contains(' ') => why,
         Err(why) => format!("unknown (the systemd user manager is not reachable: {why})"),
     };
+    let enabled = if path.exists() {
+        state("is-enabled")
+    } else {
+        "no (not installed)".to_owned()
+    };
     format!(
-        "{installed}\nenabled: {}\nactive: {}\n",
-        state("is-enabled"),
+        "{installed}\nenabled: {enabled}\nactive: {}\n",
         state("is-active")
     )
 }
