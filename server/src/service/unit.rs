@@ -48,6 +48,8 @@ pub fn unit_text(exe: &Path, config: Option<&Path>) -> String {
 # Written by `lookout-server service install` (or shipped by the package).
 # Settings go in ~/.config/lookout-server/config.toml, not here: this file
 # may be read by anyone. Logs: journalctl --user -u lookout-server.
+# An identity outside ~/.config/lookout-server needs a drop-in
+# (systemctl --user edit lookout-server) with ReadWritePaths=DIR.
 [Unit]
 Description=lookout screen-sharing agent
 Documentation=man:lookout-server(1)
