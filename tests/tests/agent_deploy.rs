@@ -136,7 +136,10 @@ async fn an_agent_takes_its_name_address_and_token_file_from_its_config_file() {
     cmd.arg("--config").arg(&config).env("RUST_LOG", "info");
     let agent = Running::spawn(cmd);
     let addr = agent.stderr.wait_for(Duration::from_secs(20), |line| {
-        let start = line.find("listening")?.max(line.find("addr=")?) + 5;
+        if !line.contains("listening") {
+            return None;
+        }
+        let start = line.find("addr=")? + 5;
         line[start..].split_whitespace().next()?.parse().ok()
     });
     let addr = addr.unwrap_or_else(|| panic!("no listening line: {}", agent.process_output()));
