@@ -169,8 +169,12 @@ package() {
   file="$(ls -t "$target"/debian/lookout_*.deb | head -n 1)"
   # In a process of its own, so that `set -e` stops it at the first failed
   # check and the package is still removed here, whatever happened.
-  local status=0
-  step "package install" "$0" package-check "$file" || status=$?
+  # (Not through `step`: a function on the left of `||` runs without
+  # `set -e`, and would hide the failure.)
+  local status=0 started=$SECONDS
+  log "package install"
+  "$0" package-check "$file" || status=$?
+  TIMINGS+=("package install=$((SECONDS - started))")
   DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq lookout >/dev/null 2>&1 || true
   return "$status"
 }
