@@ -1,17 +1,12 @@
 //! The command line, as the user types it. [`Args::into_config`] validates it
 //! into a [`Config`].
 
-use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
-use lookout_protocol::{DEFAULT_PORT, PING_INTERVAL, Timeouts};
+use clap::{Parser, Subcommand};
 
-use crate::config::{Access, CaptureBackend, Config, ConfigError, Source, Transport};
-use crate::encode::Subsampling;
-use crate::pipeline::CaptureSettings;
-use crate::secret::Secret;
+use crate::config::{Config, ConfigError};
+use crate::settings::{Flags, Locations, Options};
 
 /// lookout-server: share this machine's screen with lookout viewers and let
 /// them steer its mouse and keyboard.
@@ -22,226 +17,97 @@ use crate::secret::Secret;
 /// Every viewer must prove it knows a token (an HMAC challenge; the token
 /// never crosses the network). Without --token the agent makes one up and
 /// prints it once, with a viewer command line to paste.
+///
+/// Every option can also be set in /etc/lookout/server.toml (machine-wide)
+/// or ~/.config/lookout-server/config.toml (this user), by its name in
+/// snake_case (`max_viewers = 4`); flags override the user's file, which
+/// overrides the machine's. --print-config shows the result.
 #[derive(Debug, Parser)]
 #[command(name = "lookout-server", version, about, long_about)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
-    /// The name viewers are shown for this agent (at most 64 characters).
-    /// Default: the host name.
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
+    /// Every agent option.
+    #[command(flatten)]
+    pub options: Options,
 
-    /// Address and port to listen on.
-    #[arg(long, value_name = "ADDR", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
-    pub bind: SocketAddr,
+    /// Read the settings from FILE only, instead of /etc/lookout/server.toml
+    /// and ~/.config/lookout-server/config.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
-    /// Token viewers must prove they know, at least 16 characters (make one
-    /// with `openssl rand -base64 24`). Prefer the LOOKOUT_TOKEN environment
-    /// variable: command lines are visible to other local users.
-    #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "T")]
-    pub token: Option<Secret>,
-
-    /// A second token that lets viewers watch but never control (input is
-    /// refused with `control_disabled`), at least 16 characters.
-    /// Environment: LOOKOUT_VIEW_TOKEN.
+    /// Read no config file, only flags and environment variables.
     #[arg(
         long,
-        env = "LOOKOUT_VIEW_TOKEN",
-        hide_env_values = true,
-        value_name = "T"
+        env = "LOOKOUT_NO_CONFIG",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        conflicts_with = "config"
     )]
-    pub view_token: Option<Secret>,
+    pub no_config: bool,
 
-    /// Directory holding the agent's TLS key and certificate (made on first
-    /// start, owner-only permissions). Default: lookout-server in the user's
-    /// config directory (~/.config/lookout-server).
-    #[arg(long, value_name = "DIR")]
-    pub identity: Option<PathBuf>,
-
-    /// Speak plain TCP instead of TLS, for debugging with other tools. Only
-    /// allowed with a loopback --bind.
-    #[arg(long, conflicts_with = "identity")]
-    pub no_tls: bool,
-
-    /// Accept viewers without a token. Only allowed when --bind is a
-    /// loopback address (127.0.0.1, ::1), so it never exposes the screen to
-    /// the network.
-    #[arg(long, conflicts_with_all = ["token", "view_token"])]
-    pub no_auth: bool,
-
-    /// Let viewers watch but not control: input commands are refused with
-    /// `control_disabled`.
+    /// Print the effective settings and where each came from (default, a
+    /// file and line, a flag), then exit. Tokens are shown as <redacted>.
     #[arg(long)]
-    pub view_only: bool,
+    pub print_config: bool,
 
-    /// Frames per second to capture while someone is watching (1-240).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=240))]
-    pub fps: u32,
-
-    /// JPEG quality (1-100): higher is sharper and uses more bandwidth.
-    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=100))]
-    pub quality: u8,
-
-    /// JPEG chroma subsampling: 420 (smaller, faster) or 444 (full colour
-    /// resolution: crisp coloured text, bigger frames).
-    #[arg(long, value_enum, default_value_t = SubsamplingArg::S420)]
-    pub subsampling: SubsamplingArg,
-
-    /// Monitor id (from the viewer's monitor list, 0 = first) that viewers
-    /// see when they connect. Default: the primary monitor.
-    #[arg(long, value_name = "ID")]
-    pub monitor: Option<u32>,
-
-    /// Most viewers at once; the next one is turned away with `busy`.
-    #[arg(long, default_value_t = NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN))]
-    pub max_viewers: NonZeroUsize,
-
-    /// What to stream: the real screen, or an animated desktop-like test
-    /// scene that needs no display (for demos, benchmarks, headless boxes).
-    #[arg(long, value_enum, default_value_t = SourceArg::Screen)]
-    pub source: SourceArg,
-
-    /// How to capture the screen: auto (X11 with shared memory where
-    /// possible, else xcap), x11, or xcap (the portable path).
-    #[arg(long, value_enum, default_value_t = CaptureArg::Auto)]
-    pub capture: CaptureArg,
-
-    /// Size of the test scene, WIDTHxHEIGHT (with --source test-pattern).
-    #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
-    pub pattern_size: (u32, u32),
-
-    /// End the agent with exit status 75 once the display has been gone
-    /// this many seconds (the X server stopped, the user logged out), for a
-    /// service manager to restart it. Without it the agent waits for the
-    /// display to come back, however long that takes.
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86_400))]
-    pub exit_on_display_loss: Option<u32>,
-
-    /// Override session time limits, mostly for testing:
-    /// `handshake=10s,silence=15s,write=10s,auth-block=10s` are the defaults
-    /// (`ms` works too). Shorter limits drop slow viewers sooner.
-    #[arg(long, value_name = "NAME=DURATION,...", default_value = "")]
-    pub timeouts: Timeouts,
+    /// Something other than running the agent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
-/// `--subsampling` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SubsamplingArg {
-    /// 4:2:0.
-    #[value(name = "420")]
-    S420,
-    /// 4:4:4.
-    #[value(name = "444")]
-    S444,
+/// `lookout-server COMMAND`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent as a systemd user service, started with the graphical
+    /// session.
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
 }
 
-/// `--capture` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CaptureArg {
-    /// X11 where possible, else xcap.
-    Auto,
-    /// X11 only.
-    X11,
-    /// xcap only.
-    Xcap,
-}
-
-/// `--source` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SourceArg {
-    /// The real screen, captured with xcap.
-    Screen,
-    /// An animated synthetic desktop; no display needed.
-    TestPattern,
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {s:?}"))?;
-    let w: u32 = w.parse().map_err(|e| format!("width: {e}"))?;
-    let h: u32 = h.parse().map_err(|e| format!("height: {e}"))?;
-    if !(64..=16384).contains(&w) || !(64..=16384).contains(&h) {
-        return Err("each side must be between 64 and 16384".into());
-    }
-    Ok((w, h))
+/// `lookout-server service ACTION`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ServiceAction {
+    /// Write ~/.config/systemd/user/lookout-server.service and enable and
+    /// start it (or say how, without a reachable user manager).
+    Install {
+        /// Start the agent with `--config FILE` (default: the standard
+        /// config files).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Stop, disable and remove the unit that `install` wrote.
+    Uninstall,
+    /// Whether the unit is installed, enabled and running.
+    Status,
 }
 
 impl Args {
-    /// Checks the combination of options and turns them into a [`Config`].
+    /// The config files these arguments ask for: `--config FILE`, none with
+    /// `--no-config`, else the standard places.
+    pub fn locations(&self) -> Locations {
+        match (&self.config, self.no_config) {
+            (Some(file), _) => Locations::Only(file.clone()),
+            (None, true) => Locations::None,
+            (None, false) => Locations::standard(),
+        }
+    }
+
+    /// The flags alone (no config file) as a [`Config`]: for tests and
+    /// programs that build the agent from arguments. The binary merges the
+    /// files first ([`crate::settings::load`]).
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        if self.timeouts.ping_interval != Timeouts::DEFAULT.ping_interval {
-            return Err(ConfigError::Timeouts("ping is the viewer's limit"));
-        }
-        if self.timeouts.silence <= PING_INTERVAL {
-            tracing::warn!(
-                silence = ?self.timeouts.silence,
-                "viewers ping every {PING_INTERVAL:?}: a silence limit this short drops them"
-            );
-        }
-        let view_token = self.view_token.map(Secret::into_inner);
-        let access = match (self.token, self.no_auth) {
-            (Some(token), _) => Access::Token {
-                token: token.into_inner(),
-                view_token,
-                generated: false,
-            },
-            (None, true) => Access::Open,
-            (None, false) => Access::Token {
-                token: crate::config::generate_token()?,
-                view_token,
-                generated: true,
-            },
-        };
-        let transport = match (self.no_tls, self.identity) {
-            (true, _) => Transport::Plain,
-            (false, Some(dir)) => Transport::Tls(dir),
-            // Off loopback the rule below refuses it before it is needed.
-            (false, None) => Transport::Tls(crate::tls::Identity::default_dir()?),
-        };
-        let config = Config {
-            bind: self.bind,
-            access,
-            transport,
-            control: !self.view_only,
-            capture: CaptureSettings {
-                fps: self.fps,
-                quality: self.quality,
-                subsampling: match self.subsampling {
-                    SubsamplingArg::S420 => Subsampling::Half,
-                    SubsamplingArg::S444 => Subsampling::Full,
-                },
-            },
-            monitor: self.monitor,
-            max_viewers: self.max_viewers,
-            timeouts: self.timeouts,
-            exit_on_display_loss: self
-                .exit_on_display_loss
-                .map(|secs| std::time::Duration::from_secs(secs.into())),
-            name: match self.name {
-                Some(name) => crate::config::checked_name(&name)?,
-                None => crate::config::host_name(),
-            },
-            source: match self.source {
-                SourceArg::Screen => Source::Screen(match self.capture {
-                    CaptureArg::Auto => CaptureBackend::Auto,
-                    CaptureArg::X11 => CaptureBackend::X11,
-                    CaptureArg::Xcap => CaptureBackend::Xcap,
-                }),
-                SourceArg::TestPattern => Source::TestPattern {
-                    width: self.pattern_size.0,
-                    height: self.pattern_size.1,
-                },
-            },
-        };
-        // The library's rules (loopback, token length), in one place.
-        config.validate()?;
-        Ok(config)
+        let resolved = crate::settings::load(&Locations::None, &Flags::from_options(self.options))?;
+        resolved.options.into_config()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Access, Source, Transport};
+    use crate::encode::Subsampling;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         let args =
@@ -258,7 +124,7 @@ mod tests {
             matches!(config.access, Access::Token { generated: true, ref token, view_token: None } if token.len() == 32)
         );
         assert!(
-            matches!(config.transport, Transport::Tls(ref dir) if dir.ends_with("lookout-server"))
+            matches!(config.transport, Transport::Tls(ref dir) if dir.parent().is_some_and(|p| p.ends_with("lookout-server")) || dir.ends_with("lookout-server"))
         );
         assert!(config.control);
         assert_eq!(config.capture.fps, 30);

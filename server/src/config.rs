@@ -162,6 +162,26 @@ pub enum ConfigError {
     /// The OS random number generator failed.
     #[error("cannot generate a token: {0}")]
     Random(#[from] getrandom::Error),
+    /// Two options that exclude each other (`no_tls` and `identity`,
+    /// `no_auth` and a token), from any mix of flags and config files.
+    #[error("{0} and {1} cannot be used together (see --print-config for where each is set)")]
+    Conflict(&'static str, &'static str),
+    /// A config file or token file that cannot be used.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+    /// A number outside its range (the flags check theirs as they parse;
+    /// a config file's are checked here).
+    #[error("{option} must be {min} to {max}, not {value}")]
+    OutOfRange {
+        /// Which option.
+        option: &'static str,
+        /// Its smallest value.
+        min: u32,
+        /// Its largest value.
+        max: u32,
+        /// What it was given.
+        value: u32,
+    },
     /// `--name` empty, too long, or with control characters.
     #[error("--name must be 1 to {MAX_NAME_CHARS} characters without control characters")]
     BadName,
@@ -205,7 +225,26 @@ impl Config {
             return Err(ConfigError::NoTlsOffLoopback(self.bind));
         }
         checked_name(&self.name)?;
+        in_range("fps", self.capture.fps, 1, 240)?;
+        in_range("quality", u32::from(self.capture.quality), 1, 100)?;
+        if let Some(after) = self.exit_on_display_loss {
+            let secs = u32::try_from(after.as_secs()).unwrap_or(u32::MAX);
+            in_range("exit_on_display_loss", secs, 1, 86_400)?;
+        }
         Ok(())
+    }
+}
+
+fn in_range(option: &'static str, value: u32, min: u32, max: u32) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            option,
+            min,
+            max,
+            value,
+        })
     }
 }
 

@@ -20,6 +20,9 @@
 //!   (the capture and encode threads), [`encode`] (libjpeg-turbo), [`hub`]
 //!   (the per-monitor latest-frame slots viewers subscribe to).
 //! * [`input`]: the one thread that owns the platform input handle.
+//! * [`settings`]: the config files and the flags, merged key by key with
+//!   where each value came from, into the options `Config` is built from;
+//!   [`service`]: the systemd user unit.
 //! * Rules with time passed in, tested without waiting: [`limiter`]
 //!   (failed authentications), [`coalesce`] (pointer pacing), [`mapping`]
 //!   (frame to desktop coordinates), [`availability`] (a display that goes
@@ -47,7 +50,9 @@ pub mod mapping;
 pub mod pipeline;
 pub mod regions;
 pub mod secret;
+pub mod service;
 mod session;
+pub mod settings;
 pub mod tls;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES, Stopped};

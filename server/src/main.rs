@@ -5,15 +5,20 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use lookout_protocol::Fingerprint;
-use lookout_server::cli::Args;
+use lookout_server::cli::{Args, Command, ServiceAction};
+use lookout_server::settings::{self, Flags};
 use lookout_server::{Access, Agent, Config, Stopped, Transport, capture, desktop_input, secret};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(err) => err.exit(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -21,7 +26,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match run(args) {
+    let outcome = match args.command {
+        Some(Command::Service { action }) => service(action).map(|()| Stopped::Shutdown),
+        None => configure(args, &matches).and_then(|config| match config {
+            Some(config) => run(config),
+            None => Ok(Stopped::Shutdown),
+        }),
+    };
+    match outcome {
         Ok(Stopped::Shutdown) => ExitCode::SUCCESS,
         Ok(Stopped::DisplayLost(_)) => ExitCode::from(Stopped::DISPLAY_LOST_STATUS),
         Err(err) => {
@@ -31,9 +43,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// Merges the config files and the flags into the agent's configuration;
+/// `None` when `--print-config` printed it instead.
+fn configure(args: Args, matches: &clap::ArgMatches) -> anyhow::Result<Option<Config>> {
+    let locations = args.locations();
+    let flags = Flags::from_matches(args.options, matches);
+    let resolved = settings::load(&locations, &flags)?;
+    if args.print_config {
+        print!("{}", settings::render(&resolved));
+        return Ok(None);
+    }
+    Ok(Some(resolved.options.into_config()?))
+}
+
+/// `lookout-server service ACTION`.
+fn service(action: ServiceAction) -> anyhow::Result<()> {
+    let env = lookout_server::service::ServiceEnv::standard()?;
+    let report = match action {
+        ServiceAction::Install { config } => {
+            let exe = std::env::current_exe().context("cannot find this program's path")?;
+            let config = config
+                .map(std::path::absolute)
+                .transpose()
+                .context("cannot make the --config path absolute")?;
+            lookout_server::service::install(&env, &exe, config.as_deref())?
+        }
+        ServiceAction::Uninstall => lookout_server::service::uninstall(&env)?,
+        ServiceAction::Status => lookout_server::service::status(&env),
+    };
+    print!("{report}");
+    Ok(())
+}
+
 #[tokio::main]
-async fn run(args: Args) -> anyhow::Result<Stopped> {
-    let config = args.into_config()?;
+async fn run(config: Config) -> anyhow::Result<Stopped> {
     let agent = Agent::start(&config, capture::open(config.source), Some(desktop_input()))
         .await
         .context("cannot start the agent")?;

@@ -31,6 +31,15 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A command for a workspace binary that reads no config file: the
+/// machine's `/etc/lookout` and the user's `~/.config` stay out of every
+/// test (`LOOKOUT_NO_CONFIG=1`; a test of config files passes `--config`).
+pub fn command(name: &str) -> Command {
+    let mut cmd = Command::new(binary(name));
+    cmd.env("LOOKOUT_NO_CONFIG", "1");
+    cmd
+}
+
 /// Text a child wrote, collected by a reader thread.
 #[derive(Debug, Clone, Default)]
 pub struct Output(Arc<Mutex<String>>, Arc<std::sync::atomic::AtomicBool>);
@@ -266,7 +275,7 @@ impl AgentProcess {
     /// Like [`AgentProcess::start`] with a chosen bind address (to restart
     /// an agent on the same port).
     pub fn start_on(bind: &str, display: Option<&str>, args: &[&str]) -> Self {
-        let mut cmd = Command::new(binary("lookout-server"));
+        let mut cmd = command("lookout-server");
         cmd.args(["--bind", bind]).args(args);
         let wants_identity = !args.iter().any(|a| *a == "--identity" || *a == "--no-tls");
         let identity = wants_identity.then(|| TempDir::new("identity"));

@@ -11,7 +11,7 @@ use image::{Rgb, RgbImage};
 use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{ClientMessage, ServerMessage, StreamState};
 use lookout_tests::client::{Client, decode};
-use lookout_tests::process::{AgentProcess, Running, binary};
+use lookout_tests::process::{AgentProcess, Running, command};
 use lookout_tests::x11::Xvfb;
 
 const TOKEN: &str = "display-faults-token-01";
@@ -106,7 +106,7 @@ async fn a_stopped_x_server_is_reported_and_a_new_one_streams_without_reconnecti
     // The native viewer too, on a display of its own.
     let v = Xvfb::start(800, 600);
     let viewer = {
-        let mut cmd = Command::new(binary("lookout-viewer"));
+        let mut cmd = command("lookout-viewer");
         cmd.arg(agent.addr.to_string())
             .args(agent.viewer_trust_args())
             .args(["--token", TOKEN])

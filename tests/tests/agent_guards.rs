@@ -1,12 +1,11 @@
 //! The agent binary's start-up guards: weak tokens are refused, and a token
 //! it makes up never lands in a log or a journal.
 
-use std::process::Command;
 use std::time::Duration;
 
 use lookout_protocol::ServerMessage;
 use lookout_tests::client::Client;
-use lookout_tests::process::{AgentProcess, Running, binary};
+use lookout_tests::process::{AgentProcess, Running, command};
 
 #[test]
 fn a_short_token_is_refused_at_start() {
@@ -15,7 +14,7 @@ fn a_short_token_is_refused_at_start() {
         ("--view-token", "LOOKOUT_VIEW_TOKEN"),
     ] {
         for through_env in [false, true] {
-            let mut cmd = Command::new(binary("lookout-server"));
+            let mut cmd = command("lookout-server");
             cmd.args(["--bind", "127.0.0.1:0", "--source", "test-pattern"])
                 .env_remove("LOOKOUT_TOKEN")
                 .env_remove("LOOKOUT_VIEW_TOKEN");

@@ -10,7 +10,7 @@ use image::{Rgb, RgbImage};
 use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{ClientMessage, MonitorInfo, ServerMessage};
 use lookout_tests::client::{Client, decode};
-use lookout_tests::process::{AgentProcess, Running, TempDir, binary};
+use lookout_tests::process::{AgentProcess, Running, TempDir, command};
 use lookout_tests::x11::Xvfb;
 
 const TOKEN: &str = "monitors-test-token-01";
@@ -206,7 +206,7 @@ async fn down_to_one_monitor_all_goes_and_its_viewer_is_moved() {
 /// The viewer binary with `--snapshot FILE --monitor CHOICE` against the
 /// agent: its exit status and standard error.
 fn snapshot_of(agent: &AgentProcess, out: &std::path::Path, choice: &str) -> (i32, String) {
-    let mut cmd = Command::new(binary("lookout-viewer"));
+    let mut cmd = command("lookout-viewer");
     cmd.arg(agent.addr.to_string())
         .args(agent.viewer_trust_args())
         .args(["--token", TOKEN, "--monitor", choice, "--snapshot"])

@@ -13,13 +13,12 @@ mod places;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{ClientMessage, ErrorCode, ServerMessage};
 use lookout_tests::client::{Client, WAIT};
-use lookout_tests::process::{AgentProcess, Running, binary};
+use lookout_tests::process::{AgentProcess, Running, command};
 use lookout_tests::x11::Xvfb;
 
 const TOKEN: &str = "security-test-token";
@@ -172,7 +171,7 @@ fn an_impostor_agent_is_refused_by_a_pinned_viewer_before_any_token_proof() {
     let real = pattern_agent("320x240", &[]);
     let impostor = pattern_agent("320x240", &[]);
     assert_ne!(real.fingerprint, impostor.fingerprint);
-    let mut cmd = Command::new(binary("lookout-viewer"));
+    let mut cmd = command("lookout-viewer");
     cmd.arg(impostor.addr.to_string())
         .args(real.viewer_trust_args())
         .args(["--token", TOKEN, "--snapshot", "/dev/null"])

@@ -12,6 +12,7 @@
 //! | `agent_x11` | the agent binary on Xvfb: pixels and the X pointer |
 //! | `agent_monitors` | the agent binary on Xvfb while `xrandr` changes its monitors |
 //! | `agent_faults` | the agent binary while its X server stops and starts again |
+//! | `agent_deploy` | the agent binary's config files, `--print-config` and the systemd user unit (checked by `systemd-analyze verify`) |
 //! | `agent_guards` | the agent binary's start-up guards: weak tokens, where a generated token goes |
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
 //! | `channel_binding` | the agent library over TLS against a relaying man in the middle; ALPN |
@@ -19,6 +20,8 @@
 //! | `viewer_regions` | the viewer binary and network thread composing region updates from a fake agent |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 
+#[cfg(target_os = "linux")]
+mod agent_deploy;
 #[cfg(target_os = "linux")]
 mod agent_faults;
 mod agent_guards;

@@ -13,7 +13,7 @@ use lookout_protocol::{ClientMessage, Timeouts};
 use lookout_tests::fake_agent::{
     FakeAgent, RawFrame, Script, TEST_TIMEOUT, gradient, monitor, progressive_claiming,
 };
-use lookout_tests::process::{Running, TempDir, binary};
+use lookout_tests::process::{Running, TempDir, command};
 use lookout_tests::x11::mean_abs_diff;
 use lookout_viewer::decode::{QueueBound, UPDATE_QUEUE, Update, UpdateQueue};
 use lookout_viewer::network::{COMMAND_QUEUE, Command, Link, NetThread, Status};
@@ -542,7 +542,7 @@ fn frames_option_is_a_positive_count() {
 /// The real viewer binary against the fake agent (plain TCP on loopback),
 /// logging at `log`.
 fn viewer_process(args: &[&str], log: &str) -> Running {
-    let mut cmd = std::process::Command::new(binary("lookout-viewer"));
+    let mut cmd = command("lookout-viewer");
     cmd.args(args)
         .arg("--no-tls")
         .env("RUST_LOG", log)

@@ -3,12 +3,11 @@
 //! watcher's. We look at B the way a person would (screenshots) and steer
 //! A through B's pointer and keyboard.
 
-use std::process::Command;
 use std::time::Duration;
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
-use lookout_tests::process::{AgentProcess, Running, binary};
+use lookout_tests::process::{AgentProcess, Running, command};
 use lookout_tests::x11::{Geometry, Window, Xvfb, letterbox, mean_abs_diff, test_card};
 
 const TOKEN: &str = "viewer-e2e-token";
@@ -16,7 +15,7 @@ const A_SIZE: (u32, u32) = (640, 480);
 
 /// The viewer binary on `display`, pinned to `agent`'s fingerprint.
 fn viewer(display: &str, agent: &AgentProcess, extra: &[&str]) -> Running {
-    let mut cmd = Command::new(binary("lookout-viewer"));
+    let mut cmd = command("lookout-viewer");
     cmd.arg(agent.addr.to_string())
         .args(agent.viewer_trust_args())
         .args(["--token", TOKEN])
@@ -278,7 +277,7 @@ fn snapshot_writes_a_png_that_matches_the_screen() {
 #[test]
 fn wrong_token_is_not_retried_and_exits_2() {
     let agent = AgentProcess::start(None, &["--token", TOKEN, "--source", "test-pattern"]);
-    let mut cmd = Command::new(binary("lookout-viewer"));
+    let mut cmd = command("lookout-viewer");
     cmd.arg(agent.addr.to_string())
         .args(agent.viewer_trust_args())
         .args(["--token", "wrong", "--snapshot", "/dev/null"])

@@ -46,7 +46,9 @@ unreachable, timeout, busy agent with --snapshot, bad usage).";
 #[derive(Debug, Parser)]
 #[command(name = "lookout-viewer", version, about, long_about, after_help = KEYS_HELP)]
 pub struct Args {
-    /// The agent: HOST, HOST:PORT, or an IPv6 address as `[ADDR]` or `[ADDR]:PORT`.
+    /// The agent: HOST, HOST:PORT, an IPv6 address as `[ADDR]` or
+    /// `[ADDR]:PORT`, or the NAME of a `[hosts.NAME]` entry of the config
+    /// file.
     #[arg(value_name = "HOST[:PORT]")]
     pub target: String,
 
@@ -100,6 +102,20 @@ pub struct Args {
     /// choice. An unknown one ends the viewer, naming the choices.
     #[arg(long, value_name = "ID|NAME|all")]
     pub monitor: Option<MonitorChoice>,
+
+    /// Read defaults and named hosts from FILE instead of
+    /// ~/.config/lookout-viewer/config.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Read no config file.
+    #[arg(
+        long,
+        env = "LOOKOUT_NO_CONFIG",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        conflicts_with = "config"
+    )]
+    pub no_config: bool,
 }
 
 /// The shared secret. Its `Debug` never shows it, so a logged [`Config`]
@@ -209,6 +225,19 @@ pub enum ConfigError {
          to whoever answers"
     )]
     NoTlsOffLoopback(String),
+    /// A number outside its range (the flags check theirs as they parse;
+    /// the config file's are checked here).
+    #[error("{option} must be {min} to {max}, not {value}")]
+    OutOfRange {
+        /// Which option.
+        option: &'static str,
+        /// Its smallest value.
+        min: u64,
+        /// Its largest value.
+        max: u64,
+        /// What it was given.
+        value: u64,
+    },
     /// `--timeouts` names a limit the viewer does not have, or pings no
     /// more often than the silence limit.
     #[error("--timeouts: {0}")]
@@ -219,6 +248,8 @@ impl Args {
     /// Checks the options and turns them into a [`Config`].
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let target = Target::parse(&self.target)?;
+        in_range("timeout", self.timeout, 1, 3600)?;
+        in_range("max_image_mb", self.max_image_mb, 1, 4096)?;
         let t = self.timeouts;
         let defaults = Timeouts::DEFAULT;
         if t.handshake != defaults.handshake {
@@ -269,6 +300,19 @@ impl Args {
             // In range by the value parser: at most 4096 MiB.
             max_image_len: self.max_image_mb.saturating_mul(1024 * 1024),
             monitor: self.monitor,
+        })
+    }
+}
+
+fn in_range(option: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            option,
+            min,
+            max,
+            value,
         })
     }
 }

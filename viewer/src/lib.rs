@@ -46,6 +46,7 @@ pub mod network;
 pub mod png;
 pub mod scaler;
 mod screen;
+pub mod settings;
 pub mod slot;
 pub mod snapshot;
 pub mod stats;

@@ -4,13 +4,17 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use lookout_viewer::Args;
+use lookout_viewer::settings::ViewerFile;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
+    let parsed = Args::command()
+        .try_get_matches()
+        .and_then(|matches| Args::from_arg_matches(&matches).map(|args| (args, matches)));
+    let (mut args, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(err) => {
             // Help and version go to stdout with status 0. Usage errors get
             // 1, not clap's usual 2, which here means "token refused".
@@ -29,6 +33,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let file = ViewerFile::for_args(&args).and_then(|file| file.apply(&mut args, &matches));
+    if let Err(err) = file {
+        eprintln!("lookout-viewer: {err}");
+        return ExitCode::from(1);
+    }
     let config = match args.into_config() {
         Ok(config) => config,
         Err(err) => {

@@ -161,12 +161,26 @@ impl Identity {
         }
     }
 
-    /// The default directory: `lookout-server` in the user's config
-    /// directory (`$XDG_CONFIG_HOME` or `~/.config` on Linux).
+    /// The default directory: `lookout-server/identity` in the user's
+    /// config directory (`$XDG_CONFIG_HOME` or `~/.config` on Linux). See
+    /// [`Identity::default_dir_in`].
     pub fn default_dir() -> Result<PathBuf, IdentityError> {
         dirs::config_dir()
-            .map(|dir| dir.join("lookout-server"))
+            .map(|dir| Self::default_dir_in(&dir.join("lookout-server")))
             .ok_or(IdentityError::NoConfigDir)
+    }
+
+    /// The identity directory under the agent's config directory `base`:
+    /// `base/identity`, or `base` itself when an older agent made its
+    /// identity there (viewers pinned that one: it stays). Not `base`
+    /// otherwise, because `base` also holds `config.toml`, and the identity
+    /// is only ever made in an empty or missing directory.
+    pub fn default_dir_in(base: &Path) -> PathBuf {
+        if base.join(KEY_FILE).exists() || base.join(CERT_FILE).exists() {
+            base.to_owned()
+        } else {
+            base.join("identity")
+        }
     }
 
     /// Loads the identity kept in `dir`, or makes one and stores it there
@@ -252,6 +266,28 @@ mod tests {
         ));
         let _ = fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn default_identity_sits_beside_the_config_file_unless_an_old_one_is_in_its_parent() {
+        let base = temp_dir("default").join("lookout-server");
+        fs::create_dir_all(&base).unwrap();
+        fs::write(base.join("config.toml"), "fps = 10\n").unwrap();
+        let dir = Identity::default_dir_in(&base);
+        assert_eq!(dir, base.join("identity"));
+        // A config file beside it does not stop the first start.
+        let (first, created) = Identity::load_or_create(&dir).unwrap();
+        assert!(created);
+        // An identity made by an older agent in `base` itself is kept.
+        let old = temp_dir("old").join("lookout-server");
+        Identity::load_or_create(&old).unwrap();
+        assert_eq!(Identity::default_dir_in(&old), old);
+        assert_ne!(
+            Identity::load_or_create(&old).unwrap().0.fingerprint(),
+            first.fingerprint()
+        );
+        let _ = fs::remove_dir_all(base.parent().unwrap());
+        let _ = fs::remove_dir_all(old.parent().unwrap());
     }
 
     #[test]
