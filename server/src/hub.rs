@@ -79,6 +79,14 @@ impl Demand {
         self.lock().plain.contains_key(&monitor)
     }
 
+    /// Whether some viewer of `monitor` takes region updates, so that the
+    /// update from the frame before is worth encoding at once.
+    pub(crate) fn wants_regions(&self, monitor: u32) -> bool {
+        let state = self.lock();
+        state.watchers.get(&monitor).copied().unwrap_or(0)
+            > state.plain.get(&monitor).copied().unwrap_or(0)
+    }
+
     pub(crate) fn is_watched(&self, monitor: u32) -> bool {
         self.lock().watchers.contains_key(&monitor)
     }
@@ -322,14 +330,30 @@ impl FrameHub {
     /// more, or it was captured under another monitor `layout` (see
     /// [`FrameHub::layout`]): then it is dropped, so that no stale picture
     /// waits for a later viewer or follows a `monitors` message.
+    ///
+    /// Dropped because nobody watches, it takes the slot's older picture
+    /// with it: the capture and encode threads count this picture as sent,
+    /// and a viewer who subscribes before the next tick must not be handed
+    /// the one before it (an empty slot makes them capture and publish
+    /// again).
     pub(crate) fn publish(&self, monitor: u32, layout: u64, frame: Picture) {
         let slots = self.slots();
-        if layout == self.layout()
-            && let Some(slot) = slots.get(&monitor)
-            && self.demand.is_watched(monitor)
-        {
-            slot.send_replace(Some(Arc::new(frame)));
+        if layout != self.layout() {
+            return;
         }
+        let Some(slot) = slots.get(&monitor) else {
+            return;
+        };
+        if self.demand.is_watched(monitor) {
+            slot.send_replace(Some(Arc::new(frame)));
+        } else {
+            slot.send_replace(None);
+        }
+    }
+
+    /// Whether `monitor` has a viewer taking region updates.
+    pub(crate) fn wants_regions(&self, monitor: u32) -> bool {
+        self.demand.wants_regions(monitor)
     }
 
     /// Drops the cached frame of every monitor nobody watches any more, so

@@ -124,8 +124,10 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
                 if let Some(line) = skips.skipped(&err, Instant::now()) {
                     tracing::warn!("{line}");
                 }
-                if !full {
-                    // What follows paints over a picture we do not have.
+                if !full || settings.regions {
+                    // What follows paints over a picture we do not have;
+                    // and with region updates, a still screen sends no
+                    // other full frame unless asked.
                     awaiting_full = true;
                     writer.send(&ClientMessage::StartMonitor(settings)).await?;
                 }

@@ -127,6 +127,8 @@ fn encode(
     };
     let update = match (&changes, first) {
         (_, true) => None,
+        // Nobody to send it to: a viewer who asks later gets it made then.
+        (Plan::Rects(_), false) if !hub.wants_regions(job.monitor) => None,
         (Plan::Rects(rects), false) => Some(Arc::new(encode_update(encoder, image, meta, rects)?)),
         // Most of it changed: the full frame is the update.
         _ => full.clone(),

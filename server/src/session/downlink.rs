@@ -57,8 +57,6 @@ pub(crate) enum DownlinkError {
     Stalled(Duration),
     #[error("cannot encode a reply: {0}")]
     Encode(#[from] lookout_protocol::ProtocolError),
-    #[error("cannot encode a frame: {0}")]
-    Frame(#[from] crate::frame::FrameError),
     #[error("cancelled")]
     Cancelled,
     #[error("the writer task panicked")]
@@ -141,11 +139,20 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                     }
                     self.tell_stream().await?;
                 }
-                picture = next_frame(&mut sub) => {
-                    if self.send_picture(&picture).await? {
-                        *frames += 1;
+                picture = next_frame(&mut sub) => match picture {
+                    Some(picture) => {
+                        if self.send_picture(&picture).await? {
+                            *frames += 1;
+                        }
                     }
-                }
+                    // The monitor's slot was made anew (it went and came
+                    // back between two looks at the list): watch the new
+                    // one, from a full frame.
+                    None => {
+                        sub = None;
+                        self.follow_view(&mut sub, &mut restarts);
+                    }
+                },
             }
         }
     }
@@ -182,10 +189,11 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             return;
         }
         let restarted = std::mem::replace(restarts, view.restarts) != view.restarts;
-        if let Some(s) = sub
-            .as_mut()
-            .filter(|s| s.monitor() == view.monitor && s.regions() == view.regions)
-        {
+        if let Some(s) = sub.as_mut().filter(|s| {
+            s.monitor() == view.monitor
+                && s.regions() == view.regions
+                && s.frames.has_changed().is_ok()
+        }) {
             if restarted {
                 self.have = None;
                 s.frames.mark_changed();
@@ -248,10 +256,20 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             Some(frame) => frame,
             // Made on the blocking pool: JPEG encoding is CPU work.
             None => {
-                let picture = Arc::clone(picture);
-                tokio::task::spawn_blocking(move || picture.for_viewer(have))
+                let made = Arc::clone(picture);
+                let made = tokio::task::spawn_blocking(move || made.for_viewer(have))
                     .await
-                    .map_err(|_| DownlinkError::Panicked)??
+                    .map_err(|_| DownlinkError::Panicked)?;
+                match made {
+                    Ok(frame) => frame,
+                    // This picture cannot be sent; the next one is sent
+                    // whole. The session goes on.
+                    Err(err) => {
+                        tracing::warn!(viewer = self.viewer, error = %err, "frame skipped");
+                        self.have = None;
+                        return Ok(false);
+                    }
+                }
             }
         };
         self.send_frame(&frame).await?;
@@ -303,18 +321,16 @@ async fn progress<T>(
 }
 
 /// Waits for the next picture of the subscribed monitor; never resolves
-/// without a subscription.
-async fn next_frame(sub: &mut Option<Subscription>) -> Arc<Picture> {
+/// without a subscription. `None` when the monitor's slot is gone (the
+/// monitor left the list; if it is back, it has a new slot).
+async fn next_frame(sub: &mut Option<Subscription>) -> Option<Arc<Picture>> {
     let Some(sub) = sub else {
         return std::future::pending().await;
     };
     loop {
-        if sub.frames.changed().await.is_err() {
-            // The capture thread is gone (shutdown): nothing more will come.
-            return std::future::pending().await;
-        }
+        sub.frames.changed().await.ok()?;
         if let Some(frame) = sub.frames.borrow_and_update().clone() {
-            return frame;
+            return Some(frame);
         }
     }
 }

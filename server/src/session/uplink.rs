@@ -138,8 +138,13 @@ impl Uplink<'_> {
                 .send_if_modified(|v| std::mem::replace(&mut v.monitoring, false)),
             ClientMessage::SelectMonitor { id } => {
                 if self.shared.monitor(id).is_some() {
-                    self.view
-                        .send_if_modified(|v| std::mem::replace(&mut v.monitor, id) != id)
+                    // The first frame after `select_monitor` is full, even
+                    // of the monitor already shown (§2.3).
+                    self.view.send_modify(|v| {
+                        v.monitor = id;
+                        v.restarts += 1;
+                    });
+                    true
                 } else {
                     self.reply(ServerMessage::error(
                         ErrorCode::BadRequest,

@@ -59,8 +59,7 @@ fn spawn_with(
 /// Paints `batch` in order; false when a full frame is needed: an update
 /// failed and region updates depend on the picture it left (none). The
 /// rest of the batch is skipped: it would paint over a wrong picture. A
-/// failed full frame with nothing after it is only skipped, as before
-/// region updates: the next full frame heals it. (A full frame is only ever
+/// failed full frame asks for a full frame too. (A full frame is only ever
 /// first in a batch: the queue drops what came before it.)
 fn compose(
     composer: &mut Composer,
@@ -69,12 +68,15 @@ fn compose(
     decode: &impl Fn(&EncodedFrame, FrameBound) -> Result<DecodedFrame, DecodeError>,
     skips: &mut Skips,
 ) -> bool {
-    for (i, update) in batch.iter().enumerate() {
+    for update in batch {
         if let Err(err) = composer.apply_with(update, bound(), decode) {
             if let Some(line) = skips.skipped(&err, Instant::now()) {
                 tracing::warn!(seq = update.meta().seq, "{line}");
             }
-            return update.is_full() && i + 1 == batch.len();
+            // Even a failed full frame asks for another (paced by the
+            // network thread): with region updates, a still screen would
+            // otherwise send nothing more, and the old picture would stay.
+            return false;
         }
     }
     true

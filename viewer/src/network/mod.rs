@@ -235,6 +235,7 @@ impl Supervisor {
             status: &self.status,
             ping_interval: self.config.timeouts.ping_interval,
             pings: 0,
+            full_frame_ask: session::FullFrameAsk::default(),
         };
         tokio::select! {
             err = downlink(&mut reader, &self.updates, &self.received, &self.status) => {

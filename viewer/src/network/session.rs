@@ -166,6 +166,44 @@ pub(super) struct Uplink<'a> {
     /// How often to ping (`timeouts.ping_interval`).
     pub(super) ping_interval: Duration,
     pub(super) pings: u64,
+    /// When the decoder's request for a full frame is to be sent, and when
+    /// the last one was: see [`FULL_FRAME_ASK_EVERY`].
+    pub(super) full_frame_ask: FullFrameAsk,
+}
+
+/// The shortest time between two requests for a full frame. A full frame
+/// that fails to decode every time (one too big for this viewer's bound,
+/// say) would otherwise make the viewer and the agent trade requests and
+/// full frames as fast as the link allows.
+pub(super) const FULL_FRAME_ASK_EVERY: Duration = Duration::from_secs(1);
+
+/// A request for a full frame, paced to one per [`FULL_FRAME_ASK_EVERY`].
+#[derive(Debug, Default)]
+pub(super) struct FullFrameAsk {
+    due: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl FullFrameAsk {
+    /// The decoder asked at `now`: due now, or a pace after the last one.
+    fn request(&mut self, now: Instant) {
+        let earliest = self.last.map_or(now, |last| last + FULL_FRAME_ASK_EVERY);
+        self.due.get_or_insert(earliest.max(now));
+    }
+
+    /// Sent at `now`.
+    fn sent(&mut self, now: Instant) {
+        self.due = None;
+        self.last = Some(now);
+    }
+
+    /// Resolves when a request is due; never without one.
+    async fn wait(&self) {
+        match self.due {
+            Some(due) => tokio::time::sleep_until(due).await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 impl Uplink<'_> {
@@ -176,7 +214,11 @@ impl Uplink<'_> {
         loop {
             let sent = tokio::select! {
                 _ = ping.tick() => self.ping().await,
-                () = self.updates.resync_requested() => self.ask_full_frame().await,
+                () = self.updates.resync_requested() => {
+                    self.full_frame_ask.request(Instant::now());
+                    Ok(())
+                }
+                () = self.full_frame_ask.wait() => self.ask_full_frame().await,
                 command = self.commands.recv() => match command {
                     None => return SessionEnd::Quit,
                     Some(command) => self.apply(command).await,
@@ -198,6 +240,7 @@ impl Uplink<'_> {
     /// `start_monitor` again with the same settings: the contract makes the
     /// next frame full. While paused nothing is sent: resuming sends it.
     async fn ask_full_frame(&mut self) -> Result<(), SessionError> {
+        self.full_frame_ask.sent(Instant::now());
         if self.want.paused {
             return Ok(());
         }
