@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
+/// How long an Xvfb may take to start. It compiles its keymap with
+/// `xkbcomp` first, which on a loaded 2-core machine (a CI build and tests
+/// beside it) was seen to take over 10 s once.
+const XVFB_START: Duration = Duration::from_secs(30);
+
 /// A running Xvfb, killed on drop.
 #[derive(Debug)]
 pub struct Xvfb {
@@ -33,7 +38,7 @@ impl Xvfb {
             let _ = tx.send(line);
         });
         let number = rx
-            .recv_timeout(Duration::from_secs(10))
+            .recv_timeout(XVFB_START)
             .ok()
             .and_then(|line| line.trim().parse::<u32>().ok());
         let Some(number) = number else {
@@ -46,7 +51,7 @@ impl Xvfb {
             child,
         };
         assert!(
-            xvfb.wait_ready(Duration::from_secs(10)),
+            xvfb.wait_ready(XVFB_START),
             "Xvfb {} does not accept connections",
             xvfb.display
         );
@@ -63,14 +68,14 @@ impl Xvfb {
         for _ in 0..50 {
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let number = 600 + (std::process::id() * 13 + n * 7) % 400;
-            if std::path::Path::new(&format!("/tmp/.X{number}-lock")).exists() {
+            if display_in_use(number) {
                 continue;
             }
             let mut xvfb = Xvfb {
                 display: format!(":{number}"),
                 child: spawn_xvfb(&[&format!(":{number}")], width, height),
             };
-            if xvfb.wait_ready(Duration::from_secs(10)) {
+            if xvfb.wait_ready(XVFB_START) {
                 return xvfb;
             }
         }
@@ -95,7 +100,7 @@ impl Xvfb {
         let _ = self.child.wait();
         self.child = spawn_xvfb(&[self.display.as_str()], width, height);
         assert!(
-            self.wait_ready(Duration::from_secs(10)),
+            self.wait_ready(XVFB_START),
             "Xvfb {} did not start again",
             self.display
         );
@@ -351,6 +356,18 @@ impl Drop for Xvfb {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether an X server holds display `number`: its lock file names a
+/// process that is alive. A lock left by a killed server is not in use
+/// (Xvfb replaces it), so killed test servers never use the numbers up.
+fn display_in_use(number: u32) -> bool {
+    let Ok(lock) = std::fs::read_to_string(format!("/tmp/.X{number}-lock")) else {
+        return false;
+    };
+    lock.trim()
+        .parse::<u32>()
+        .is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
 /// Spawns `Xvfb ARGS -screen 0 WxHx24 -noreset -nolisten tcp`. `-noreset`
