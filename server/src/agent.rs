@@ -151,6 +151,7 @@ impl Agent {
             limiter: Mutex::new(AuthLimiter::new(config.timeouts.auth_block)),
             allow_control: config.control,
             hub,
+            quality: config.capture.quality,
             input: handle,
             default_monitor,
             viewers: Arc::new(Semaphore::new(config.max_viewers.get())),

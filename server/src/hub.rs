@@ -25,7 +25,8 @@ use lookout_protocol::MonitorInfo;
 use tokio::sync::watch;
 
 use crate::availability::Availability;
-use crate::frame::Picture;
+use crate::picture::Picture;
+use crate::rendition::{Ask, Profile};
 
 /// The newest picture of one monitor, or `None` while nobody watches it.
 pub type FrameSlot = watch::Receiver<Option<Arc<Picture>>>;
@@ -43,10 +44,18 @@ pub(crate) struct Demand {
 
 #[derive(Debug, Default)]
 struct DemandState {
-    watchers: HashMap<u32, usize>,
-    /// Of those, the viewers that take full frames only (no `regions`).
-    plain: HashMap<u32, usize>,
+    /// Per watched monitor: what its viewers ask for.
+    watchers: HashMap<u32, Vec<Watchers>>,
     stopping: bool,
+}
+
+/// The viewers of one monitor that were given the same ask and take the
+/// same kind of frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Watchers {
+    ask: Ask,
+    regions: bool,
+    count: usize,
 }
 
 impl Demand {
@@ -55,36 +64,70 @@ impl Demand {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn add(&self, monitor: u32, regions: bool) {
+    /// One more viewer of `monitor` asking `ask`; returns the ask it is
+    /// given, which is another when the monitor has as many renditions as
+    /// it may ([`crate::rendition::assign`]).
+    fn add(&self, monitor: u32, regions: bool, ask: Ask) -> Ask {
         let mut state = self.lock();
-        *state.watchers.entry(monitor).or_default() += 1;
-        if !regions {
-            *state.plain.entry(monitor).or_default() += 1;
+        let watchers = state.watchers.entry(monitor).or_default();
+        let mut asks: Vec<Ask> = watchers.iter().map(|w| w.ask).collect();
+        asks.sort_unstable_by_key(|a| (a.max_width, a.max_height, a.quality));
+        asks.dedup();
+        let given = crate::rendition::assign(&asks, ask);
+        match watchers
+            .iter_mut()
+            .find(|w| w.ask == given && w.regions == regions)
+        {
+            Some(w) => w.count += 1,
+            None => watchers.push(Watchers {
+                ask: given,
+                regions,
+                count: 1,
+            }),
         }
         drop(state);
         self.wake.notify_all();
+        given
     }
 
-    fn remove(&self, monitor: u32, regions: bool) {
+    fn remove(&self, monitor: u32, regions: bool, given: Ask) {
         let mut state = self.lock();
-        decrement(&mut state.watchers, monitor);
-        if !regions {
-            decrement(&mut state.plain, monitor);
+        let Some(watchers) = state.watchers.get_mut(&monitor) else {
+            return;
+        };
+        if let Some(w) = watchers
+            .iter_mut()
+            .find(|w| w.ask == given && w.regions == regions)
+        {
+            w.count -= 1;
+        }
+        watchers.retain(|w| w.count > 0);
+        if watchers.is_empty() {
+            state.watchers.remove(&monitor);
         }
     }
 
-    /// Whether some viewer of `monitor` takes full frames only, so that
-    /// every frame is worth encoding whole at once.
-    pub(crate) fn wants_full(&self, monitor: u32) -> bool {
-        self.lock().plain.contains_key(&monitor)
+    /// Whether some viewer of `monitor` takes the `native` rendition in
+    /// full frames only, so that every frame is worth encoding whole at
+    /// once.
+    pub(crate) fn wants_full(&self, monitor: u32, native: Profile) -> bool {
+        self.wants(monitor, native, false)
     }
 
-    /// Whether some viewer of `monitor` takes region updates, so that the
-    /// update from the frame before is worth encoding at once.
-    pub(crate) fn wants_regions(&self, monitor: u32) -> bool {
-        let state = self.lock();
-        state.watchers.get(&monitor).copied().unwrap_or(0)
-            > state.plain.get(&monitor).copied().unwrap_or(0)
+    /// Whether some viewer of `monitor` takes the `native` rendition in
+    /// region updates, so that the update from the frame before is worth
+    /// encoding at once.
+    pub(crate) fn wants_regions(&self, monitor: u32, native: Profile) -> bool {
+        self.wants(monitor, native, true)
+    }
+
+    fn wants(&self, monitor: u32, native: Profile, regions: bool) -> bool {
+        let size = (native.width, native.height);
+        self.lock().watchers.get(&monitor).is_some_and(|watchers| {
+            watchers
+                .iter()
+                .any(|w| w.regions == regions && w.ask.profile(size) == native)
+        })
     }
 
     pub(crate) fn is_watched(&self, monitor: u32) -> bool {
@@ -168,6 +211,11 @@ pub struct Subscription {
     pub frames: FrameSlot,
     monitor: u32,
     regions: bool,
+    /// What its viewer asked for.
+    asked: Ask,
+    /// What its viewer is given (the same, unless the monitor had as many
+    /// renditions as it may).
+    given: Ask,
     demand: Arc<Demand>,
 }
 
@@ -181,11 +229,22 @@ impl Subscription {
     pub fn regions(&self) -> bool {
         self.regions
     }
+
+    /// What its viewer asked for.
+    pub fn asked(&self) -> Ask {
+        self.asked
+    }
+
+    /// What its viewer is given: the rendition of each picture to send is
+    /// `given().profile(picture.size())`.
+    pub fn given(&self) -> Ask {
+        self.given
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.demand.remove(self.monitor, self.regions);
+        self.demand.remove(self.monitor, self.regions, self.given);
     }
 }
 
@@ -301,15 +360,18 @@ impl FrameHub {
     }
 
     /// Starts watching `monitor`, taking region updates or (`regions`
-    /// false) full frames only. The slot already holds the newest frame if
+    /// false) full frames only, in the rendition `ask` selects (see
+    /// [`Subscription::given`]). The slot already holds the newest frame if
     /// someone else is watching it, so a new viewer gets a frame at once.
-    pub fn subscribe(&self, monitor: u32, regions: bool) -> Option<Subscription> {
+    pub fn subscribe(&self, monitor: u32, regions: bool, ask: Ask) -> Option<Subscription> {
         let frames = self.slots().get(&monitor)?.subscribe();
-        self.demand.add(monitor, regions);
+        let given = self.demand.add(monitor, regions, ask);
         Some(Subscription {
             frames,
             monitor,
             regions,
+            asked: ask,
+            given,
             demand: Arc::clone(&self.demand),
         })
     }
@@ -351,9 +413,10 @@ impl FrameHub {
         }
     }
 
-    /// Whether `monitor` has a viewer taking region updates.
-    pub(crate) fn wants_regions(&self, monitor: u32) -> bool {
-        self.demand.wants_regions(monitor)
+    /// Whether `monitor` has a viewer taking region updates of the
+    /// `native` rendition.
+    pub(crate) fn wants_regions(&self, monitor: u32, native: Profile) -> bool {
+        self.demand.wants_regions(monitor, native)
     }
 
     /// Drops the cached frame of every monitor nobody watches any more, so
@@ -368,16 +431,6 @@ impl FrameHub {
             }
         }
         forgotten
-    }
-}
-
-/// One watcher of `monitor` fewer in `counts`.
-fn decrement(counts: &mut HashMap<u32, usize>, monitor: u32) {
-    if let Some(n) = counts.get_mut(&monitor) {
-        *n -= 1;
-        if *n == 0 {
-            counts.remove(&monitor);
-        }
     }
 }
 
@@ -438,16 +491,19 @@ mod tests {
     fn a_new_list_adds_and_removes_slots_and_tells_watchers() {
         let hub = FrameHub::new(vec![monitor(0, 10, true), monitor(1, 10, false)]);
         let mut layout = hub.watch_monitors();
-        let gone = hub.subscribe(1, true).unwrap();
+        let gone = hub.subscribe(1, true, Ask::native(75)).unwrap();
         hub.set_monitors(vec![monitor(0, 10, true), monitor(2, 10, false)]);
         assert!(layout.has_changed().unwrap());
         let ids: Vec<u32> = layout.borrow_and_update().iter().map(|m| m.id).collect();
         assert_eq!(ids, [0, 2]);
         assert!(
-            hub.subscribe(1, true).is_none(),
+            hub.subscribe(1, true, Ask::native(75)).is_none(),
             "a gone monitor has no slot"
         );
-        assert!(hub.subscribe(2, true).is_some(), "a new one has");
+        assert!(
+            hub.subscribe(2, true, Ask::native(75)).is_some(),
+            "a new one has"
+        );
         // The gone monitor's subscribers see their stream end.
         assert!(gone.frames.has_changed().is_err());
         assert_eq!(hub.monitor_or_fallback(1), Some(0));
@@ -456,7 +512,7 @@ mod tests {
     #[test]
     fn frames_of_an_old_layout_are_not_published_and_resized_slots_are_emptied() {
         let hub = FrameHub::new(vec![monitor(0, 10, true)]);
-        let _watch = hub.subscribe(0, true).unwrap();
+        let _watch = hub.subscribe(0, true, Ask::native(75)).unwrap();
         let before = hub.layout();
         hub.publish(0, before, frame());
         assert!(hub.has_frame(0));

@@ -13,9 +13,11 @@ use super::CaptureSettings;
 use super::handoff::{Handoff, Job};
 use crate::capture::CapturedImage;
 use crate::encode::FrameEncoder;
-use crate::frame::{EncodedFrame, Encoding, FrameError, Picture, encode_update};
+use crate::frame::{EncodedFrame, Encoding, FrameError, encode_update};
 use crate::hub::FrameHub;
+use crate::picture::Picture;
 use crate::regions::{ChangeLog, Plan, TileGrid, plan};
+use crate::rendition::Profile;
 
 /// One monitor's stream of pictures of one size and layout.
 struct Stream {
@@ -113,7 +115,12 @@ fn encode(
     }
     stream.log.record(&stream.dirty, seq);
     let meta = (seq, job.captured_at_us);
-    let full = if changes == Plan::Full || hub.demand().wants_full(job.monitor) {
+    let native = Profile {
+        width: image.width,
+        height: image.height,
+        quality: encoder.quality(),
+    };
+    let full = if changes == Plan::Full || hub.demand().wants_full(job.monitor, native) {
         let jpeg = encoder.encode(image)?;
         Some(Arc::new(EncodedFrame::new(
             seq,
@@ -128,7 +135,7 @@ fn encode(
     let update = match (&changes, first) {
         (_, true) => None,
         // Nobody to send it to: a viewer who asks later gets it made then.
-        (Plan::Rects(_), false) if !hub.wants_regions(job.monitor) => None,
+        (Plan::Rects(_), false) if !hub.wants_regions(job.monitor, native) => None,
         (Plan::Rects(rects), false) => Some(Arc::new(encode_update(encoder, image, meta, rects)?)),
         // Most of it changed: the full frame is the update.
         _ => full.clone(),

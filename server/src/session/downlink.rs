@@ -11,17 +11,21 @@
 //! slows anyone else.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use lookout_protocol::{ServerMessage, StreamState};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::availability::Availability;
-use crate::frame::{EncodedFrame, Picture};
+use crate::frame::EncodedFrame;
 use crate::hub::{FrameHub, MonitorList, Subscription};
+use crate::picture::Picture;
+use crate::rendition::{Ask, Profile};
 
 /// How long the writer tries to close the stream politely at the end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -37,6 +41,32 @@ pub(crate) struct View {
     pub regions: bool,
     /// Counts `start_monitor`s: each asks for a full frame next.
     pub restarts: u64,
+    /// The size and quality asked for (`start_monitor` settings).
+    pub ask: Ask,
+    /// At most this many frames a second (`start_monitor`'s `fps`).
+    pub fps: Option<u32>,
+}
+
+/// The size of the frames a viewer was last sent, for its pointer
+/// positions (which are in that pixel space): written by its downlink,
+/// read by its uplink.
+#[derive(Debug, Default)]
+pub(crate) struct SentSize(AtomicU64);
+
+impl SentSize {
+    fn set(&self, (width, height): (u32, u32)) {
+        self.0.store(
+            u64::from(width) << 32 | u64::from(height),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The size last sent, if any frame was.
+    pub(crate) fn get(&self) -> Option<(u32, u32)> {
+        let v = self.0.load(Ordering::Relaxed);
+        #[allow(clippy::cast_possible_truncation)]
+        (v != 0).then_some(((v >> 32) as u32, v as u32))
+    }
 }
 
 /// A control message for the writer.
@@ -79,8 +109,13 @@ pub(crate) struct Downlink<W> {
     /// (`None`: nothing, which means live).
     pub told: Option<StreamState>,
     /// The picture this viewer has, as (epoch, seq) of the last frame sent
-    /// since its last start; `None`: its next frame must be full.
-    pub have: Option<(u64, u64)>,
+    /// since its last start and the rendition it was in; `None`: its next
+    /// frame must be full.
+    pub have: Option<(u64, u64, Profile)>,
+    /// The size of what it was sent last, for its uplink.
+    pub sent_size: Arc<SentSize>,
+    /// When the next frame may go, at the viewer's frame rate.
+    pub next_at: Option<Instant>,
     /// For the log.
     pub viewer: u64,
     pub outbox: mpsc::Receiver<Outgoing>,
@@ -139,10 +174,18 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                     }
                     self.tell_stream().await?;
                 }
-                picture = next_frame(&mut sub) => match picture {
+                // At the viewer's frame rate: the newest picture is taken
+                // when the interval is over (a watch keeps only that one).
+                () = pace(self.next_at), if self.next_at.is_some() => self.next_at = None,
+                picture = next_frame(&mut sub), if self.next_at.is_none() => match picture {
                     Some(picture) => {
-                        if self.send_picture(&picture).await? {
+                        let Some(given) = sub.as_ref().map(Subscription::given) else {
+                            continue;
+                        };
+                        let started = Instant::now();
+                        if self.send_picture(&picture, given).await? {
                             *frames += 1;
+                            self.next_at = self.interval().map(|i| started + i);
                         }
                     }
                     // The monitor's slot was made anew (it went and came
@@ -189,9 +232,14 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             return;
         }
         let restarted = std::mem::replace(restarts, view.restarts) != view.restarts;
+        if restarted {
+            // New settings: a new frame rate from now on.
+            self.next_at = None;
+        }
         if let Some(s) = sub.as_mut().filter(|s| {
             s.monitor() == view.monitor
                 && s.regions() == view.regions
+                && s.asked() == view.ask
                 && s.frames.has_changed().is_ok()
         }) {
             if restarted {
@@ -203,11 +251,14 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         // Drop the old subscription first so its monitor can go idle.
         *sub = None;
         self.have = None;
-        *sub = self.hub.subscribe(view.monitor, view.regions).map(|mut s| {
-            // A frame cached by other viewers' capture goes out at once.
-            s.frames.mark_changed();
-            s
-        });
+        *sub = self
+            .hub
+            .subscribe(view.monitor, view.regions, view.ask)
+            .map(|mut s| {
+                // A frame cached by other viewers' capture goes out at once.
+                s.frames.mark_changed();
+                s
+            });
     }
 
     /// Tells a monitoring viewer whether frames can flow, when that differs
@@ -239,25 +290,37 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         self.write_parts(&[&buf]).await
     }
 
-    /// Sends what this viewer needs of `picture`: the update from the
-    /// picture it has when it takes region updates and one can be made,
-    /// else the full frame. Returns whether anything was sent (nothing when
-    /// it has this picture already).
-    async fn send_picture(&mut self, picture: &Arc<Picture>) -> Result<bool, DownlinkError> {
+    /// The shortest time between two frames to this viewer, if it asked
+    /// for fewer frames than the agent makes.
+    fn interval(&self) -> Option<Duration> {
+        let fps = self.view.borrow().fps?;
+        Some(Duration::from_secs(1) / fps.max(1))
+    }
+
+    /// Sends what this viewer needs of `picture` in the rendition `given`
+    /// selects: the update from the picture it has when it takes region
+    /// updates and one can be made, else the full frame. Returns whether
+    /// anything was sent (nothing when it has this picture already).
+    async fn send_picture(
+        &mut self,
+        picture: &Arc<Picture>,
+        given: Ask,
+    ) -> Result<bool, DownlinkError> {
         let regions = self.view.borrow().regions;
+        let profile = given.profile(picture.size());
         let have = self
             .have
-            .filter(|&(epoch, _)| regions && epoch == picture.epoch)
-            .map(|(_, seq)| seq);
+            .filter(|&(epoch, _, had)| regions && epoch == picture.epoch && had == profile)
+            .map(|(_, seq, _)| seq);
         if have.is_some_and(|seq| seq >= picture.seq) {
             return Ok(false);
         }
-        let frame = match picture.ready_for(have) {
+        let frame = match picture.ready_for(have, profile) {
             Some(frame) => frame,
             // Made on the blocking pool: JPEG encoding is CPU work.
             None => {
                 let made = Arc::clone(picture);
-                let made = tokio::task::spawn_blocking(move || made.for_viewer(have))
+                let made = tokio::task::spawn_blocking(move || made.for_viewer(have, profile))
                     .await
                     .map_err(|_| DownlinkError::Panicked)?;
                 match made {
@@ -273,7 +336,8 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             }
         };
         self.send_frame(&frame).await?;
-        self.have = Some((picture.epoch, picture.seq));
+        self.have = Some((picture.epoch, picture.seq, profile));
+        self.sent_size.set((frame.width, frame.height));
         Ok(true)
     }
 
@@ -317,6 +381,14 @@ async fn progress<T>(
     match tokio::time::timeout(deadline, step).await {
         Ok(res) => Ok(res?),
         Err(_) => Err(DownlinkError::Stalled(deadline)),
+    }
+}
+
+/// Waits until `at` (never, for `None`).
+async fn pace(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

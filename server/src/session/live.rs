@@ -14,13 +14,14 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::CLOSE_GRACE;
-use super::downlink::{Downlink, DownlinkError, View};
+use super::downlink::{Downlink, DownlinkError, SentSize, View};
 use super::handshake::Role;
 use super::shared::Shared;
 use super::uplink::{Ended, Uplink};
 use crate::coalesce::MoveCoalescer;
 use crate::hub::MonitorList;
 use crate::input::ViewerId;
+use crate::rendition::Ask;
 
 /// Control replies waiting for the writer. Replies are small and a reading
 /// viewer drains them at once; a viewer that does not read loses replies
@@ -66,7 +67,10 @@ pub(super) async fn run<R, W>(
         monitor: viewer.monitor,
         regions: false,
         restarts: 0,
+        ask: Ask::native(shared.quality),
+        fps: None,
     }));
+    let sent_size = Arc::new(SentSize::default());
     let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX);
     let downlink = tokio::spawn(
         Downlink {
@@ -78,6 +82,8 @@ pub(super) async fn run<R, W>(
             availability: shared.hub.watch_availability(),
             told: None,
             have: None,
+            sent_size: Arc::clone(&sent_size),
+            next_at: None,
             viewer: viewer.id,
             outbox: outbox_rx,
             cancel: session.clone(),
@@ -90,6 +96,7 @@ pub(super) async fn run<R, W>(
         shared,
         control: viewer.control,
         view: view_tx,
+        sent_size,
         outbox: outbox_tx,
         cancel: session.clone(),
         inputs: 0,

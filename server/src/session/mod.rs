@@ -269,15 +269,16 @@ async fn admit<W: AsyncWrite + Unpin>(
         name: shared.name.clone(),
         monitor,
         control,
-        // Of §2.2–2.3's optional parts: `regions` always, `all-monitors`
-        // where the source lists an `all` entry. Not `profiles`: the agent
-        // checks `start_monitor` settings' ranges (`bad_request` outside
-        // them) but honours only `regions` yet. List a feature when it is
-        // carried out, not before.
+        // Of §2.2–2.3's optional parts: `profiles` and `regions` always,
+        // `all-monitors` where the source lists an `all` entry.
         features: if shared.hub.offers_all_monitors() {
-            vec!["regions".to_owned(), "all-monitors".to_owned()]
+            vec![
+                "profiles".to_owned(),
+                "regions".to_owned(),
+                "all-monitors".to_owned(),
+            ]
         } else {
-            vec!["regions".to_owned()]
+            vec!["profiles".to_owned(), "regions".to_owned()]
         },
         monitors,
     };

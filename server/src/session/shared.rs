@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     /// `false` with `--view-only`.
     pub allow_control: bool,
     pub hub: FrameHub,
+    /// The agent's JPEG quality: the ceiling of every viewer's.
+    pub quality: u8,
     pub input: Option<InputHandle>,
     pub default_monitor: u32,
     pub viewers: Arc<Semaphore>,

@@ -13,11 +13,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use super::downlink::{Outgoing, View};
+use super::downlink::{Outgoing, SentSize, View};
 use super::shared::Shared;
 use crate::coalesce::MoveCoalescer;
 use crate::input::{InputAction, ViewerId};
 use crate::mapping::frame_to_desktop;
+use crate::rendition::Ask;
 
 /// Sleeps until `at`, or forever without one.
 async fn sleep_until(at: Option<Instant>) {
@@ -49,6 +50,8 @@ pub(crate) struct Uplink<'a> {
     /// Whether this viewer may steer (its role, and the agent's setting).
     pub control: bool,
     pub view: Arc<watch::Sender<View>>,
+    /// The size of the frames this viewer was last sent.
+    pub sent_size: Arc<SentSize>,
     pub outbox: mpsc::Sender<Outgoing>,
     pub cancel: CancellationToken,
     /// Input actions carried out.
@@ -112,9 +115,6 @@ impl Uplink<'_> {
         }
         match msg {
             ClientMessage::StartMonitor(settings) => {
-                // Checked so that a viewer learns at once what it may ask
-                // for; of the settings, only `regions` is honoured yet (the
-                // welcome's `features` lists `regions`, not `profiles`).
                 // Refused, it changes nothing: not the settings, not whether
                 // this viewer is monitoring.
                 if let Err(err) = settings.check() {
@@ -129,6 +129,8 @@ impl Uplink<'_> {
                 self.view.send_modify(|v| {
                     v.monitoring = true;
                     v.regions = settings.regions;
+                    v.ask = Ask::from_settings(&settings, self.shared.quality);
+                    v.fps = settings.fps;
                     v.restarts += 1;
                 });
                 true
@@ -227,10 +229,11 @@ impl Uplink<'_> {
     fn to_desktop(&self, (x, y): (i32, i32)) -> Option<(i32, i32)> {
         let monitor_id = self.view.borrow().monitor;
         let monitor = self.shared.monitor(monitor_id)?;
+        // The pixel space of the frames it was sent (scaled, maybe), else
+        // the monitor's own.
         let frame_size = self
-            .shared
-            .hub
-            .frame_size(monitor_id)
+            .sent_size
+            .get()
             .unwrap_or((monitor.width, monitor.height));
         Some(frame_to_desktop(&monitor, frame_size, (x, y)))
     }
