@@ -40,7 +40,11 @@ async fn handshake_gives_welcome_with_monitors_and_control() {
     };
     assert_eq!(protocol, 2);
     assert_eq!(name, "test-agent");
-    assert_eq!(features, ["regions"], "no all-monitors with a fake screen");
+    assert_eq!(
+        features,
+        ["profiles", "regions"],
+        "no all-monitors with a fake screen"
+    );
     assert_eq!(monitor, 0, "the primary monitor");
     assert!(control);
     assert_eq!(monitors, lookout_tests::agent::monitors());

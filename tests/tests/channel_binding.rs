@@ -276,7 +276,7 @@ async fn a_proof_made_on_another_tls_connection_is_refused() {
     };
     assert_eq!(protocol, PROTOCOL_VERSION);
     assert_eq!(name, "test-agent");
-    assert_eq!(features, ["regions"], "not profiles yet");
+    assert_eq!(features, ["profiles", "regions"]);
     agent.stop().await;
 }
 

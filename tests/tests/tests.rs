@@ -28,6 +28,7 @@ mod agent_guards;
 mod agent_input;
 #[cfg(target_os = "linux")]
 mod agent_monitors;
+mod agent_profiles;
 mod agent_regions;
 mod agent_session;
 mod agent_slow_viewer;
