@@ -6,12 +6,19 @@
 //! them; `--max-size`, `--fps` and `--quality` override; an agent without
 //! `profiles` is asked for nothing but what it offers.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use lookout_protocol::{ClientMessage, StreamSettings};
 use lookout_tests::fake_agent::{FakeAgent, Script, Seen, TEST_TIMEOUT, gradient};
 use lookout_tests::process::{Running, TempDir, command};
 use lookout_tests::x11::{Geometry, Window, Xvfb};
+use lookout_viewer::Args;
+use lookout_viewer::decode::{UPDATE_QUEUE, UpdateQueue};
+use lookout_viewer::network::{COMMAND_QUEUE, Command, Link, NetThread, Status};
+use tokio::sync::{mpsc, watch};
 
 const TOKEN: &str = "correct horse battery staple";
 /// The fake agent's monitor and frames.
@@ -292,4 +299,93 @@ async fn a_snapshot_asks_for_max_size_itself_and_gets_the_scaled_picture() {
     let png = snapshot(&agent, &args, &dir).await;
     assert_eq!(png.dimensions(), MONITOR);
     assert_eq!(starts(&agent.seen()), [StreamSettings::DEFAULT]);
+}
+
+/// The commands that start and stop the stream, of connection `n`.
+fn stream_commands(seen: &[Seen], n: usize) -> Vec<ClientMessage> {
+    seen.iter()
+        .filter(|s| s.connection == n)
+        .map(|s| s.msg.clone())
+        .filter(|m| {
+            matches!(
+                m,
+                ClientMessage::StartMonitor(_) | ClientMessage::StopMonitor
+            )
+        })
+        .collect()
+}
+
+fn start_for(width: u32, height: u32) -> ClientMessage {
+    ClientMessage::StartMonitor(StreamSettings {
+        max_width: Some(width),
+        max_height: Some(height),
+        ..StreamSettings::DEFAULT
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_size_last_reported_is_asked_for_after_a_pause_and_a_reconnect() {
+    let agent = FakeAgent::start(agent_script(true)).await;
+    let argv = [
+        "lookout-viewer",
+        &agent.target(),
+        "--token",
+        TOKEN,
+        "--no-tls",
+    ];
+    let args = Args::try_parse_from(argv);
+    let config = args.unwrap().into_config().unwrap();
+    let updates = Arc::new(UpdateQueue::new(UPDATE_QUEUE));
+    let (status_tx, mut status) = watch::channel(Status::default());
+    let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+    let net = NetThread::spawn_for_window(
+        config,
+        updates,
+        Arc::new(AtomicU64::new(0)),
+        status_tx,
+        command_rx,
+        Some((921, 691)),
+    )
+    .unwrap();
+    let session = |n: u64| move |s: &Status| s.session == n && s.link == Link::Live;
+    tokio::time::timeout(TEST_TIMEOUT, status.wait_for(session(1)))
+        .await
+        .unwrap()
+        .unwrap();
+    // The window reports a size, the same again (nothing to ask), pauses,
+    // is resized while paused (nothing to ask yet) and resumes.
+    for command in [
+        Command::ViewSize((600, 400)),
+        Command::ViewSize((600, 400)),
+        Command::TogglePause,
+        Command::ViewSize((500, 300)),
+        Command::TogglePause,
+    ] {
+        commands.send(command).await.unwrap();
+    }
+    let want = [
+        start_for(921, 518),
+        start_for(600, 400),
+        ClientMessage::StopMonitor,
+        start_for(500, 300),
+    ];
+    agent
+        .wait_for("four stream commands", |seen| {
+            stream_commands(seen, 0).len() >= want.len()
+        })
+        .await;
+    agent.kick();
+    tokio::time::timeout(TEST_TIMEOUT, status.wait_for(session(2)))
+        .await
+        .unwrap()
+        .unwrap();
+    agent
+        .wait_for("the second session's start_monitor", |seen| {
+            !stream_commands(seen, 1).is_empty()
+        })
+        .await;
+    let seen = agent.seen();
+    assert_eq!(stream_commands(&seen, 0), want);
+    assert_eq!(stream_commands(&seen, 1), [start_for(500, 300)]);
+    assert_eq!(net.stop().unwrap().map(|e| e.to_string()), None);
 }
