@@ -304,9 +304,9 @@ impl Uplink<'_> {
                     tracing::debug!(
                         width = size.0,
                         height = size.1,
-                        "the window settled at a new size: asking for {:?}x{:?}",
-                        settings.max_width,
-                        settings.max_height
+                        max_width = ?settings.max_width,
+                        max_height = ?settings.max_height,
+                        "the window settled at a new size: asking again"
                     );
                     self.writer
                         .send(&ClientMessage::StartMonitor(settings))
