@@ -1,7 +1,9 @@
 //! A tiny fake agent on 127.0.0.1:0 for driving the viewer end to end:
 //! the real handshake (HMAC over the challenge), `welcome`, and on
 //! `start_monitor` a scripted series of `frame` + `HT` JPEG pairs, then
-//! region updates when the viewer asked for them.
+//! region updates when the viewer asked for them. An agent that offers
+//! `profiles` ([`Script::with_profiles`]) scales its frames down into the
+//! box a `start_monitor` asks for, as the real agent does.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,6 +118,33 @@ impl Script {
         self.regions = regions;
         self
     }
+
+    /// This script on an agent that offers per-viewer stream settings: its
+    /// frames are scaled down (shape kept, never up) into the
+    /// `max_width` x `max_height` box of each `start_monitor`; region
+    /// updates then follow only frames left at their own size.
+    pub fn with_profiles(mut self) -> Self {
+        self.features.push("profiles".to_owned());
+        self
+    }
+}
+
+/// The size `(width, height)` takes scaled down, shape kept, to fit into
+/// `max_width` x `max_height` (either absent: no limit that way); never up.
+pub fn fitted(
+    (width, height): (u32, u32),
+    max_width: Option<u32>,
+    max_height: Option<u32>,
+) -> (u32, u32) {
+    let scale = [
+        max_width.map(|m| f64::from(m) / f64::from(width)),
+        max_height.map(|m| f64::from(m) / f64::from(height)),
+    ]
+    .into_iter()
+    .flatten()
+    .fold(1.0_f64, f64::min);
+    let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+    (side(width), side(height))
 }
 
 /// The picture a viewer should compose from `full` and `regions`, tile by
@@ -306,11 +335,7 @@ async fn serve(
     if framed.send(ServerFrame::Control(welcome)).await.is_err() {
         return;
     }
-    let jpegs: Vec<(u32, u32, Bytes)> = script
-        .frames
-        .iter()
-        .map(|img| (img.width(), img.height(), jpeg(img)))
-        .collect();
+    let profiles = script.features.iter().any(|f| f == "profiles");
     let regions: Vec<Vec<(Rect, Bytes)>> = script
         .regions
         .iter()
@@ -339,11 +364,20 @@ async fn serve(
         match msg {
             _ if script.mute_first && connection == 0 => {}
             ClientMessage::StartMonitor(_) if script.bad_image_first && connection == 0 => {
-                if let Some((_, _, jpeg)) = jpegs.first() {
-                    let _ = framed.send(ServerFrame::Image(jpeg.clone())).await;
+                if let Some(img) = script.frames.first() {
+                    let _ = framed.send(ServerFrame::Image(jpeg(img))).await;
                 }
             }
             ClientMessage::StartMonitor(settings) => {
+                let (max_width, max_height) = if profiles {
+                    (settings.max_width, settings.max_height)
+                } else {
+                    (None, None)
+                };
+                let jpegs = scaled_jpegs(&script.frames, max_width, max_height);
+                let unscaled = jpegs
+                    .last()
+                    .is_none_or(|&(width, height, _)| (width, height) == picture);
                 if let Some(hostile) = &script.hostile_first {
                     seq += 1;
                     let sent = send_frame(
@@ -392,7 +426,7 @@ async fn serve(
                 }
                 let rounds = if first { script.flood_first.max(1) } else { 1 };
                 // Only to a viewer that asked, as the contract says.
-                let asked = regions.iter().filter(|_| settings.regions);
+                let asked = regions.iter().filter(|_| settings.regions && unscaled);
                 for tiles in asked.cycle().take(regions.len() * rounds) {
                     seq += 1;
                     if !send_region(&mut framed, seq, picture, tiles).await {
@@ -409,6 +443,26 @@ async fn serve(
             _ => {}
         }
     }
+}
+
+/// `frames` as JPEGs with their sizes, each scaled down into the box.
+fn scaled_jpegs(
+    frames: &[image::RgbImage],
+    max_width: Option<u32>,
+    max_height: Option<u32>,
+) -> Vec<(u32, u32, Bytes)> {
+    frames
+        .iter()
+        .map(|img| {
+            let (width, height) = fitted(img.dimensions(), max_width, max_height);
+            if (width, height) == img.dimensions() {
+                return (width, height, jpeg(img));
+            }
+            let small =
+                image::imageops::resize(img, width, height, image::imageops::FilterType::Triangle);
+            (width, height, jpeg(&small))
+        })
+        .collect()
 }
 
 /// The `frame.quality` the fake agent reports (its JPEGs are made

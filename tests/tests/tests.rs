@@ -18,6 +18,7 @@
 //! | `channel_binding` | the agent library over TLS against a relaying man in the middle; ALPN |
 //! | `viewer_network`, `viewer_tls` | the viewer library and binary against a fake agent |
 //! | `viewer_regions` | the viewer binary and network thread composing region updates from a fake agent |
+//! | `viewer_profiles` | the viewer binary's window on Xvfb asking a fake agent for its size, `--max-size`, `--fps`, `--quality` |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 
 #[cfg(target_os = "linux")]
@@ -36,6 +37,8 @@ mod agent_x11;
 mod channel_binding;
 mod security;
 mod viewer_network;
+#[cfg(target_os = "linux")]
+mod viewer_profiles;
 mod viewer_regions;
 mod viewer_tls;
 mod viewer_x11;

@@ -10,6 +10,7 @@ use clap::Parser;
 use lookout_protocol::{DEFAULT_MAX_IMAGE_LEN, Fingerprint, HANDSHAKE_TIMEOUT, Limits, Timeouts};
 
 use crate::choice::MonitorChoice;
+use crate::stream::{MaxSize, StreamAsk};
 use crate::target::{Target, TargetError};
 use crate::trust::Trust;
 
@@ -103,6 +104,24 @@ pub struct Args {
     #[arg(long, value_name = "ID|NAME|all")]
     pub monitor: Option<MonitorChoice>,
 
+    /// At most N frames a second (1-120; the agent's own rate still caps
+    /// it). Default: the agent's rate. Needs an agent with `profiles`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub fps: Option<u64>,
+
+    /// JPEG quality ceiling, 1-100. Default: the agent's. Needs an agent
+    /// with `profiles`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub quality: Option<u64>,
+
+    /// The largest picture to receive, WIDTHxHEIGHT (each 16-16384): caps
+    /// the window's size, which is what the viewer asks for otherwise (a
+    /// small window costs less); with --snapshot, the size asked for. The
+    /// agent scales down, keeping the shape. Needs an agent with
+    /// `profiles`.
+    #[arg(long, value_name = "WxH")]
+    pub max_size: Option<MaxSize>,
+
     /// Read defaults and named hosts from FILE instead of
     /// ~/.config/lookout-viewer/config.toml.
     #[arg(long, value_name = "FILE")]
@@ -181,6 +200,9 @@ pub struct Config {
     pub max_image_len: u64,
     /// The monitor to show first (`--monitor`); `None`: the agent's choice.
     pub monitor: Option<MonitorChoice>,
+    /// `--fps`, `--quality`, `--max-size`: asked of an agent that offers
+    /// `profiles`.
+    pub stream: StreamAsk,
 }
 
 impl Config {
@@ -195,6 +217,7 @@ impl Config {
             timeouts: Timeouts::DEFAULT,
             max_image_len: DEFAULT_MAX_IMAGE_LEN,
             monitor: None,
+            stream: StreamAsk::default(),
         }
     }
 
@@ -250,6 +273,11 @@ impl Args {
         let target = Target::parse(&self.target)?;
         in_range("timeout", self.timeout, 1, 3600)?;
         in_range("max_image_mb", self.max_image_mb, 1, 4096)?;
+        let fps = self.fps.map(|v| in_range("fps", v, 1, 120)).transpose()?;
+        let quality = self
+            .quality
+            .map(|v| in_range("quality", v, 1, 100))
+            .transpose()?;
         let t = self.timeouts;
         let defaults = Timeouts::DEFAULT;
         if t.handshake != defaults.handshake {
@@ -300,20 +328,25 @@ impl Args {
             // In range by the value parser: at most 4096 MiB.
             max_image_len: self.max_image_mb.saturating_mul(1024 * 1024),
             monitor: self.monitor,
+            stream: StreamAsk {
+                fps,
+                quality,
+                max_size: self.max_size,
+            },
         })
     }
 }
 
-fn in_range(option: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(ConfigError::OutOfRange {
+/// `value`, if it is `min..=max` (a `u32` range, so it fits one).
+fn in_range(option: &'static str, value: u64, min: u32, max: u32) -> Result<u32, ConfigError> {
+    match u32::try_from(value) {
+        Ok(fits) if (min..=max).contains(&fits) => Ok(fits),
+        _ => Err(ConfigError::OutOfRange {
             option,
-            min,
-            max,
+            min: min.into(),
+            max: max.into(),
             value,
-        })
+        }),
     }
 }
 
@@ -369,6 +402,42 @@ mod tests {
         assert!(parse(&["h", "--max-image-mb", "0"]).is_err());
         assert!(parse(&["h", "--token", ""]).is_err());
         assert!(parse(&["h:0"]).is_err());
+    }
+
+    #[test]
+    fn stream_flags_are_checked_against_the_protocols_ranges() {
+        assert_eq!(parse(&["h"]).unwrap().stream, StreamAsk::default());
+        let config = parse(&[
+            "h",
+            "--fps",
+            "120",
+            "--quality",
+            "1",
+            "--max-size",
+            "320x180",
+        ]);
+        assert_eq!(
+            config.unwrap().stream,
+            StreamAsk {
+                fps: Some(120),
+                quality: Some(1),
+                max_size: Some(MaxSize {
+                    width: 320,
+                    height: 180
+                }),
+            }
+        );
+        for bad in [
+            ["--fps", "0"],
+            ["--fps", "121"],
+            ["--quality", "0"],
+            ["--quality", "101"],
+            ["--max-size", "15x100"],
+            ["--max-size", "100x16385"],
+            ["--max-size", "640"],
+        ] {
+            assert!(parse(&["h", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

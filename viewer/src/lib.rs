@@ -28,6 +28,8 @@
 //!   title) behind a `Presenter` trait, with minifb as the real one.
 //! * [`decode`], [`scaler`], [`layout`], [`steering`], [`keys`]: pixels in,
 //!   input out.
+//! * [`stream`]: what `start_monitor` asks for (`--fps`, `--quality`,
+//!   `--max-size`, the window's size) from an agent that offers `profiles`.
 //!
 //! `--snapshot` ([`snapshot`]) skips the window: one connection, the
 //! picture composed from N updates, one PNG ([`png`]).
@@ -51,6 +53,7 @@ pub mod slot;
 pub mod snapshot;
 pub mod stats;
 pub mod steering;
+pub mod stream;
 pub mod target;
 pub mod trust;
 pub mod untrusted;

@@ -11,13 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lookout_protocol::{ClientMessage, StreamSettings};
+use lookout_protocol::ClientMessage;
 
 use crate::cli::Config;
 use crate::connection::{self, Event, REGIONS, SessionError};
 use crate::decode::{Composer, DecodeError, DecodedFrame, FrameBound, Skips, Update};
 use crate::error::RunError;
 use crate::png::write_png;
+use crate::stream::{self, Offers, PROFILES};
 
 /// How long without a new frame means the agent's screen is still (the
 /// agent sends a frame only when the screen changes).
@@ -47,10 +48,18 @@ pub async fn fetch_frame(config: &Config, nth: NonZeroU32) -> Result<DecodedFram
             writer.send(&ClientMessage::SelectMonitor { id }).await?;
         }
     }
-    let settings = StreamSettings {
+    let offers = Offers {
+        profiles: welcome.offers(PROFILES),
         regions: welcome.offers(REGIONS),
-        ..StreamSettings::default()
     };
+    if config.stream.is_set() && !offers.profiles {
+        tracing::warn!(
+            "the agent does not take stream settings (no `profiles`): \
+             --fps, --quality and --max-size have no effect on it"
+        );
+    }
+    // No window: `--max-size` alone is the box.
+    let settings = stream::settings(&config.stream, None, offers);
     reader.set_regions(settings.regions);
     writer.send(&ClientMessage::StartMonitor(settings)).await?;
     let mut composer = Composer::new();

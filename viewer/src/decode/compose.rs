@@ -488,6 +488,51 @@ mod tests {
     }
 
     #[test]
+    fn after_a_smaller_full_frame_region_updates_paint_the_new_size_and_the_old_size_is_refused() {
+        let mut composer = Composer::new();
+        let white = [250, 250, 250];
+        composer
+            .apply(&full(&solid(64, 32, white), 1), BOUND)
+            .unwrap();
+        let red = solid(16, 16, [240, 10, 10]);
+        composer
+            .apply(
+                &region(2, (64, 32), &[(Rect::new(48, 16, 16, 16), &red)]),
+                BOUND,
+            )
+            .unwrap();
+        // The window was made smaller: the agent sends 32x16 from now on,
+        // while the window still holds the 64x32 picture.
+        let held = Arc::clone(composer.picture().unwrap());
+        let blue = [10, 10, 240];
+        composer
+            .apply(&full(&solid(32, 16, blue), 3), BOUND)
+            .unwrap();
+        composer
+            .apply(
+                &region(4, (32, 16), &[(Rect::new(16, 0, 16, 16), &red)]),
+                BOUND,
+            )
+            .unwrap();
+        let picture = composer.picture().unwrap();
+        assert_eq!((picture.width, picture.height, picture.seq), (32, 16, 4));
+        assert_eq!(picture.pixels.len(), 32 * 16);
+        assert_near(picture, 0, 0, blue);
+        assert_near(picture, 31, 15, [240, 10, 10]);
+        assert_eq!(
+            (held.width, held.seq),
+            (64, 2),
+            "the held picture is untouched"
+        );
+        // A late update for the old size paints nothing.
+        let late = region(5, (64, 32), &[(Rect::new(0, 0, 16, 16), &red)]);
+        assert!(matches!(
+            composer.apply(&late, BOUND),
+            Err(DecodeError::RegionMismatch { .. })
+        ));
+    }
+
+    #[test]
     fn a_decoder_panic_on_a_tile_is_an_error_and_no_picture() {
         let mut composer = Composer::new();
         composer

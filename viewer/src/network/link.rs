@@ -4,6 +4,8 @@
 
 use lookout_protocol::{ClientMessage, MonitorInfo};
 
+use crate::stream::Size;
+
 /// Room for commands from the window. The window sends at most one pointer
 /// move per iteration (60 per second) plus the odd button or key, and the
 /// network side drains it continuously, also while reconnecting; 256 covers
@@ -25,6 +27,10 @@ pub enum Command {
     TogglePause,
     /// Switch to the agent's next monitor; remembered across reconnects.
     NextMonitor,
+    /// The window's drawable size in physical pixels, once it has settled
+    /// after a change: the box `start_monitor` asks for (with `profiles`),
+    /// remembered across reconnects.
+    ViewSize(Size),
 }
 
 /// The state of the link to the agent.

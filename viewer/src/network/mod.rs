@@ -37,6 +37,7 @@ use crate::backoff::{Backoff, entropy};
 use crate::cli::Config;
 use crate::connection::{self, CommandWriter, Connection, REGIONS, SessionError};
 use crate::decode::UpdateQueue;
+use crate::stream::{Offers, PROFILES, Size, first_window};
 
 /// The running network thread.
 #[derive(Debug)]
@@ -54,7 +55,8 @@ impl NetThread {
     /// Starts the thread. It queues updates for the decoder in `updates`
     /// (and asks the agent for a full frame when that queue wants one),
     /// counts received image bytes in `received`, reports on `status` and
-    /// obeys `commands`.
+    /// obeys `commands`. No window: the stream's box is `--max-size`, if
+    /// any.
     pub fn spawn(
         config: Config,
         updates: Arc<UpdateQueue>,
@@ -62,14 +64,34 @@ impl NetThread {
         status: watch::Sender<Status>,
         commands: mpsc::Receiver<Command>,
     ) -> std::io::Result<Self> {
+        Self::spawn_for_window(config, updates, received, status, commands, None)
+    }
+
+    /// [`spawn`](Self::spawn) for a window that will open at most
+    /// `window_bounds` large (`None`: no window). Until the window reports
+    /// its size ([`Command::ViewSize`]), `start_monitor` asks for the size
+    /// it will open at ([`crate::stream::first_window`]).
+    pub fn spawn_for_window(
+        config: Config,
+        updates: Arc<UpdateQueue>,
+        received: Arc<AtomicU64>,
+        status: watch::Sender<Status>,
+        commands: mpsc::Receiver<Command>,
+        window_bounds: Option<Size>,
+    ) -> std::io::Result<Self> {
         let cancel = CancellationToken::new();
+        let want = Wanted {
+            ask: config.stream,
+            ..Wanted::default()
+        };
         let supervisor = Supervisor {
             config,
             updates,
             received,
             status,
             commands,
-            want: Wanted::default(),
+            want,
+            window_bounds,
             backoff: Backoff::new(),
             sessions: 0,
         };
@@ -101,6 +123,8 @@ struct Supervisor {
     status: watch::Sender<Status>,
     commands: mpsc::Receiver<Command>,
     want: Wanted,
+    /// The largest window the screen allows, in window mode.
+    window_bounds: Option<Size>,
     backoff: Backoff,
     sessions: u64,
 }
@@ -192,6 +216,10 @@ impl Supervisor {
             }
             // The monitor list may have changed by the time we are back.
             Command::NextMonitor => {}
+            // Asked for when the session starts.
+            Command::ViewSize(size) => {
+                self.want.resized(size);
+            }
         }
     }
 
@@ -200,17 +228,27 @@ impl Supervisor {
         self.sessions += 1;
         // Region updates when the agent offers them: the pairing accepts
         // them before the `start_monitor` that asks for them goes out.
-        self.want.settings.regions = welcome.offers(REGIONS);
-        reader.set_regions(self.want.settings.regions);
+        self.want.offers = Offers {
+            profiles: welcome.offers(PROFILES),
+            regions: welcome.offers(REGIONS),
+        };
+        reader.set_regions(self.want.offers.regions);
         tracing::info!(
             server = %welcome.server,
             name = %welcome.name,
             control = welcome.control,
             monitors = welcome.monitors.len(),
-            regions = self.want.settings.regions,
+            regions = self.want.offers.regions,
+            profiles = self.want.offers.profiles,
             "connected to {}",
             self.config.target
         );
+        if self.want.ask.is_set() && !self.want.offers.profiles {
+            tracing::warn!(
+                "the agent does not take stream settings (no `profiles`): \
+                 --fps, --quality and --max-size have no effect on it"
+            );
+        }
         let monitor = match self
             .resume(&mut writer, welcome.monitor, &welcome.monitors)
             .await
@@ -270,6 +308,15 @@ impl Supervisor {
             _ => offered,
         };
         self.want.monitor = Some(monitor);
+        if let (None, Some(bounds), Some(shown)) = (
+            self.want.view,
+            self.window_bounds,
+            monitors.iter().find(|m| m.id == monitor),
+        ) {
+            // The window is not open yet: it will open at the size of the
+            // first frame, so ask for the frame it is to show.
+            self.want.planned_view = Some(first_window(shown, bounds, self.want.ask.max_size));
+        }
         if !self.want.paused {
             writer.send(&self.want.start_message()).await?;
         }

@@ -10,6 +10,9 @@
 //! * releases (keys and buttons) are always kept;
 //! * a pointer move replaces a move waiting right before it (positions are
 //!   absolute: only the newest matters);
+//! * the window's size waits once: a newer one replaces it, and it is
+//!   never dropped (the agent would go on sending for a window that is
+//!   gone);
 //! * beyond [`OVERFLOW`] waiting commands, presses, wheel steps, text and
 //!   the window's own commands are dropped, and so is the release of every
 //!   press dropped (a dropped press and its dropped release leave the agent
@@ -18,7 +21,8 @@
 //!
 //! So what waits is bounded: [`OVERFLOW`] commands, plus at most a release
 //! and a move for each key and button a viewer can hold (each release beyond
-//! the bound answers a press accepted before it, and no new press is).
+//! the bound answers a press accepted before it, and no new press is), and
+//! one size.
 
 use std::collections::VecDeque;
 
@@ -46,6 +50,7 @@ enum Kind {
     Move,
     Press(Held),
     Release(Held),
+    View,
     Other,
 }
 
@@ -56,6 +61,7 @@ fn kind(command: &Command) -> Kind {
             edge(Held::Button(*button), *pressed)
         }
         Command::Input(ClientMessage::Key { key, pressed }) => edge(Held::Key(*key), *pressed),
+        Command::ViewSize(_) => Kind::View,
         _ => Kind::Other,
     }
 }
@@ -147,6 +153,10 @@ impl Outbox {
                 }
                 self.lose(&command);
             }
+            Kind::View => match self.waiting.iter_mut().find(|c| kind(c) == Kind::View) {
+                Some(waiting) => *waiting = command,
+                None => self.waiting.push_back(command),
+            },
             Kind::Other if room => self.waiting.push_back(command),
             Kind::Move | Kind::Other => self.lose(&command),
         }
@@ -317,6 +327,30 @@ mod tests {
                 moved(1999)
             ]
         );
+    }
+
+    #[test]
+    fn a_stalled_queue_keeps_the_newest_window_size_and_never_drops_it() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut outbox = Outbox::new();
+        outbox.send(&tx, Command::TogglePause);
+        outbox.send(&tx, Command::ViewSize((800, 600)));
+        for _ in 0..OVERFLOW * 2 {
+            outbox.send(&tx, Command::NextMonitor);
+        }
+        outbox.send(&tx, Command::ViewSize((640, 480)));
+        assert_eq!(outbox.len(), OVERFLOW);
+        let mut sent = Vec::new();
+        for _ in 0..=OVERFLOW {
+            drain(&mut rx, &mut sent);
+            outbox.flush(&tx);
+        }
+        drain(&mut rx, &mut sent);
+        let sizes: Vec<_> = sent
+            .iter()
+            .filter(|c| matches!(c, Command::ViewSize(_)))
+            .collect();
+        assert_eq!(sizes, [&Command::ViewSize((640, 480))]);
     }
 
     #[test]

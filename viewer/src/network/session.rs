@@ -12,6 +12,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::link::{Command, Feed, Status};
 use crate::connection::{CommandWriter, Event, FrameReader, SessionError};
 use crate::decode::{Pushed, Update, UpdateQueue};
+use crate::stream::{self, Offers, Size, StreamAsk};
 
 /// What the user chose, restored on every reconnect.
 #[derive(Debug, Default)]
@@ -20,10 +21,16 @@ pub(super) struct Wanted {
     pub(super) paused: bool,
     /// The monitor last selected.
     pub(super) monitor: Option<u32>,
-    /// What every `start_monitor` asks for: the one place the viewer's
-    /// stream settings live. `regions` follows what the agent of the
-    /// current session offers.
-    pub(super) settings: StreamSettings,
+    /// `--fps`, `--quality`, `--max-size`.
+    pub(super) ask: StreamAsk,
+    /// The window's drawable size as last reported; `None` before the
+    /// window has reported one, and without a window.
+    pub(super) view: Option<Size>,
+    /// Before the window reports its size: the size it will open at (see
+    /// [`crate::stream::first_window`]).
+    pub(super) planned_view: Option<Size>,
+    /// What the agent of the current session offers.
+    pub(super) offers: Offers,
 }
 
 impl Wanted {
@@ -36,9 +43,23 @@ impl Wanted {
         }
     }
 
+    /// What every `start_monitor` asks for: the one place the viewer's
+    /// stream settings are made ([`stream::settings`]).
+    pub(super) fn settings(&self) -> StreamSettings {
+        stream::settings(&self.ask, self.view.or(self.planned_view), self.offers)
+    }
+
     /// `start_monitor` with the settings: also what asks for a full frame.
     pub(super) fn start_message(&self) -> ClientMessage {
-        ClientMessage::StartMonitor(self.settings)
+        ClientMessage::StartMonitor(self.settings())
+    }
+
+    /// Takes the window's new size; true when that changes the settings
+    /// (so a streaming session must ask again).
+    pub(super) fn resized(&mut self, size: Size) -> bool {
+        let before = self.settings();
+        self.view = Some(size);
+        self.settings() != before
     }
 }
 
@@ -277,6 +298,21 @@ impl Uplink<'_> {
                     self.status.send_modify(|s| s.monitor = Some(id));
                 }
             }
+            Command::ViewSize(size) => {
+                if self.want.resized(size) && !self.want.paused {
+                    let settings = self.want.settings();
+                    tracing::debug!(
+                        width = size.0,
+                        height = size.1,
+                        max_width = ?settings.max_width,
+                        max_height = ?settings.max_height,
+                        "the window settled at a new size: asking again"
+                    );
+                    self.writer
+                        .send(&ClientMessage::StartMonitor(settings))
+                        .await?;
+                }
+            }
         }
         Ok(())
     }
@@ -309,6 +345,31 @@ mod tests {
         assert_eq!(next_monitor(&list, Some(7)), Some(0));
         assert_eq!(next_monitor(&list, Some(42)), Some(0));
         assert_eq!(next_monitor(&list, None), Some(0));
+    }
+
+    #[test]
+    fn a_settled_window_size_asks_again_only_when_the_settings_change() {
+        let mut want = Wanted {
+            planned_view: Some((921, 518)),
+            offers: Offers {
+                profiles: true,
+                regions: true,
+            },
+            ..Wanted::default()
+        };
+        // The window opened as planned: nothing new to ask.
+        assert!(!want.resized((921, 518)));
+        assert!(want.resized((600, 400)));
+        assert!(!want.resized((600, 400)));
+        let settings = want.settings();
+        assert_eq!(
+            (settings.max_width, settings.max_height, settings.regions),
+            (Some(600), Some(400), true)
+        );
+        // An agent without `profiles` is asked for no size at all.
+        want.offers.profiles = false;
+        assert!(!want.resized((300, 200)));
+        assert_eq!(want.settings().max_width, None);
     }
 
     #[test]

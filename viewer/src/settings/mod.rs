@@ -13,6 +13,7 @@
 //! token_file = "lab-3.token"         # owner-only; relative to this file
 //! fingerprint = "sha256:..."
 //! monitor = "all"
+//! max_size = "1280x720"              # also fps = N, quality = N
 //! ```
 //!
 //! A flag (or `LOOKOUT_TOKEN`) beats the host's entry, which beats the
@@ -33,6 +34,7 @@ use serde::Deserialize;
 
 use crate::choice::MonitorChoice;
 use crate::cli::{Args, Token};
+use crate::stream::MaxSize;
 pub use private::OwnerOnlyError;
 
 /// The file's name in `$XDG_CONFIG_HOME/lookout-viewer`.
@@ -65,6 +67,13 @@ pub struct HostSettings {
     /// The monitor to show first (`--monitor`).
     #[serde(default, deserialize_with = "parsed")]
     pub monitor: Option<MonitorChoice>,
+    /// At most this many frames a second (`--fps`).
+    pub fps: Option<u64>,
+    /// JPEG quality ceiling (`--quality`).
+    pub quality: Option<u64>,
+    /// The largest picture to receive, `"WxH"` (`--max-size`).
+    #[serde(default, deserialize_with = "parsed")]
+    pub max_size: Option<MaxSize>,
     /// Named agents (only at the top level).
     pub hosts: Option<BTreeMap<String, HostSettings>>,
 }
@@ -239,6 +248,16 @@ impl ViewerFile {
         }
         if let (false, Some(layer)) = (given("monitor"), first(&|l| l.monitor.is_some())) {
             args.monitor = layer.monitor.clone();
+        }
+        // Checked against their ranges with the flags' values.
+        if let (false, Some(layer)) = (given("fps"), first(&|l| l.fps.is_some())) {
+            args.fps = layer.fps;
+        }
+        if let (false, Some(layer)) = (given("quality"), first(&|l| l.quality.is_some())) {
+            args.quality = layer.quality;
+        }
+        if let (false, Some(layer)) = (given("max_size"), first(&|l| l.max_size.is_some())) {
+            args.max_size = layer.max_size;
         }
         Ok(())
     }

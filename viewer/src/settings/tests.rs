@@ -171,3 +171,49 @@ fn the_packaged_example_config_is_read_without_error() {
     assert_eq!(args.target, "10.0.0.13:6868");
     assert_eq!(args.token, Some(Token::new(TOKEN)));
 }
+
+#[test]
+fn stream_settings_come_from_the_host_entry_the_top_level_or_the_flags() {
+    use crate::stream::{MaxSize, StreamAsk};
+    let dir = Dir::new();
+    let config = dir.write(
+        "config.toml",
+        "fps = 10\nquality = 60\nmax_size = \"1280x720\"\n\
+         [hosts.thumb]\naddress = \"h\"\nfps = 2\nmax_size = \"320x180\"\n",
+        0o644,
+    );
+    let ask = |argv: &[&str]| run(&config, argv).unwrap().into_config().unwrap().stream;
+    let size = |width, height| Some(MaxSize { width, height });
+    assert_eq!(
+        ask(&["thumb"]),
+        StreamAsk {
+            fps: Some(2),
+            quality: Some(60),
+            max_size: size(320, 180),
+        }
+    );
+    assert_eq!(
+        ask(&["other", "--fps", "30", "--max-size", "640x480"]),
+        StreamAsk {
+            fps: Some(30),
+            quality: Some(60),
+            max_size: size(640, 480),
+        }
+    );
+    for (text, what) in [
+        ("fps = 0\n", "fps must be 1 to 120"),
+        ("fps = 121\n", "fps must be 1 to 120"),
+        ("quality = 101\n", "quality must be 1 to 100"),
+        ("quality = 99999999999\n", "quality must be 1 to 100"),
+    ] {
+        let config = dir.write("config.toml", text, 0o644);
+        let err = run(&config, &["h"]).unwrap().into_config().unwrap_err();
+        assert!(err.to_string().contains(what), "{text:?}: {err}");
+    }
+    let config = dir.write("config.toml", "\nmax_size = \"8x8\"\n", 0o644);
+    let message = run(&config, &["h"]).unwrap_err().to_string();
+    assert!(
+        message.contains(":2: ") && message.contains("WIDTHxHEIGHT"),
+        "{message}"
+    );
+}

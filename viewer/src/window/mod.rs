@@ -6,6 +6,7 @@
 //! ui.rs          the core: status, local keys, steering gate, title
 //!   ├─ canvas.rs   the frame letterboxed into the window's buffer
 //!   ├─ title.rs    what the title says, and its flashes and figures
+//!   ├─ settle.rs   the window's size, told once it has settled
 //!   └─ saver.rs    F9: PNGs written on a short-lived thread
 //! presenter.rs   the trait the core draws and reads input through
 //! minifb_window.rs   the real window behind that trait
@@ -15,6 +16,7 @@ mod canvas;
 mod minifb_window;
 mod presenter;
 mod saver;
+mod settle;
 mod title;
 mod ui;
 
@@ -57,12 +59,20 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
     let bound = move || FrameBound::of_monitors(&welcomed.borrow().monitors);
     let decoder = spawn_decoder(Arc::clone(&updates), Arc::clone(&frames), bound)
         .map_err(RunError::Runtime)?;
-    let net = match NetThread::spawn(
+    // The largest first window this screen allows: with `profiles`, the
+    // first `start_monitor` asks for the frame such a window shows.
+    let (max_w, max_h) = window_bounds(crate::screen::size());
+    let bounds = (
+        u32::try_from(max_w).unwrap_or(u32::MAX),
+        u32::try_from(max_h).unwrap_or(u32::MAX),
+    );
+    let net = match NetThread::spawn_for_window(
         config.clone(),
         Arc::clone(&updates),
         Arc::clone(&received),
         status_tx,
         command_rx,
+        Some(bounds),
     ) {
         Ok(net) => net,
         Err(err) => {
@@ -78,7 +88,7 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
         frames: &frames,
         received: &received,
     };
-    let shown = present(config, links);
+    let shown = present(config, links, (max_w, max_h));
 
     // Network first: it feeds the decoder.
     let fatal = net.stop();
@@ -95,14 +105,13 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
 
 /// Opens the window and runs its loop. Returns `Ok` when the window was
 /// closed or the network side gave up (the caller reports why).
-fn present(config: &Config, links: Links<'_>) -> Result<(), RunError> {
+fn present(config: &Config, links: Links<'_>, bounds: (usize, usize)) -> Result<(), RunError> {
     let first = wait_for_first_frame(links.frames, &links.status, config.timeouts.handshake);
     if links.status.borrow().link == Link::Failed {
         return Ok(());
     }
     let size = first.as_ref().map_or(FALLBACK_SIZE, |f| {
-        let (max_w, max_h) = window_bounds(crate::screen::size());
-        initial_window_size(f.width as usize, f.height as usize, max_w, max_h)
+        initial_window_size(f.width as usize, f.height as usize, bounds.0, bounds.1)
     });
     let mut ui = Ui::new(
         &config.target,

@@ -32,8 +32,37 @@ pub(crate) struct TitleParts<'a> {
     pub(crate) monitor: Option<&'a str>,
     /// The last period's figures.
     pub(crate) figures: Option<&'a Figures>,
+    /// The picture's size beside the monitor's, when the agent scales it
+    /// down; shown after the figures.
+    pub(crate) scaled: Option<Scaled>,
     /// A message that replaces the figures for a few seconds.
     pub(crate) flash: Option<&'a str>,
+}
+
+/// A picture smaller than the monitor it shows (stream settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scaled {
+    /// The frames' size.
+    pub(crate) picture: (u32, u32),
+    /// The monitor's size, as the agent announced it.
+    pub(crate) monitor: (u32, u32),
+}
+
+impl Scaled {
+    /// `Some` when `picture` is not `monitor`'s size.
+    pub(crate) fn of(picture: (u32, u32), monitor: (u32, u32)) -> Option<Self> {
+        (picture != monitor).then_some(Self { picture, monitor })
+    }
+}
+
+impl std::fmt::Display for Scaled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            picture: (w, h),
+            monitor: (mw, mh),
+        } = *self;
+        write!(f, "{w}x{h} of {mw}x{mh}")
+    }
 }
 
 /// `lookout · HOST:PORT · STATE[ · MONITOR][ · view-only][ · FIGURES or
@@ -78,6 +107,9 @@ pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
         title.push_str(&crate::untrusted::shown(flash));
     } else if let Some(figures) = parts.figures.filter(|_| live_feed && !parts.paused) {
         title.push_str(&format!(" · {figures}"));
+        if let Some(scaled) = parts.scaled {
+            title.push_str(&format!(" · {scaled}"));
+        }
     }
     title
 }
@@ -172,6 +204,8 @@ pub(crate) struct State<'a> {
     pub(crate) local_view_only: bool,
     /// Which monitor is shown, when the agent has more than one.
     pub(crate) monitor: Option<&'a str>,
+    /// The picture, when it is smaller than the monitor.
+    pub(crate) scaled: Option<Scaled>,
 }
 
 impl Heading {
@@ -227,6 +261,7 @@ impl Heading {
             local_view_only: state.local_view_only,
             monitor: state.monitor,
             figures: self.figures.as_ref(),
+            scaled: state.scaled,
             flash: self.flash.as_ref().map(|(m, _)| m.as_str()),
         });
         if title == self.current {
@@ -251,6 +286,7 @@ mod tests {
             local_view_only: false,
             monitor: None,
             figures: None,
+            scaled: None,
             flash: None,
         }
     }
@@ -272,6 +308,29 @@ mod tests {
             title,
             "lookout · box:6868 · live · 30.0 fps, 41 ms, 2400 kbit/s, q75"
         );
+    }
+
+    #[test]
+    fn a_scaled_picture_is_named_beside_its_monitor_after_the_figures() {
+        let scaled = Scaled::of((960, 540), (1920, 1080));
+        let title = compose(&TitleParts {
+            figures: Some(&FIGURES),
+            scaled,
+            ..parts(&Link::Live)
+        });
+        assert_eq!(
+            title,
+            "lookout · box:6868 · live · 30.0 fps, 41 ms, 2400 kbit/s, q75 · 960x540 of 1920x1080"
+        );
+        assert_eq!(Scaled::of((1920, 1080), (1920, 1080)), None);
+        // Not without figures (connecting, paused, a flash).
+        let paused = compose(&TitleParts {
+            figures: Some(&FIGURES),
+            scaled,
+            paused: true,
+            ..parts(&Link::Live)
+        });
+        assert_eq!(paused, "lookout · box:6868 · paused");
     }
 
     #[test]

@@ -21,7 +21,8 @@ use tokio::sync::{mpsc, watch};
 use super::canvas::Canvas;
 use super::presenter::{Input, Presenter};
 use super::saver::Saver;
-use super::title::{self, Heading, State};
+use super::settle::{SETTLE_FOR, SizeSettle};
+use super::title::{self, Heading, Scaled, State};
 use crate::decode::DecodedFrame;
 use crate::error::RunError;
 use crate::keys::{LocalAction, local_action};
@@ -77,6 +78,8 @@ pub(crate) struct Ui<'a> {
     outgoing: Vec<ClientMessage>,
     /// Commands waiting for room in the queue to the network thread.
     outbox: Outbox,
+    /// The window's size, told to the network thread once settled.
+    settle: SizeSettle,
 }
 
 impl<'a> Ui<'a> {
@@ -102,6 +105,7 @@ impl<'a> Ui<'a> {
             input: Input::default(),
             outgoing: Vec::new(),
             outbox: Outbox::new(),
+            settle: SizeSettle::new(SETTLE_FOR),
         }
     }
 
@@ -135,7 +139,9 @@ impl<'a> Ui<'a> {
         // A picture the agent cannot update is dimmed, never shown as live.
         self.canvas
             .set_dimmed(self.status.link == Link::Live && self.status.feed != Feed::Live);
-        self.canvas.draw(window.size());
+        let size = window.size();
+        self.canvas.draw(size);
+        self.follow_size(size, now);
         window.input(&mut self.input);
         self.steer(now);
         if let Some(message) = self.saver.finished() {
@@ -149,6 +155,7 @@ impl<'a> Ui<'a> {
             agent_view_only: !self.status.control,
             local_view_only: self.view_only,
             monitor: self.monitor_label.as_deref(),
+            scaled: self.scaled(),
         };
         if let Some(title) = self.heading.refresh(now, received, state) {
             window.set_title(title);
@@ -163,6 +170,27 @@ impl<'a> Ui<'a> {
             frame.quality,
         );
         self.canvas.set_frame(frame);
+    }
+
+    /// Tells the network thread the window's size once it has settled: the
+    /// agent is asked for pictures that fit it (with `profiles`).
+    fn follow_size(&mut self, (w, h): (usize, usize), now: Instant) {
+        let size = (
+            u32::try_from(w).unwrap_or(u32::MAX),
+            u32::try_from(h).unwrap_or(u32::MAX),
+        );
+        if let Some(size) = self.settle.observe(size, now) {
+            self.send(Command::ViewSize(size));
+        }
+    }
+
+    /// The picture on screen beside the monitor it shows, when the agent
+    /// scaled it down.
+    fn scaled(&self) -> Option<Scaled> {
+        let frame = self.canvas.frame()?;
+        let id = self.status.monitor?;
+        let monitor = self.status.monitors.iter().find(|m| m.id == id)?;
+        Scaled::of((frame.width, frame.height), (monitor.width, monitor.height))
     }
 
     /// Takes in status changes; `Stop` once the network side is gone or has
@@ -443,7 +471,10 @@ mod tests {
             received,
         };
         let target = Target::parse("box:6868").unwrap();
-        let ui = Ui::new(&target, links, WheelConvention::X11, save_dir);
+        let mut ui = Ui::new(&target, links, WheelConvention::X11, save_dir);
+        // These tests step in real time: the window's size never settles
+        // unless a test says so, so it sends no size in between.
+        ui.settle = SizeSettle::new(Duration::MAX);
         let net = FakeNet {
             status: status_tx,
             commands: commands_rx,
@@ -494,6 +525,85 @@ mod tests {
                 ClientMessage::MouseMove { x: 2, y: 1 },
                 key(Key::Char('a'), true)
             ]
+        );
+    }
+
+    #[test]
+    fn the_windows_size_goes_to_the_network_thread_once_it_has_settled() {
+        let (frames, received) = (Latest::new(), AtomicU64::new(0));
+        let (mut ui, mut net) = start(&frames, &received, PathBuf::new());
+        ui.settle = SizeSettle::new(SETTLE_FOR);
+        let mut window = FakeWindow::new();
+        net.set(live);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        ui.step(&mut window, t0);
+        ui.step(&mut window, t0 + ms(299));
+        assert_eq!(net.commands(), vec![]);
+        ui.step(&mut window, t0 + ms(300));
+        assert_eq!(net.commands(), vec![Command::ViewSize((4, 2))]);
+        // A drag through sizes, one every 16 ms, then still.
+        let mut at = ms(400);
+        for w in 5..40 {
+            window.size = (w, 3);
+            ui.step(&mut window, t0 + at);
+            at += ms(16);
+        }
+        assert_eq!(net.commands(), vec![], "mid-drag");
+        for _ in 0..40 {
+            ui.step(&mut window, t0 + at);
+            at += ms(16);
+        }
+        assert_eq!(net.commands(), vec![Command::ViewSize((39, 3))]);
+    }
+
+    #[test]
+    fn a_smaller_frame_mid_session_replaces_the_picture_and_the_pointer_maps_into_it() {
+        let (frames, received) = (Latest::new(), AtomicU64::new(0));
+        let (mut ui, mut net) = start(&frames, &received, PathBuf::new());
+        let mut window = FakeWindow {
+            size: (8, 4),
+            ..FakeWindow::new()
+        };
+        net.set(live);
+        let big = Arc::new(DecodedFrame {
+            width: 8,
+            height: 4,
+            pixels: (0..32).collect(),
+            seq: 1,
+            captured_at_us: 0,
+            quality: 75,
+        });
+        frames.put(big);
+        window.level.pointer = Some((7.0, 3.0));
+        step(&mut ui, &mut window);
+        assert_eq!(net.inputs(), vec![ClientMessage::MouseMove { x: 7, y: 3 }]);
+        // The window was made smaller: the agent now sends 4x2 frames.
+        frames.put(frame());
+        window.level.pointer = Some((6.0, 2.0));
+        step(&mut ui, &mut window);
+        let (buffer, size) = ui.canvas.pixels();
+        assert_eq!(size, (8, 4));
+        #[rustfmt::skip]
+        let upscaled: Vec<u32> = vec![
+            1, 1, 2, 2, 3, 3, 4, 4,
+            1, 1, 2, 2, 3, 3, 4, 4,
+            5, 5, 6, 6, 7, 7, 8, 8,
+            5, 5, 6, 6, 7, 7, 8, 8,
+        ];
+        // The new frame fills the window, each pixel repeated.
+        assert_eq!(buffer, upscaled.as_slice());
+        // The frame's corner, in the frame's own pixels.
+        window.level.pointer = Some((7.0, 3.0));
+        step(&mut ui, &mut window);
+        let moves = net.inputs();
+        assert_eq!(moves.last(), Some(&ClientMessage::MouseMove { x: 3, y: 1 }));
+        // Past a stats period the title names the scaled picture.
+        ui.step(&mut window, Instant::now() + Duration::from_secs(2));
+        assert!(
+            window.title().ends_with(" · 4x2 of 800x600"),
+            "{}",
+            window.title()
         );
     }
 
