@@ -275,3 +275,76 @@ async fn pointer_positions_are_in_the_scaled_frames_pixels() {
     assert_eq!(agent.input.actions(), want);
     agent.stop().await;
 }
+
+/// What a viewer reading at most `rate` bytes a second (`None`: as fast as
+/// it can) saw of the stream over `span`: each frame's (width, quality,
+/// bytes), in order.
+async fn watch_at(client: &mut Client, rate: Option<f64>, span: Duration) -> Vec<(u32, u8, usize)> {
+    use lookout_protocol::ServerFrame;
+    let end = Instant::now() + span;
+    let mut frames: Vec<(u32, u8, usize)> = Vec::new();
+    for _ in 0..100_000 {
+        let next = match tokio::time::timeout_at(end.into(), client.next()).await {
+            Ok(Some(next)) => next,
+            Ok(None) => panic!("the agent closed the connection"),
+            Err(_) => return frames,
+        };
+        match next {
+            ServerFrame::Control(ServerMessage::Frame { width, quality, .. }) => {
+                frames.push((width, quality, 0));
+            }
+            ServerFrame::Image(jpeg) => {
+                if let Some(last) = frames.last_mut() {
+                    last.2 += jpeg.len();
+                }
+                if let Some(rate) = rate {
+                    tokio::time::sleep(Duration::from_secs_f64(jpeg.len() as f64 / rate)).await;
+                }
+            }
+            ServerFrame::Control(_) => {}
+        }
+    }
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_link_gets_a_lower_quality_and_size_and_another_viewer_keeps_its_stream() {
+    // A big screen whose every frame is new noise: about 1 MB a frame,
+    // more than the slow viewer's 400 KB/s can carry even once a second.
+    let agent = TestAgent::start(Options {
+        big_noisy: Some((1280, 720)),
+        fps: 15,
+        ..Options::default()
+    })
+    .await;
+    let (mut slow, _) = Client::welcome_with_receive_buffer(agent.endpoint, TOKEN, 16 * 1024).await;
+    slow.send(settings(None, None, None)).await;
+    let (mut fast, _) = Client::welcome(agent.endpoint, TOKEN).await;
+    fast.send(settings(None, None, None)).await;
+    let span = Duration::from_secs(8);
+    let (slow_frames, fast_frames) = tokio::join!(
+        watch_at(&mut slow, Some(400_000.0), span),
+        watch_at(&mut fast, None, span)
+    );
+    let lowest = slow_frames.iter().map(|f| f.1).min().unwrap();
+    let narrowest = slow_frames.iter().map(|f| f.0).min().unwrap();
+    eprintln!(
+        "slow: {} frames, quality down to {lowest}, width down to {narrowest}; fast: {} frames",
+        slow_frames.len(),
+        fast_frames.len()
+    );
+    assert!(lowest < 75, "the slow viewer's quality was never lowered");
+    assert!(narrowest < 1280, "nor its size");
+    assert_eq!(slow_frames.first().map(|f| (f.0, f.1)), Some((1280, 75)));
+    // The other viewer is not touched: every frame native, at its rate.
+    assert!(
+        fast_frames.iter().all(|f| (f.0, f.1) == (1280, 75)),
+        "{fast_frames:?}"
+    );
+    assert!(
+        fast_frames.len() >= 2 * slow_frames.len(),
+        "{} frames to the fast viewer",
+        fast_frames.len()
+    );
+    agent.stop().await;
+}

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::adapt::Adapt;
 use crate::availability::Availability;
 use crate::frame::EncodedFrame;
 use crate::hub::{FrameHub, MonitorList, Subscription};
@@ -116,6 +117,8 @@ pub(crate) struct Downlink<W> {
     pub sent_size: Arc<SentSize>,
     /// When the next frame may go, at the viewer's frame rate.
     pub next_at: Option<Instant>,
+    /// How much this viewer's link carries (adaptive rate).
+    pub adapt: Adapt,
     /// For the log.
     pub viewer: u64,
     pub outbox: mpsc::Receiver<Outgoing>,
@@ -183,9 +186,12 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                             continue;
                         };
                         let started = Instant::now();
-                        if self.send_picture(&picture, given).await? {
+                        if let Some(writing) = self.send_picture(&picture, given).await? {
                             *frames += 1;
                             self.next_at = self.interval().map(|i| started + i);
+                            if self.adapt.sent(std::time::Instant::now(), writing) {
+                                self.adapted(&mut sub, &mut restarts);
+                            }
                         }
                     }
                     // The monitor's slot was made anew (it went and came
@@ -221,6 +227,32 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         Ok(())
     }
 
+    /// Follows a new step of the adaptive rate: a new rendition is a new
+    /// subscription (and a full frame); a new frame rate applies from the
+    /// next frame.
+    fn adapted(&mut self, sub: &mut Option<Subscription>, restarts: &mut u64) {
+        let step = self.adapt.step();
+        tracing::debug!(
+            viewer = self.viewer,
+            level = self.adapt.level(),
+            fps = ?step.fps,
+            quality = ?step.quality,
+            scale = ?step.scale,
+            "adaptive rate"
+        );
+        self.follow_view(sub, restarts);
+    }
+
+    /// What this viewer is to be given now: what it asked for, lowered by
+    /// the adaptive rate for its monitor's size.
+    fn ask_now(&self, view: &View) -> Ask {
+        let size = self
+            .hub
+            .monitor(view.monitor)
+            .map_or((u32::MAX, u32::MAX), |m| (m.width, m.height));
+        self.adapt.apply(view.ask, size)
+    }
+
     /// Subscribes to, switches or drops the monitor stream as the view says.
     /// A new subscription, or a new `start_monitor` on the same one, starts
     /// this viewer over with a full frame of the newest picture.
@@ -236,10 +268,11 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             // New settings: a new frame rate from now on.
             self.next_at = None;
         }
+        let ask = self.ask_now(&view);
         if let Some(s) = sub.as_mut().filter(|s| {
             s.monitor() == view.monitor
                 && s.regions() == view.regions
-                && s.asked() == view.ask
+                && s.asked() == ask
                 && s.frames.has_changed().is_ok()
         }) {
             if restarted {
@@ -253,7 +286,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         self.have = None;
         *sub = self
             .hub
-            .subscribe(view.monitor, view.regions, view.ask)
+            .subscribe(view.monitor, view.regions, ask)
             .map(|mut s| {
                 // A frame cached by other viewers' capture goes out at once.
                 s.frames.mark_changed();
@@ -293,19 +326,24 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     /// The shortest time between two frames to this viewer, if it asked
     /// for fewer frames than the agent makes.
     fn interval(&self) -> Option<Duration> {
-        let fps = self.view.borrow().fps?;
+        let asked = self.view.borrow().fps;
+        let fps = match (asked, self.adapt.step().fps) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         Some(Duration::from_secs(1) / fps.max(1))
     }
 
     /// Sends what this viewer needs of `picture` in the rendition `given`
     /// selects: the update from the picture it has when it takes region
-    /// updates and one can be made, else the full frame. Returns whether
-    /// anything was sent (nothing when it has this picture already).
+    /// updates and one can be made, else the full frame. Returns how long
+    /// the writing took, if anything was sent (nothing when it has this
+    /// picture already).
     async fn send_picture(
         &mut self,
         picture: &Arc<Picture>,
         given: Ask,
-    ) -> Result<bool, DownlinkError> {
+    ) -> Result<Option<Duration>, DownlinkError> {
         let regions = self.view.borrow().regions;
         let profile = given.profile(picture.size());
         let have = self
@@ -313,7 +351,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             .filter(|&(epoch, _, had)| regions && epoch == picture.epoch && had == profile)
             .map(|(_, seq, _)| seq);
         if have.is_some_and(|seq| seq >= picture.seq) {
-            return Ok(false);
+            return Ok(None);
         }
         let frame = match picture.ready_for(have, profile) {
             Some(frame) => frame,
@@ -330,15 +368,17 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                     Err(err) => {
                         tracing::warn!(viewer = self.viewer, error = %err, "frame skipped");
                         self.have = None;
-                        return Ok(false);
+                        return Ok(None);
                     }
                 }
             }
         };
+        let started = Instant::now();
         self.send_frame(&frame).await?;
+        let writing = started.elapsed();
         self.have = Some((picture.epoch, picture.seq, profile));
         self.sent_size.set((frame.width, frame.height));
-        Ok(true)
+        Ok(Some(writing))
     }
 
     async fn send_frame(&mut self, frame: &EncodedFrame) -> Result<(), DownlinkError> {

@@ -14,6 +14,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::CLOSE_GRACE;
+use super::adapt::Adapt;
 use super::downlink::{Downlink, DownlinkError, SentSize, View};
 use super::handshake::Role;
 use super::shared::Shared;
@@ -84,6 +85,7 @@ pub(super) async fn run<R, W>(
             have: None,
             sent_size: Arc::clone(&sent_size),
             next_at: None,
+            adapt: Adapt::new(std::time::Instant::now()),
             viewer: viewer.id,
             outbox: outbox_rx,
             cancel: session.clone(),

@@ -12,6 +12,7 @@
 //! Until the handshake ends, the connection holds a place in the bounded
 //! [`PendingHandshakes`] table and is dropped if a newer one displaces it.
 
+mod adapt;
 mod downlink;
 mod handshake;
 mod live;
