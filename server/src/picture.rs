@@ -63,6 +63,9 @@ pub struct Picture {
     older: Older,
     /// The other renditions asked for so far.
     renditions: Mutex<Vec<Arc<Rendition>>>,
+    /// Held while something of the native rendition is made, so that
+    /// viewers asking at once wait for one encoding instead of making two.
+    making: Mutex<()>,
 }
 
 /// One picture in another size or quality than the native one.
@@ -75,6 +78,8 @@ struct Rendition {
     full: OnceLock<Arc<EncodedFrame>>,
     /// Updates from older frames, the one before included.
     older: Older,
+    /// Held while something of it is made (see [`Picture::making`]).
+    making: Mutex<()>,
 }
 
 impl Picture {
@@ -103,6 +108,7 @@ impl Picture {
             update,
             older: Mutex::default(),
             renditions: Mutex::default(),
+            making: Mutex::default(),
         }
     }
 
@@ -156,12 +162,21 @@ impl Picture {
             return Ok(ready);
         }
         if profile == self.native() {
+            let _making = lock(&self.making);
+            // Made by another viewer while this one waited?
+            if let Some(ready) = self.ready_for(have, profile) {
+                return Ok(ready);
+            }
             let Some((have, rects)) = self.rects_since(have) else {
                 return self.full();
             };
             return self.update_in(&self.older, &self.image, have, &rects, profile.quality);
         }
         let rendition = self.rendition(profile);
+        let _making = lock(&rendition.making);
+        if let Some(ready) = self.ready_in(have, &rendition.older, &rendition.full, None) {
+            return Ok(ready);
+        }
         let image = self.scaled(&rendition)?;
         // What changed in the picture, carried over to the scaled one.
         let scaled = match self.rects_since(have) {
@@ -292,6 +307,7 @@ impl Picture {
             image: OnceLock::new(),
             full: OnceLock::new(),
             older: Mutex::default(),
+            making: Mutex::default(),
         });
         if renditions.len() < RENDITIONS_KEPT {
             renditions.push(Arc::clone(&made));
