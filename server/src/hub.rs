@@ -17,7 +17,7 @@
 //! so a later viewer never gets a stale picture.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -46,6 +46,8 @@ pub(crate) struct Demand {
 struct DemandState {
     /// Per watched monitor: what its viewers ask for.
     watchers: HashMap<u32, Vec<Watchers>>,
+    /// Per watched monitor: each viewer's frame rate (0: the agent's).
+    rates: HashMap<u32, Vec<Arc<AtomicU32>>>,
     stopping: bool,
 }
 
@@ -90,8 +92,14 @@ impl Demand {
         given
     }
 
-    fn remove(&self, monitor: u32, regions: bool, given: Ask) {
+    fn remove(&self, monitor: u32, regions: bool, given: Ask, rate: &Arc<AtomicU32>) {
         let mut state = self.lock();
+        if let Some(rates) = state.rates.get_mut(&monitor) {
+            rates.retain(|r| !Arc::ptr_eq(r, rate));
+            if rates.is_empty() {
+                state.rates.remove(&monitor);
+            }
+        }
         let Some(watchers) = state.watchers.get_mut(&monitor) else {
             return;
         };
@@ -119,6 +127,22 @@ impl Demand {
     /// encoding at once.
     pub(crate) fn wants_regions(&self, monitor: u32, native: Profile) -> bool {
         self.wants(monitor, native, true)
+    }
+
+    /// The most frames a second any viewer of `monitor` takes, if every
+    /// one of them takes fewer than the agent makes (`None`: the agent's
+    /// rate). The capture thread captures that monitor no faster.
+    pub(crate) fn max_fps(&self, monitor: u32) -> Option<u32> {
+        let state = self.lock();
+        let rates = state.rates.get(&monitor)?;
+        let mut max = 0;
+        for rate in rates {
+            match rate.load(Ordering::Relaxed) {
+                0 => return None,
+                r => max = max.max(r),
+            }
+        }
+        (max > 0).then_some(max)
     }
 
     fn wants(&self, monitor: u32, native: Profile, regions: bool) -> bool {
@@ -216,6 +240,8 @@ pub struct Subscription {
     /// What its viewer is given (the same, unless the monitor had as many
     /// renditions as it may).
     given: Ask,
+    /// Its viewer's frame rate (0: the agent's).
+    rate: Arc<AtomicU32>,
     demand: Arc<Demand>,
 }
 
@@ -240,11 +266,20 @@ impl Subscription {
     pub fn given(&self) -> Ask {
         self.given
     }
+
+    /// Its viewer takes at most `fps` frames a second (`None`: all the
+    /// agent makes); a monitor whose viewers all take fewer is captured
+    /// less often.
+    pub fn set_fps(&self, fps: Option<u32>) {
+        self.rate.store(fps.unwrap_or(0), Ordering::Relaxed);
+        self.demand.wake.notify_all();
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.demand.remove(self.monitor, self.regions, self.given);
+        self.demand
+            .remove(self.monitor, self.regions, self.given, &self.rate);
     }
 }
 
@@ -366,12 +401,20 @@ impl FrameHub {
     pub fn subscribe(&self, monitor: u32, regions: bool, ask: Ask) -> Option<Subscription> {
         let frames = self.slots().get(&monitor)?.subscribe();
         let given = self.demand.add(monitor, regions, ask);
+        let rate = Arc::new(AtomicU32::new(0));
+        self.demand
+            .lock()
+            .rates
+            .entry(monitor)
+            .or_default()
+            .push(Arc::clone(&rate));
         Some(Subscription {
             frames,
             monitor,
             regions,
             asked: ask,
             given,
+            rate,
             demand: Arc::clone(&self.demand),
         })
     }
@@ -507,6 +550,45 @@ mod tests {
         // The gone monitor's subscribers see their stream end.
         assert!(gone.frames.has_changed().is_err());
         assert_eq!(hub.monitor_or_fallback(1), Some(0));
+    }
+
+    #[test]
+    fn a_monitor_is_captured_as_fast_as_its_fastest_viewer_takes_frames() {
+        let hub = FrameHub::new(vec![monitor(0, 10, true)]);
+        assert_eq!(hub.demand().max_fps(0), None, "nobody watches");
+        let thumbnail = hub.subscribe(0, true, Ask::native(75)).unwrap();
+        thumbnail.set_fps(Some(2));
+        assert_eq!(hub.demand().max_fps(0), Some(2));
+        let other = hub.subscribe(0, true, Ask::native(75)).unwrap();
+        other.set_fps(Some(10));
+        assert_eq!(hub.demand().max_fps(0), Some(10));
+        other.set_fps(None);
+        assert_eq!(hub.demand().max_fps(0), None, "one takes every frame");
+        drop(other);
+        assert_eq!(hub.demand().max_fps(0), Some(2));
+        drop(thumbnail);
+        assert_eq!(hub.demand().max_fps(0), None);
+    }
+
+    #[test]
+    fn past_four_renditions_a_viewer_shares_one_and_gives_its_place_back() {
+        let hub = FrameHub::new(vec![monitor(0, 10, true)]);
+        let ask = |w: u32| Ask {
+            max_width: w,
+            max_height: w,
+            quality: 75,
+        };
+        let subs: Vec<_> = [100, 200, 300, 400]
+            .into_iter()
+            .map(|w| hub.subscribe(0, true, ask(w)).unwrap())
+            .collect();
+        assert!(subs.iter().all(|s| s.given() == s.asked()));
+        let fifth = hub.subscribe(0, true, ask(350)).unwrap();
+        assert_eq!(fifth.given(), ask(300), "the largest within its ask");
+        drop(fifth);
+        drop(subs);
+        let alone = hub.subscribe(0, true, ask(350)).unwrap();
+        assert_eq!(alone.given(), ask(350), "places are given back");
     }
 
     #[test]

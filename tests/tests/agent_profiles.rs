@@ -348,3 +348,21 @@ async fn a_slow_link_gets_a_lower_quality_and_size_and_another_viewer_keeps_its_
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_watched_only_at_two_frames_a_second_is_captured_no_faster() {
+    // A screen that changes at every capture, at an agent rate of 30.
+    let agent = TestAgent::start(Options::default()).await;
+    let (mut thumb, mut picture, _) =
+        viewer(&agent, settings(Some((160, 90)), None, Some(2))).await;
+    let before = agent.captures();
+    let frames = frames_within(&mut thumb, &mut picture, Duration::from_secs(3)).await;
+    let captures = agent.captures() - before;
+    eprintln!("3 s at fps 2: {captures} captures, {frames} frames");
+    assert!(
+        captures <= 8,
+        "{captures} captures in 3 s for a viewer at 2 a second"
+    );
+    assert!(frames >= 2, "{frames} frames");
+    agent.stop().await;
+}

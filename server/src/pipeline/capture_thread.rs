@@ -31,11 +31,13 @@ pub(super) fn run(
     // to it is neither encoded nor sent (a still screen costs a capture and
     // a compare, or nothing when the source reports damage).
     let mut previous: HashMap<u32, Arc<CapturedImage>> = HashMap::new();
+    let mut last_capture: HashMap<u32, Instant> = HashMap::new();
     loop {
         let Some(watched) = demand.wait_for_watchers(Instant::now() + IDLE_CHECK) else {
             return;
         };
         let tick = Instant::now();
+        let watched = due(&watched, hub, period, tick, &mut last_capture);
         if !tick_once(&mut keeper, hub, handoff, &watched, &mut previous) {
             return;
         }
@@ -51,6 +53,37 @@ pub(super) fn run(
             return;
         }
     }
+}
+
+/// Of the `watched` monitors, those due for a capture at `tick`: each is
+/// captured as often as its fastest viewer takes frames (a monitor watched
+/// only by a thumbnail at 2 frames a second is captured twice a second),
+/// and never faster than the agent's `period`.
+fn due(
+    watched: &[u32],
+    hub: &FrameHub,
+    period: Duration,
+    tick: Instant,
+    last_capture: &mut HashMap<u32, Instant>,
+) -> Vec<u32> {
+    last_capture.retain(|id, _| watched.contains(id));
+    watched
+        .iter()
+        .copied()
+        .filter(|id| {
+            let own = hub.demand().max_fps(*id).map_or(period, |fps| {
+                (Duration::from_secs(1) / fps.max(1)).max(period)
+            });
+            // Half a tick early is on time: ticks come every `period`.
+            let due = last_capture
+                .get(id)
+                .is_none_or(|at| tick + period / 2 >= *at + own);
+            if due {
+                last_capture.insert(*id, tick);
+            }
+            due
+        })
+        .collect()
 }
 
 /// One tick: follows the monitors, then captures each watched one that

@@ -279,6 +279,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                 self.have = None;
                 s.frames.mark_changed();
             }
+            s.set_fps(self.fps_now());
             return;
         }
         // Drop the old subscription first so its monitor can go idle.
@@ -292,6 +293,9 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                 s.frames.mark_changed();
                 s
             });
+        if let Some(s) = sub.as_ref() {
+            s.set_fps(self.fps_now());
+        }
     }
 
     /// Tells a monitoring viewer whether frames can flow, when that differs
@@ -326,12 +330,17 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     /// The shortest time between two frames to this viewer, if it asked
     /// for fewer frames than the agent makes.
     fn interval(&self) -> Option<Duration> {
+        Some(Duration::from_secs(1) / self.fps_now()?.max(1))
+    }
+
+    /// The most frames a second this viewer takes now: what it asked for,
+    /// lowered by the adaptive rate (`None`: every frame the agent makes).
+    fn fps_now(&self) -> Option<u32> {
         let asked = self.view.borrow().fps;
-        let fps = match (asked, self.adapt.step().fps) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
-        Some(Duration::from_secs(1) / fps.max(1))
+        match (asked, self.adapt.step().fps) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Sends what this viewer needs of `picture` in the rendition `given`
