@@ -24,6 +24,10 @@ pub struct Applied {
 pub struct Composed {
     /// `None` until the first full frame.
     pub picture: Option<RgbImage>,
+    /// The JPEG quality of the last frame applied (the agent lowers it for
+    /// a viewer that cannot keep up; a change of it comes with a full
+    /// frame).
+    pub quality: Option<u8>,
     pairing: Option<FramePairing>,
 }
 
@@ -37,6 +41,7 @@ impl Composed {
     /// full).
     pub fn reset(&mut self) {
         self.picture = None;
+        self.quality = None;
         self.pairing = None;
     }
 
@@ -62,6 +67,7 @@ impl Composed {
                 None => {}
                 Some(Paired::Frame(frame)) => {
                     self.picture = Some(decode(&frame.jpeg));
+                    self.quality = Some(frame.meta.quality);
                     return Applied {
                         meta: frame.meta,
                         rects: None,
@@ -92,6 +98,7 @@ impl Composed {
                         jpeg_bytes += tile.jpeg.len();
                         rects.push(tile.rect);
                     }
+                    self.quality = Some(update.meta.quality);
                     return Applied {
                         meta: update.meta,
                         rects: Some(rects),

@@ -25,6 +25,22 @@ fn reference(screen: &PaintedScreen) -> RgbImage {
     decode(&FrameEncoder::new(75).encode(&image).unwrap())
 }
 
+/// The same for the size and quality of `composed`'s picture: a viewer
+/// that could not keep up is given less by the agent (adaptive rate), and
+/// converges to the screen in that rendition.
+fn reference_for(screen: &PaintedScreen, composed: &Composed) -> RgbImage {
+    let pixels = screen.pixels.lock().unwrap().clone();
+    let image = CapturedImage::rgba(pixels.width(), pixels.height(), pixels.into_raw());
+    let size = composed.picture.as_ref().unwrap().dimensions();
+    let scaled = if size == (image.width, image.height) {
+        image
+    } else {
+        lookout_server::scale::scale(&image, size).unwrap()
+    };
+    let quality = composed.quality.unwrap();
+    decode(&FrameEncoder::new(quality).encode(&scaled).unwrap())
+}
+
 /// Mean absolute difference per channel, and the worst 16x16 tile's.
 fn difference(a: &RgbImage, b: &RgbImage) -> (f64, f64) {
     assert_eq!(a.dimensions(), b.dimensions());
@@ -157,7 +173,7 @@ async fn fast_slow_and_restarting_viewers_all_converge_to_the_screen() {
     let (mut toggling, mut toggling_picture) = regions_viewer(&agent, None).await;
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut fast_updates = Vec::new();
-    let mut slow_seqs = Vec::new();
+    let mut slow_updates: Vec<Applied> = Vec::new();
     let started = Instant::now();
     for round in 0..60 {
         damage(&screen, &mut rng);
@@ -178,7 +194,7 @@ async fn fast_slow_and_restarting_viewers_all_converge_to_the_screen() {
             )
             .await
             {
-                slow_seqs.push(update.meta.seq);
+                slow_updates.push(update);
             }
         }
         if round % 13 == 6 {
@@ -197,21 +213,20 @@ async fn fast_slow_and_restarting_viewers_all_converge_to_the_screen() {
     }
     let quiet = Duration::from_millis(500);
     fast_updates.extend(settle(&mut fast, &mut fast_picture, quiet).await);
-    slow_seqs.extend(
-        settle(&mut slow, &mut slow_picture, quiet)
-            .await
-            .iter()
-            .map(|u| u.meta.seq),
-    );
+    slow_updates.extend(settle(&mut slow, &mut slow_picture, quiet).await);
     settle(&mut toggling, &mut toggling_picture, quiet).await;
-    let want = reference(&screen);
     for (name, picture) in [
         ("fast", &fast_picture),
         ("slow", &slow_picture),
         ("toggling", &toggling_picture),
     ] {
+        let want = reference_for(&screen, picture);
         let (mean, worst) = difference(picture.picture.as_ref().unwrap(), &want);
-        eprintln!("{name}: mean difference {mean:.3}, worst tile {worst:.2}");
+        eprintln!(
+            "{name}: mean difference {mean:.3}, worst tile {worst:.2}, quality {:?}, {:?}",
+            picture.quality,
+            want.dimensions()
+        );
         assert!(
             mean < 0.5 && worst < 12.0,
             "{name} differs: {mean:.3} mean, {worst:.2} worst tile"
@@ -223,8 +238,18 @@ async fn fast_slow_and_restarting_viewers_all_converge_to_the_screen() {
         "mostly region updates: {regions} of {}",
         fast_updates.len()
     );
+    let slow_seqs: Vec<u64> = slow_updates.iter().map(|u| u.meta.seq).collect();
     let gaps = slow_seqs.windows(2).filter(|w| w[1] > w[0] + 1).count();
     assert!(gaps > 0, "the slow viewer was never skipped: {slow_seqs:?}");
+    // Skipped, it was sent the union of what changed since its picture.
+    let caught_up = slow_updates
+        .windows(2)
+        .filter(|w| w[1].meta.seq > w[0].meta.seq + 1 && w[1].rects.is_some())
+        .count();
+    assert!(
+        caught_up > 0,
+        "no region update after a skip: {slow_seqs:?}"
+    );
     let bytes: usize = fast_updates.iter().map(|u| u.jpeg_bytes).sum();
     eprintln!("{bytes} bytes of JPEG to the fast viewer");
     eprintln!(

@@ -66,6 +66,15 @@ const HOLD: Duration = Duration::from_secs(2);
 /// ...doubled each time a step up had to be taken back, up to this.
 const HOLD_MAX: Duration = Duration::from_secs(30);
 
+/// Bytes a socket may hold unsent while its link keeps up: a full 1080p
+/// frame of a busy desktop, so a fast link always has the next one queued.
+pub(crate) const UNSENT_MAX: u32 = 128 * 1024;
+/// The least it may hold: a few packets.
+const UNSENT_MIN: u32 = 16 * 1024;
+/// On a link that cannot keep up, the socket holds this much time's worth
+/// of its throughput unsent: what a frame waits behind in the kernel.
+const UNSENT_TIME: f64 = 0.1;
+
 /// One viewer's place on the ladder and what it measured so far.
 #[derive(Debug)]
 pub(crate) struct Adapt {
@@ -75,6 +84,11 @@ pub(crate) struct Adapt {
     late: bool,
     /// The longest write in the window.
     worst: Duration,
+    /// Bytes written in the window.
+    bytes: u64,
+    /// What the link carries while the writer waits on it, bytes a second
+    /// (smoothed), once measured.
+    throughput: Option<f64>,
     /// Since when every window was clean.
     clean_since: Instant,
     hold: Duration,
@@ -89,6 +103,8 @@ impl Adapt {
             busy: Duration::ZERO,
             late: false,
             worst: Duration::ZERO,
+            bytes: 0,
+            throughput: None,
             clean_since: now,
             hold: HOLD,
             raised_at: None,
@@ -126,9 +142,25 @@ impl Adapt {
         ask
     }
 
-    /// Records one frame written at `now`, which kept the writer busy for
-    /// `writing`. Returns whether the step changed.
-    pub(crate) fn sent(&mut self, now: Instant, writing: Duration) -> bool {
+    /// How many bytes the viewer's socket may hold unsent now: the most
+    /// while nothing is lowered, else a tenth of a second of what its link
+    /// carries, so that a slow link does not queue half a second of stale
+    /// frames in the kernel.
+    pub(crate) fn unsent_limit(&self) -> u32 {
+        match self.throughput {
+            Some(rate) if self.level > 0 => {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let bytes = (rate * UNSENT_TIME).min(f64::from(UNSENT_MAX)) as u32;
+                bytes.clamp(UNSENT_MIN, UNSENT_MAX)
+            }
+            _ => UNSENT_MAX,
+        }
+    }
+
+    /// Records one frame of `bytes` written at `now`, which kept the writer
+    /// busy for `writing`. Returns whether the step changed.
+    pub(crate) fn sent(&mut self, now: Instant, writing: Duration, bytes: usize) -> bool {
+        self.bytes += u64::try_from(bytes).unwrap_or(u64::MAX);
         self.busy += writing;
         self.late |= writing > LATE;
         self.worst = self.worst.max(writing);
@@ -144,6 +176,14 @@ impl Adapt {
             return false;
         }
         let busy = self.busy.as_secs_f64() / elapsed.as_secs_f64();
+        // Writes that waited say what the link carries; quick ones only
+        // say it carries more.
+        if busy >= CLEAN {
+            #[allow(clippy::cast_precision_loss)]
+            let sample = self.bytes as f64 / self.busy.as_secs_f64();
+            self.throughput = Some(self.throughput.map_or(sample, |t| 0.5 * t + 0.5 * sample));
+        }
+        self.bytes = 0;
         let (late, idle) = (self.late, self.busy.is_zero());
         self.window_start = now;
         self.busy = Duration::ZERO;
@@ -213,7 +253,7 @@ mod tests {
         let end = *now + span;
         while *now < end {
             *now += every;
-            adapt.sent(*now, writing);
+            adapt.sent(*now, writing, 10_000);
         }
     }
 
@@ -268,11 +308,31 @@ mod tests {
         let mut now = Instant::now();
         let mut adapt = Adapt::new(now);
         now += 1500 * MS;
-        assert!(adapt.sent(now, 1500 * MS));
+        assert!(adapt.sent(now, 1500 * MS, 10_000));
         assert_eq!(adapt.level(), 2, "six times too late: two steps");
         now += 2500 * MS;
-        adapt.sent(now, 2500 * MS);
+        adapt.sent(now, 2500 * MS, 10_000);
         assert_eq!(adapt.level(), 5, "ten times: three");
+    }
+
+    #[test]
+    fn a_slow_link_may_hold_a_tenth_of_a_second_unsent() {
+        let mut now = Instant::now();
+        let mut adapt = Adapt::new(now);
+        assert_eq!(adapt.unsent_limit(), UNSENT_MAX);
+        // 2 Mbit/s: 25 KB written in 100 ms, back to back.
+        for _ in 0..10 {
+            now += 100 * MS;
+            adapt.sent(now, 100 * MS, 25_000);
+        }
+        assert!(adapt.level() > 0);
+        assert_eq!(adapt.unsent_limit(), 25_000);
+        // 100 Mbit/s would allow more than the most: the most.
+        for _ in 0..10 {
+            now += 100 * MS;
+            adapt.sent(now, 100 * MS, 1_250_000);
+        }
+        assert_eq!(adapt.unsent_limit(), UNSENT_MAX);
     }
 
     #[test]

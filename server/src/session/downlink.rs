@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::UnsentLimit;
 use super::adapt::Adapt;
 use crate::availability::Availability;
 use crate::frame::EncodedFrame;
@@ -119,6 +120,8 @@ pub(crate) struct Downlink<W> {
     pub next_at: Option<Instant>,
     /// How much this viewer's link carries (adaptive rate).
     pub adapt: Adapt,
+    /// Its socket's limit on unsent bytes, lowered on a slow link.
+    pub unsent: Option<UnsentLimit>,
     /// For the log.
     pub viewer: u64,
     pub outbox: mpsc::Receiver<Outgoing>,
@@ -186,11 +189,14 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                             continue;
                         };
                         let started = Instant::now();
-                        if let Some(writing) = self.send_picture(&picture, given).await? {
+                        if let Some((writing, bytes)) = self.send_picture(&picture, given).await? {
                             *frames += 1;
                             self.next_at = self.interval().map(|i| started + i);
-                            if self.adapt.sent(std::time::Instant::now(), writing) {
+                            if self.adapt.sent(std::time::Instant::now(), writing, bytes) {
                                 self.adapted(&mut sub, &mut restarts);
+                            }
+                            if let Some(unsent) = &mut self.unsent {
+                                unsent.set(self.adapt.unsent_limit());
                             }
                         }
                     }
@@ -346,13 +352,13 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     /// Sends what this viewer needs of `picture` in the rendition `given`
     /// selects: the update from the picture it has when it takes region
     /// updates and one can be made, else the full frame. Returns how long
-    /// the writing took, if anything was sent (nothing when it has this
-    /// picture already).
+    /// the writing took and how many bytes it wrote, if anything was sent
+    /// (nothing when it has this picture already).
     async fn send_picture(
         &mut self,
         picture: &Arc<Picture>,
         given: Ask,
-    ) -> Result<Option<Duration>, DownlinkError> {
+    ) -> Result<Option<(Duration, usize)>, DownlinkError> {
         let regions = self.view.borrow().regions;
         let profile = given.profile(picture.size());
         let have = self
@@ -387,7 +393,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         let writing = started.elapsed();
         self.have = Some((picture.epoch, picture.seq, profile));
         self.sent_size.set((frame.width, frame.height));
-        Ok(Some(writing))
+        Ok(Some((writing, frame.len())))
     }
 
     async fn send_frame(&mut self, frame: &EncodedFrame) -> Result<(), DownlinkError> {

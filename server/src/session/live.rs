@@ -14,6 +14,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::CLOSE_GRACE;
+use super::UnsentLimit;
 use super::adapt::Adapt;
 use super::downlink::{Downlink, DownlinkError, SentSize, View};
 use super::handshake::Role;
@@ -42,6 +43,8 @@ pub(super) struct Admitted {
     pub layout: watch::Receiver<MonitorList>,
     /// Its place among `--max-viewers`, held until the session ends.
     pub _place: OwnedSemaphorePermit,
+    /// Its socket's limit on unsent bytes.
+    pub unsent: Option<UnsentLimit>,
 }
 
 /// Runs the session until either side ends it, then logs how it went.
@@ -86,6 +89,7 @@ pub(super) async fn run<R, W>(
             sent_size: Arc::clone(&sent_size),
             next_at: None,
             adapt: Adapt::new(std::time::Instant::now()),
+            unsent: viewer.unsent,
             viewer: viewer.id,
             outbox: outbox_rx,
             cancel: session.clone(),

@@ -45,25 +45,52 @@ use live::Admitted;
 /// queued (a closing error, say).
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Bytes a viewer's socket may hold that the kernel has not sent yet
-/// (`TCP_NOTSENT_LOWAT`): beyond it the socket takes no more, so the
-/// downlink waits and then sends the newest picture instead of queueing
-/// stale ones in the kernel. Without it Linux lets several megabytes wait
-/// in a slow viewer's send buffer (seconds of delay on a slow link), and
-/// the viewer is never skipped, only late. 128 KiB is a full 1080p frame
-/// of a busy desktop at the default quality, so a fast link always has
-/// the next frame queued; bytes in flight are not counted, so a long fat
-/// link is not slowed.
-const UNSENT_LIMIT: u32 = 128 * 1024;
+/// A handle on a viewer's socket to set how many bytes it may hold that
+/// the kernel has not sent yet (`TCP_NOTSENT_LOWAT`): beyond it the socket
+/// takes no more, so the downlink waits and then sends the newest picture
+/// instead of queueing stale ones in the kernel. Without it Linux lets
+/// several megabytes wait in a slow viewer's send buffer (seconds of delay
+/// on a slow link), and the viewer is never skipped, only late. It starts
+/// at [`adapt::UNSENT_MAX`] and follows the link
+/// ([`adapt::Adapt::unsent_limit`]); bytes in flight are not counted, so a
+/// long fat link is not slowed.
+#[derive(Debug)]
+pub(crate) struct UnsentLimit {
+    /// A second descriptor of the viewer's socket, closed with the session.
+    socket: socket2::Socket,
+    bytes: u32,
+}
 
-/// Sets [`UNSENT_LIMIT`] on `tcp` where the platform has it.
-fn limit_unsent(tcp: &TcpStream) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(err) = socket2::SockRef::from(tcp).set_tcp_notsent_lowat(UNSENT_LIMIT) {
-        tracing::debug!(error = %err, "cannot limit unsent bytes");
+impl UnsentLimit {
+    /// Sets the limit on `tcp` and keeps a handle to change it; `None` (and
+    /// no limit) where the platform has none.
+    fn of(tcp: &TcpStream) -> Option<Self> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let socket = socket2::SockRef::from(tcp).try_clone().ok()?;
+            let mut limit = Self { socket, bytes: 0 };
+            limit.set(adapt::UNSENT_MAX);
+            Some(limit)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = tcp;
+            None
+        }
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = (tcp, UNSENT_LIMIT);
+
+    /// Lets the socket hold `bytes` unsent (a change of less than a
+    /// quarter is not worth a system call).
+    pub(crate) fn set(&mut self, bytes: u32) {
+        if self.bytes.abs_diff(bytes) <= self.bytes / 4 && self.bytes != 0 {
+            return;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        match self.socket.set_tcp_notsent_lowat(bytes) {
+            Ok(()) => self.bytes = bytes,
+            Err(err) => tracing::debug!(error = %err, "cannot limit unsent bytes"),
+        }
+    }
 }
 
 /// Serves one accepted connection to the end: TLS (unless `--no-tls`), the
@@ -80,13 +107,13 @@ pub(crate) async fn serve_connection(
 ) {
     let started = Instant::now();
     let _ = tcp.set_nodelay(true);
-    limit_unsent(&tcp);
+    let unsent = UnsentLimit::of(&tcp);
     // One deadline covers TLS and the token exchange.
     let deadline = tokio::time::Instant::now() + shared.timeouts.handshake;
     let Some(acceptor) = shared.tls.clone().map(tokio_rustls::TlsAcceptor::from) else {
         let binding = ChannelBinding::None;
         return serve_stream(
-            tcp, binding, peer, shared, pending, cancel, deadline, started,
+            tcp, binding, peer, shared, pending, cancel, deadline, started, unsent,
         )
         .await;
     };
@@ -103,7 +130,7 @@ pub(crate) async fn serve_connection(
     match binding {
         Ok((binding, tls)) => {
             serve_stream(
-                tls, binding, peer, shared, pending, cancel, deadline, started,
+                tls, binding, peer, shared, pending, cancel, deadline, started, unsent,
             )
             .await;
         }
@@ -167,6 +194,7 @@ async fn serve_stream<S>(
     cancel: CancellationToken,
     deadline: tokio::time::Instant,
     started: Instant,
+    unsent: Option<UnsentLimit>,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -190,9 +218,10 @@ async fn serve_stream<S>(
         Ok(Err(err)) => return refuse(&mut write, &shared, peer, err).await,
         Err(_) => return Refusal::Timeout(shared.timeouts.handshake).log(peer),
     };
-    let Some(admitted) = admit(&mut write, &shared, peer, auth).await else {
+    let Some(mut admitted) = admit(&mut write, &shared, peer, auth).await else {
         return;
     };
+    admitted.unsent = unsent;
     live::run(reader, write, &shared, admitted, peer, &cancel, started).await;
 }
 
@@ -301,6 +330,7 @@ async fn admit<W: AsyncWrite + Unpin>(
         monitor,
         layout,
         _place: place,
+        unsent: None,
     })
 }
 
