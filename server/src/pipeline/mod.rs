@@ -27,6 +27,7 @@ mod capture_thread;
 mod encode_thread;
 mod handoff;
 mod keeper;
+mod last_images;
 
 use std::thread::JoinHandle;
 use std::time::Duration;
