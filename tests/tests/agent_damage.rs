@@ -1,11 +1,19 @@
 //! Damage-limited capture against a real X server (Xvfb): the X11 capturer
 //! reads only what the server reported damaged into a copy of its last
 //! image, and that image must still be the screen, exactly, while small
-//! windows appear, move and vanish and rectangles are painted everywhere.
+//! windows appear, move and vanish and rectangles are painted everywhere;
+//! and a viewer of the agent binary, composing region updates while an
+//! xterm is typed into, ends with the screen.
 
 use std::time::{Duration, Instant};
 
+use image::RgbImage;
+use lookout_protocol::ServerMessage;
 use lookout_server::capture::{CapturedImage, Capturer, ImageTransport, X11Capturer};
+use lookout_server::encode::FrameEncoder;
+use lookout_tests::client::{Client, decode};
+use lookout_tests::compose::{Composed, with_regions};
+use lookout_tests::process::{AgentProcess, Running};
 use lookout_tests::x11::Xvfb;
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::{
@@ -14,6 +22,8 @@ use x11rb::protocol::xproto::{
 use x11rb::rust_connection::RustConnection;
 
 const SIZE: (u16, u16) = (640, 480);
+
+const TOKEN: &str = "damage-test-token-0123";
 
 /// A small xorshift generator: the same scene on every run.
 struct Rng(u64);
@@ -205,4 +215,106 @@ fn a_capture_without_an_image_before_reads_everything() {
     let again = x11.capture_changes(0, None).unwrap();
     assert_eq!(again.changed, None);
     assert_eq!(again.image, reference.capture(0).unwrap());
+}
+
+/// The screen as a viewer that took a full frame now would see it: the
+/// agent's encoder at its default quality, so that what is compared is the
+/// composition, not JPEG loss.
+fn as_a_full_frame(screen: &RgbImage) -> RgbImage {
+    let rgba = image::DynamicImage::ImageRgb8(screen.clone()).to_rgba8();
+    let image = CapturedImage::rgba(rgba.width(), rgba.height(), rgba.into_raw());
+    decode(&FrameEncoder::new(75).encode(&image).unwrap())
+}
+
+/// The mean absolute difference per channel, and the worst 16x16 tile's.
+fn difference(a: &RgbImage, b: &RgbImage) -> (f64, f64) {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let (w, h) = a.dimensions();
+    let (mut total, mut worst) = (0u64, 0f64);
+    for ty in (0..h).step_by(16) {
+        for tx in (0..w).step_by(16) {
+            let (mut sum, mut n) = (0u64, 0u64);
+            for y in ty..(ty + 16).min(h) {
+                for x in tx..(tx + 16).min(w) {
+                    let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
+                    sum +=
+                        p.0.iter()
+                            .zip(q.0)
+                            .map(|(u, v)| u64::from(u.abs_diff(v)))
+                            .sum::<u64>();
+                    n += 3;
+                }
+            }
+            total += sum;
+            worst = worst.max(sum as f64 / n as f64);
+        }
+    }
+    (total as f64 / f64::from(w * h * 3), worst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_composing_updates_while_an_xterm_is_typed_into_ends_with_the_screen() {
+    let xvfb = Xvfb::start(SIZE.0.into(), SIZE.1.into());
+    let mut xterm = xvfb.command("xterm");
+    xterm.args(["-geometry", "60x16+30+40", "-bg", "white", "-fg", "black"]);
+    let _xterm = Running::spawn(xterm);
+    let window = xvfb
+        .find_window("xterm", Duration::from_secs(20))
+        .expect("the xterm window appears");
+    let focused = xvfb
+        .command("xdotool")
+        .args(["windowfocus", "--sync", &window.0.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(focused, "xdotool windowfocus failed");
+    let agent = AgentProcess::start(Some(xvfb.display()), &["--token", TOKEN]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    assert!(matches!(welcome, ServerMessage::Welcome { .. }));
+    client.send(with_regions()).await;
+    let mut picture = Composed::new();
+    let first = picture.next(&mut client, |_| {}).await;
+    assert_eq!(first.rects, None, "the first frame is full");
+    // Typed through XTEST, as a person types, while the viewer reads.
+    let mut typing = xvfb.command("xdotool");
+    typing.args([
+        "type",
+        "--delay",
+        "40",
+        "damage-limited capture: 0123456789 ok",
+    ]);
+    let typing = tokio::task::spawn_blocking(move || typing.status());
+    let mut updates = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut typed = false;
+    // Reads until typing is over and the agent has gone quiet.
+    for _ in 0..10_000 {
+        let quiet = Duration::from_millis(if typed { 1000 } else { 100 });
+        match tokio::time::timeout(quiet, picture.next(&mut client, |_| {})).await {
+            Ok(update) => updates.push(update),
+            Err(_) if typed => break,
+            Err(_) => {}
+        }
+        typed = typed || typing.is_finished();
+        assert!(Instant::now() < deadline, "the agent never went quiet");
+    }
+    assert!(
+        typing.await.unwrap().unwrap().success(),
+        "xdotool type failed"
+    );
+    let want = as_a_full_frame(&xvfb.screenshot());
+    let (mean, worst) = difference(picture.picture.as_ref().unwrap(), &want);
+    let regions = updates.iter().filter(|u| u.rects.is_some()).count();
+    eprintln!(
+        "{} updates ({regions} region updates); mean difference {mean:.3}, worst tile {worst:.2}",
+        updates.len()
+    );
+    assert!(
+        mean < 0.5 && worst < 12.0,
+        "the composed picture is not the screen: {mean:.3} mean, {worst:.2} worst tile"
+    );
+    assert!(
+        regions * 2 > updates.len() && regions >= 10,
+        "typing is sent as region updates: {regions} of {}",
+        updates.len()
+    );
 }
