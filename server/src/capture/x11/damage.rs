@@ -4,6 +4,7 @@
 //! small change costs a capture of that part only.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use x11rb::connection::{Connection as _, RequestConnection as _};
 use x11rb::errors::ReplyOrIdError;
@@ -22,14 +23,29 @@ use crate::regions;
 /// read is cheaper than many small ones.
 pub(super) const MAX_RECTS: usize = 8;
 
+/// How often a monitor that changes is read whole all the same. Damage is
+/// trusted to say where a monitor changed, but a server may miss some
+/// (some direct-rendering paths have): a part missed is repaired at the
+/// next whole read. A still screen is never read; a changing one pays one
+/// whole read in this long (a few milliseconds at 1920x1080).
+pub(super) const WHOLE_READ_EVERY: Duration = Duration::from_secs(5);
+
 /// Where each monitor changed since its last capture, by id.
 #[derive(Debug)]
 pub(super) struct DamageTracker {
-    /// Per monitor id: the damage since its last capture, in the monitor's
-    /// own coordinates, at most [`MAX_RECTS`] rectangles. A monitor not in
+    /// Per monitor id: the damage since its last capture. A monitor not in
     /// the map was never captured (or its damage was lost), which counts as
     /// changed everywhere.
-    damaged: HashMap<u32, Vec<regions::Rect>>,
+    damaged: HashMap<u32, Damaged>,
+}
+
+/// One monitor's damage since its last capture.
+#[derive(Debug)]
+struct Damaged {
+    /// In the monitor's own coordinates, at most [`MAX_RECTS`].
+    rects: Vec<regions::Rect>,
+    /// When the monitor was last read whole.
+    read_whole: Instant,
 }
 
 impl DamageTracker {
@@ -86,8 +102,8 @@ impl DamageTracker {
             let Some(local) = local_part(area, monitor) else {
                 continue;
             };
-            if let Some(rects) = self.damaged.get_mut(&id) {
-                coalesce(rects, local);
+            if let Some(damaged) = self.damaged.get_mut(&id) {
+                coalesce(&mut damaged.rects, local);
             }
         }
     }
@@ -98,17 +114,30 @@ impl DamageTracker {
         self.damaged.clear();
     }
 
-    /// Monitor `id` is about to be captured: returns its damage since its
-    /// last capture (`None`: unknown, changed anywhere), and starts
-    /// collecting anew. Call after the pending events were read.
-    pub(super) fn take(&mut self, id: u32) -> Option<Vec<regions::Rect>> {
-        self.damaged.insert(id, Vec::new())
+    /// Monitor `id` is about to be captured at `now`: returns its damage
+    /// since its last capture, and starts collecting anew. `None` says
+    /// "read it whole": the damage is unknown, or the monitor has not been
+    /// read whole for [`WHOLE_READ_EVERY`]. Call after the pending events
+    /// were read.
+    pub(super) fn take(&mut self, id: u32, now: Instant) -> Option<Vec<regions::Rect>> {
+        let Some(damaged) = self.damaged.get_mut(&id) else {
+            let read_whole = now;
+            let rects = Vec::new();
+            self.damaged.insert(id, Damaged { rects, read_whole });
+            return None;
+        };
+        let rects = std::mem::take(&mut damaged.rects);
+        if now.saturating_duration_since(damaged.read_whole) >= WHOLE_READ_EVERY {
+            damaged.read_whole = now;
+            return None;
+        }
+        Some(rects)
     }
 
     /// Whether monitor `id` is known unchanged since its last capture.
     /// Call after the pending events were read.
     pub(super) fn unchanged(&self, id: u32) -> bool {
-        self.damaged.get(&id).is_some_and(Vec::is_empty)
+        self.damaged.get(&id).is_some_and(|d| d.rects.is_empty())
     }
 }
 
@@ -171,6 +200,13 @@ mod tests {
         }
     }
 
+    /// `ms` milliseconds after a fixed start.
+    fn at(ms: u64) -> Instant {
+        use std::sync::OnceLock;
+        static START: OnceLock<Instant> = OnceLock::new();
+        *START.get_or_init(Instant::now) + Duration::from_millis(ms)
+    }
+
     /// Two monitors side by side, 100x50 each, the second at x = 100.
     fn two_monitors() -> [(u32, Rect); 2] {
         [(0, root(0, 0, 100, 50)), (1, root(100, 0, 100, 50))]
@@ -179,15 +215,15 @@ mod tests {
     #[test]
     fn damage_is_cut_to_each_monitor_in_its_own_coordinates() {
         let mut tracker = DamageTracker::new();
-        assert_eq!(tracker.take(0), None, "never captured: unknown");
-        assert_eq!(tracker.take(1), None);
+        assert_eq!(tracker.take(0, at(0)), None, "never captured: unknown");
+        assert_eq!(tracker.take(1, at(0)), None);
         // Across the boundary between the two.
         tracker.add(root(90, 10, 20, 5), two_monitors().into_iter());
         // Off every monitor.
         tracker.add(root(-30, 60, 10, 10), two_monitors().into_iter());
         assert!(!tracker.unchanged(0) && !tracker.unchanged(1));
-        assert_eq!(tracker.take(0), Some(vec![local(90, 10, 10, 5)]));
-        assert_eq!(tracker.take(1), Some(vec![local(0, 10, 10, 5)]));
+        assert_eq!(tracker.take(0, at(0)), Some(vec![local(90, 10, 10, 5)]));
+        assert_eq!(tracker.take(1, at(0)), Some(vec![local(0, 10, 10, 5)]));
         assert!(tracker.unchanged(0), "taken: nothing since");
         // Touching a monitor's edge is not inside it.
         tracker.add(root(100, 0, 10, 10), [two_monitors()[0]].into_iter());
@@ -198,12 +234,12 @@ mod tests {
     #[test]
     fn damage_of_a_monitor_at_an_offset_is_in_its_coordinates() {
         let mut tracker = DamageTracker::new();
-        tracker.take(7);
+        tracker.take(7, at(0));
         let monitor = (7, root(1920, 0, 1280, 1024));
         tracker.add(root(3000, 1000, 500, 500), [monitor].into_iter());
         tracker.add(root(-5, -5, 1930, 10), [monitor].into_iter());
         assert_eq!(
-            tracker.take(7),
+            tracker.take(7, at(0)),
             Some(vec![local(1080, 1000, 200, 24), local(0, 0, 5, 5)])
         );
     }
@@ -213,9 +249,25 @@ mod tests {
         let mut tracker = DamageTracker::new();
         tracker.add(root(1, 1, 2, 2), two_monitors().into_iter());
         assert!(!tracker.unchanged(0));
-        assert_eq!(tracker.take(0), None);
+        assert_eq!(tracker.take(0, at(0)), None);
         tracker.forget();
-        assert_eq!(tracker.take(0), None, "forgotten: unknown again");
+        assert_eq!(tracker.take(0, at(0)), None, "forgotten: unknown again");
+    }
+
+    #[test]
+    fn a_changing_monitor_is_read_whole_once_in_a_while_all_the_same() {
+        let mut tracker = DamageTracker::new();
+        assert_eq!(tracker.take(0, at(0)), None, "first: whole");
+        let every = WHOLE_READ_EVERY.as_millis() as u64;
+        let mut whole = Vec::new();
+        // A key typed every 100 ms for three periods.
+        for ms in (100..=3 * every).step_by(100) {
+            tracker.add(root(5, 5, 7, 13), two_monitors().into_iter());
+            if tracker.take(0, at(ms)).is_none() {
+                whole.push(ms);
+            }
+        }
+        assert_eq!(whole, [every, 2 * every, 3 * every]);
     }
 
     #[test]
@@ -232,14 +284,14 @@ mod tests {
     #[test]
     fn a_flood_of_damage_becomes_one_rectangle_around_it() {
         let mut tracker = DamageTracker::new();
-        tracker.take(0);
+        tracker.take(0, at(0));
         // A thousand one-pixel reports along a diagonal: a bounded list.
         for i in 0..1000u16 {
             let v = (i % 50) as i16;
             tracker.add(root(v, v, 1, 1), two_monitors().into_iter());
-            assert!(tracker.damaged[&0].len() <= MAX_RECTS);
+            assert!(tracker.damaged[&0].rects.len() <= MAX_RECTS);
         }
-        let rects = tracker.take(0).unwrap();
+        let rects = tracker.take(0, at(0)).unwrap();
         assert!(rects.len() <= MAX_RECTS);
         // Whatever the merging, every damaged pixel is covered.
         for v in 0..50 {

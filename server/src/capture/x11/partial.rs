@@ -5,6 +5,8 @@
 //! change (a typed key) follows its size, not the monitor's. Where damage is not known (no DAMAGE extension, the first
 //! capture, after a monitor change or a failure), the whole monitor is read.
 
+use std::time::Instant;
+
 use super::monitors::Rect;
 use super::{CaptureError, Captured, CapturedImage, PixelOrder, X11Capturer};
 use crate::regions;
@@ -55,7 +57,8 @@ impl X11Capturer {
     ) -> Result<Captured, CaptureError> {
         // Taken before the capture: damage from now on means another one.
         self.read_events();
-        let damaged = self.damage.as_mut().and_then(|d| d.take(id));
+        let now = Instant::now();
+        let damaged = self.damage.as_mut().and_then(|d| d.take(id, now));
         let monitor = self
             .monitors
             .rect(id)
