@@ -162,10 +162,10 @@ fn capture_one(
         return Ok(true);
     }
     let image = Arc::new(image);
-    previous.replace(id, Arc::clone(&image), captured.changed.as_deref());
-    let hint = base
-        .zip(captured.changed)
-        .map(|(base, rects)| Hint { base, rects });
+    // Where it changed counts only against the image given as the base.
+    let changed = captured.changed.filter(|_| base.is_some());
+    previous.replace(id, Arc::clone(&image), changed.as_deref());
+    let hint = base.zip(changed).map(|(base, rects)| Hint { base, rects });
     handoff.put(Job {
         monitor: id,
         image,

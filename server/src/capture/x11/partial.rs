@@ -2,8 +2,10 @@
 //! reported damage since its last capture, into an image equal to that
 //! capture (which the caller hands over, see
 //! [`crate::capture::Capturer::capture_changes`]), so the cost of a small
-//! change (a typed key) follows its size, not the monitor's. Where damage is not known (no DAMAGE extension, the first
-//! capture, after a monitor change or a failure), the whole monitor is read.
+//! change (a typed key) follows its size, not the monitor's. Where damage
+//! is not known (no DAMAGE extension, the first capture, after a monitor
+//! change or a failure), and once in a while all the same
+//! (`damage::WHOLE_READ_EVERY`), the whole monitor is read.
 
 use std::time::Instant;
 
@@ -11,10 +13,10 @@ use super::monitors::Rect;
 use super::{CaptureError, Captured, CapturedImage, PixelOrder, X11Capturer};
 use crate::regions;
 
-/// A damaged part is read into a copy of the image before only while the
-/// damage covers at most 1/`PATCH_AREA_DIVISOR` of the monitor; past that,
-/// the whole monitor is read (a copy and reads of most of it would cost
-/// more than one read of all of it).
+/// The damaged parts are read into the image before only while the damage
+/// covers at most 1/`PATCH_AREA_DIVISOR` of the monitor; past that, the
+/// whole monitor is read (most of it read piece by piece, a round trip a
+/// piece, would cost more than one read of all of it).
 const PATCH_AREA_DIVISOR: u64 = 2;
 
 impl X11Capturer {
