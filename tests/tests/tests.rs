@@ -9,6 +9,7 @@
 //! | `agent_session`, `agent_slow_viewer`, `agent_input` | the agent library on loopback, fake screen and input |
 //! | `agent_regions` | the agent library's region updates against a screen the test paints |
 //! | `x11_capture` | the X11 capturer against Xvfb |
+//! | `agent_damage` | the X11 capturer's damage-limited captures against Xvfb, and the agent binary converging while typing |
 //! | `agent_x11` | the agent binary on Xvfb: pixels and the X pointer |
 //! | `agent_monitors` | the agent binary on Xvfb while `xrandr` changes its monitors |
 //! | `agent_faults` | the agent binary while its X server stops and starts again |
@@ -21,6 +22,8 @@
 //! | `viewer_profiles` | the viewer binary's window on Xvfb asking a fake agent for its size, `--max-size`, `--fps`, `--quality` |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 
+#[cfg(target_os = "linux")]
+mod agent_damage;
 #[cfg(target_os = "linux")]
 mod agent_deploy;
 #[cfg(target_os = "linux")]

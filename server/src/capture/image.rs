@@ -1,5 +1,22 @@
 //! What a capturer returns: [`CapturedImage`], 4-byte pixels in whichever
-//! order the source produces, since the encoder takes either.
+//! order the source produces, since the encoder takes either, and
+//! [`Captured`], the image with where it changed when the source knows.
+
+use crate::regions::Rect;
+
+/// A capture, and where it may differ from the source's capture before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// The image.
+    pub image: CapturedImage,
+    /// The rectangles outside which the image equals the source's capture
+    /// before it (the `previous` given to
+    /// [`crate::capture::Capturer::capture_changes`]): the damage the
+    /// source reported in between. `None` when the source
+    /// cannot tell (no damage reports, no image before, a monitor change):
+    /// it may differ anywhere.
+    pub changed: Option<Vec<Rect>>,
+}
 
 /// One captured image, tightly packed, 4 bytes per pixel, rows top to
 /// bottom, in the order the source produces (the encoder takes either, so
@@ -44,6 +61,23 @@ impl CapturedImage {
             bgrx_to_rgba_in_place(&mut pixels);
         }
         pixels
+    }
+
+    /// Whether this image equals `other` inside `rects`, comparing only
+    /// the pixels there; images of another size or order never do.
+    pub fn same_within(&self, other: &CapturedImage, rects: &[Rect]) -> bool {
+        if (self.width, self.height, self.order) != (other.width, other.height, other.order) {
+            return false;
+        }
+        let stride = self.width as usize * 4;
+        rects.iter().all(|rect| {
+            let rect = rect.clip(self.width, self.height);
+            (rect.y..rect.y + rect.height).all(|y| {
+                let start = y as usize * stride + rect.x as usize * 4;
+                let end = start + rect.width as usize * 4;
+                self.pixels[start..end] == other.pixels[start..end]
+            })
+        })
     }
 }
 
@@ -109,5 +143,24 @@ mod tests {
         assert_eq!(image.to_rgba(), [3, 2, 1, 255, 30, 20, 10, 255]);
         let rgba = CapturedImage::rgba(2, 1, image.to_rgba());
         assert_eq!(rgba.to_rgba(), rgba.pixels, "RGBA is copied as it is");
+    }
+
+    #[test]
+    fn images_compared_within_rectangles_differ_only_by_pixels_inside_them() {
+        let old = CapturedImage::rgba(8, 4, vec![0; 8 * 4 * 4]);
+        let mut new = old.clone();
+        // Pixel (5, 2) changes.
+        new.pixels[(2 * 8 + 5) * 4] = 9;
+        let rect = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        assert!(new.same_within(&old, &[rect(0, 0, 5, 4), rect(6, 0, 2, 4)]));
+        assert!(!new.same_within(&old, &[rect(0, 0, 2, 2), rect(5, 2, 1, 1)]));
+        assert!(!new.same_within(&old, &[rect(4, 1, 100, 100)]), "clipped");
+        let wider = CapturedImage::rgba(16, 2, vec![0; 16 * 2 * 4]);
+        assert!(!wider.same_within(&old, &[]), "another size");
     }
 }

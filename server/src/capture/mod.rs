@@ -12,7 +12,7 @@ mod screen;
 #[cfg(target_os = "linux")]
 mod x11;
 
-pub use image::{CapturedImage, PixelOrder};
+pub use image::{Captured, CapturedImage, PixelOrder};
 pub use pattern::TestPattern;
 pub use screen::ScreenCapturer;
 #[cfg(target_os = "linux")]
@@ -93,6 +93,30 @@ pub trait Capturer {
 
     /// Captures the current image of monitor `id`.
     fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError>;
+
+    /// Captures monitor `id` like [`Capturer::capture`], with where it
+    /// changed. `previous`, when given, must equal this source's last
+    /// capture of `id`: a source that reports damage reads only the damaged
+    /// part of the screen into it and says which part that was. The
+    /// default captures everything and cannot tell.
+    fn capture_changes(
+        &mut self,
+        id: u32,
+        previous: Option<CapturedImage>,
+    ) -> Result<Captured, CaptureError> {
+        drop(previous);
+        Ok(Captured {
+            image: self.capture(id)?,
+            changed: None,
+        })
+    }
+
+    /// Whether [`Capturer::capture_changes`] can use a `previous` image
+    /// (the source reports damage); `false` by default, and then making
+    /// one would be wasted work.
+    fn reports_damage(&self) -> bool {
+        false
+    }
 
     /// Whether monitor `id` is known not to have changed since its last
     /// capture, so capturing it again would only return the same image.

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::CaptureSettings;
-use super::handoff::{Handoff, Job};
+use super::handoff::{Handoff, Hint, Job};
 use super::keeper::Keeper;
-use crate::capture::{CaptureError, CapturedImage, Capturer};
+use super::last_images::LastImages;
+use crate::capture::{CaptureError, Capturer};
 use crate::hub::FrameHub;
 
 /// How long the thread sleeps while nobody watches before it looks at the
@@ -30,7 +31,7 @@ pub(super) fn run(
     // The last image handed to the encoder per monitor: a capture identical
     // to it is neither encoded nor sent (a still screen costs a capture and
     // a compare, or nothing when the source reports damage).
-    let mut previous: HashMap<u32, Arc<CapturedImage>> = HashMap::new();
+    let mut previous = LastImages::default();
     let mut last_capture: HashMap<u32, Instant> = HashMap::new();
     loop {
         let Some(watched) = demand.wait_for_watchers(Instant::now() + IDLE_CHECK) else {
@@ -42,7 +43,7 @@ pub(super) fn run(
             return;
         }
         for id in hub.forget_unwatched() {
-            previous.remove(&id);
+            previous.remove(id);
         }
         // Pace to a deadline; a failing source waits for its next try.
         let wake = match keeper.next_try() {
@@ -93,7 +94,7 @@ fn tick_once(
     hub: &FrameHub,
     handoff: &Handoff,
     watched: &[u32],
-    previous: &mut HashMap<u32, Arc<CapturedImage>>,
+    previous: &mut LastImages,
 ) -> bool {
     let now = Instant::now();
     let mut fresh = false;
@@ -139,7 +140,7 @@ fn capture_one(
     hub: &FrameHub,
     handoff: &Handoff,
     id: u32,
-    previous: &mut HashMap<u32, Arc<CapturedImage>>,
+    previous: &mut LastImages,
 ) -> Result<bool, CaptureError> {
     let mut fresh = false;
     let Some(capturer) = keeper.capturer(Instant::now(), hub, &mut fresh) else {
@@ -150,7 +151,7 @@ fn capture_one(
     if !capturer.monitors().iter().any(|m| m.id == id) {
         return Ok(true);
     }
-    let known = previous.contains_key(&id) && hub.has_frame(id);
+    let known = previous.get(id).is_some() && hub.has_frame(id);
     // A still screen the source can vouch for costs no capture.
     if known && capturer.unchanged(id) {
         return Ok(true);
@@ -161,8 +162,16 @@ fn capture_one(
     }
     let layout = hub.layout();
     let captured_at_us = unix_micros();
-    let image = match capturer.capture(id) {
-        Ok(image) => image,
+    // The image before is this source's last capture of `id` (or equal to
+    // it: an identical capture is not kept), so its damage since holds
+    // against it.
+    let base = previous.get(id).filter(|_| known).cloned();
+    let canvas = match base {
+        Some(_) if capturer.reports_damage() => previous.canvas(id),
+        _ => None,
+    };
+    let captured = match capturer.capture_changes(id, canvas) {
+        Ok(captured) => captured,
         // The monitors changed under the capture (a smaller screen, say):
         // not a failure, the next tick follows.
         Err(err) => {
@@ -177,16 +186,26 @@ fn capture_one(
     };
     // Told before the frame is published: a viewer hears `live` first.
     keeper.succeeded(Instant::now(), hub);
-    if known && previous.get(&id).is_some_and(|p| **p == image) {
+    let image = captured.image;
+    let same = base.as_ref().is_some_and(|p| match &captured.changed {
+        Some(rects) => image.same_within(p, rects),
+        None => **p == image,
+    });
+    if same {
+        previous.keep_spare(id, image);
         return Ok(true);
     }
     let image = Arc::new(image);
-    previous.insert(id, Arc::clone(&image));
+    // Where it changed counts only against the image given as the base.
+    let changed = captured.changed.filter(|_| base.is_some());
+    previous.replace(id, Arc::clone(&image), changed.as_deref());
+    let hint = base.zip(changed).map(|(base, rects)| Hint { base, rects });
     handoff.put(Job {
         monitor: id,
         image,
         captured_at_us,
         layout,
+        hint,
     });
     Ok(true)
 }

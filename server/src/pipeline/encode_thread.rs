@@ -96,10 +96,13 @@ fn encode(
         None => Plan::Full,
         Some(previous) => {
             stream.dirty.fill(false);
-            match stream
-                .grid
-                .diff(&previous.pixels, &image.pixels, &mut stream.dirty)
-            {
+            let (old, new, dirty) = (&previous.pixels, &image.pixels, &mut stream.dirty);
+            // Damage since the image this stream has: only there to compare.
+            let changed = match job.hint.as_ref().filter(|h| Arc::ptr_eq(&h.base, previous)) {
+                Some(hint) => stream.grid.diff_within(old, new, &hint.rects, dirty),
+                None => stream.grid.diff(old, new, dirty),
+            };
+            match changed {
                 // The same picture again: nothing to send, unless the hub
                 // let its picture go (nobody watched, or the display went
                 // away) and a viewer waits for one.

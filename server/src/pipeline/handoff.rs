@@ -6,6 +6,12 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::capture::CapturedImage;
+use crate::regions::Rect;
+
+/// Damaged rectangles a job carries at most, after jobs were merged (see
+/// [`Handoff::put`]); past it the job says "changed anywhere", and the
+/// encoder compares everything, as it does without damage reports.
+const MAX_HINT_RECTS: usize = 64;
 
 /// A captured image on its way to the encoder.
 #[derive(Debug)]
@@ -16,6 +22,38 @@ pub(super) struct Job {
     /// The hub's monitor layout the image was captured under: an image
     /// of a layout that has changed since is not published.
     pub(super) layout: u64,
+    /// Where the image may differ from the one before it, when the source
+    /// knows; `None`: anywhere.
+    pub(super) hint: Option<Hint>,
+}
+
+/// Where an image may differ from an earlier image of its monitor.
+#[derive(Debug)]
+pub(super) struct Hint {
+    /// The earlier image: the hint holds only against that one (the
+    /// encoder checks it is the image it has, by pointer).
+    pub(super) base: Arc<CapturedImage>,
+    /// Outside these rectangles the image equals `base`.
+    pub(super) rects: Vec<Rect>,
+}
+
+/// The hint of `newer` taking the place of `older`, a job of the same
+/// monitor the encoder never saw: `older`'s damage is `newer`'s too, since
+/// the encoder compares `newer` with what came before `older`.
+fn merged(
+    older: Option<Hint>,
+    older_image: &Arc<CapturedImage>,
+    newer: Option<Hint>,
+) -> Option<Hint> {
+    let (older, mut newer) = (older?, newer?);
+    if !Arc::ptr_eq(&newer.base, older_image) {
+        return None;
+    }
+    newer.rects.extend(older.rects);
+    (newer.rects.len() <= MAX_HINT_RECTS).then_some(Hint {
+        base: older.base,
+        rects: newer.rects,
+    })
 }
 
 /// Captured images waiting for the encode thread, at most one per monitor.
@@ -37,10 +75,14 @@ impl Handoff {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `job`, replacing a job of the same monitor still waiting.
-    pub(super) fn put(&self, job: Job) {
+    /// Queues `job`, replacing a job of the same monitor still waiting
+    /// (whose damage `job` then carries as well).
+    pub(super) fn put(&self, mut job: Job) {
         let mut state = self.lock();
-        state.jobs.retain(|j| j.monitor != job.monitor);
+        if let Some(at) = state.jobs.iter().position(|j| j.monitor == job.monitor) {
+            let older = state.jobs.remove(at);
+            job.hint = merged(older.hint, &older.image, job.hint.take());
+        }
         state.jobs.push(job);
         self.changed.notify_all();
     }
@@ -99,7 +141,70 @@ mod tests {
             image: Arc::new(CapturedImage::rgba(1, 1, vec![0; 4])),
             captured_at_us,
             layout: 0,
+            hint: None,
         }
+    }
+
+    fn rect(x: u32) -> Rect {
+        Rect {
+            x,
+            y: 0,
+            width: 1,
+            height: 1,
+        }
+    }
+
+    #[test]
+    fn a_job_replacing_a_waiting_one_carries_its_damage_too() {
+        let handoff = Handoff::default();
+        let base = Arc::new(CapturedImage::rgba(1, 1, vec![0; 4]));
+        let mut first = job(0, 1);
+        first.hint = Some(Hint {
+            base: Arc::clone(&base),
+            rects: vec![rect(1)],
+        });
+        let mut second = job(0, 2);
+        second.hint = Some(Hint {
+            base: Arc::clone(&first.image),
+            rects: vec![rect(2)],
+        });
+        handoff.put(first);
+        handoff.put(second);
+        let taken = handoff.take().unwrap();
+        let hint = taken.hint.expect("both hints known");
+        assert!(
+            Arc::ptr_eq(&hint.base, &base),
+            "against what the encoder has"
+        );
+        assert_eq!(hint.rects, [rect(2), rect(1)]);
+    }
+
+    #[test]
+    fn a_replaced_job_without_damage_leaves_the_newer_one_without_too() {
+        let handoff = Handoff::default();
+        let first = job(0, 1);
+        let mut second = job(0, 2);
+        second.hint = Some(Hint {
+            base: Arc::clone(&first.image),
+            rects: vec![rect(2)],
+        });
+        handoff.put(first);
+        handoff.put(second);
+        assert!(handoff.take().unwrap().hint.is_none());
+        // Too many rectangles merged: changed anywhere.
+        let mut older = job(0, 1);
+        older.hint = Some(Hint {
+            base: Arc::new(CapturedImage::rgba(1, 1, vec![0; 4])),
+            rects: (0..MAX_HINT_RECTS as u32).map(rect).collect(),
+        });
+        let mut newer = job(0, 2);
+        newer.hint = Some(Hint {
+            base: Arc::clone(&older.image),
+            rects: vec![rect(0)],
+        });
+        handoff.put(older);
+        handoff.put(newer);
+        assert!(handoff.take().unwrap().hint.is_none());
     }
 
     #[test]

@@ -27,6 +27,41 @@ impl Rect {
     pub fn area(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height)
     }
+
+    /// Whether every pixel of `other` is in this rectangle.
+    pub fn contains(&self, other: &Rect) -> bool {
+        self.x <= other.x
+            && self.y <= other.y
+            && u64::from(other.x) + u64::from(other.width)
+                <= u64::from(self.x) + u64::from(self.width)
+            && u64::from(other.y) + u64::from(other.height)
+                <= u64::from(self.y) + u64::from(self.height)
+    }
+
+    /// The smallest rectangle holding both.
+    pub fn union(&self, other: &Rect) -> Rect {
+        let x = self.x.min(other.x);
+        let y = self.y.min(other.y);
+        Rect {
+            x,
+            y,
+            width: (self.x + self.width).max(other.x + other.width) - x,
+            height: (self.y + self.height).max(other.y + other.height) - y,
+        }
+    }
+
+    /// This rectangle cut to a `width`x`height` picture at the origin;
+    /// empty (zero width or height) when nothing of it is inside.
+    pub fn clip(&self, width: u32, height: u32) -> Rect {
+        let x = self.x.min(width);
+        let y = self.y.min(height);
+        Rect {
+            x,
+            y,
+            width: self.width.min(width - x),
+            height: self.height.min(height - y),
+        }
+    }
 }
 
 /// The tiles of a `width`x`height` picture, row by row; the last column
@@ -124,6 +159,53 @@ impl TileGrid {
         }
         dirty.iter().filter(|&&d| d).count()
     }
+
+    /// Like [`TileGrid::diff`], comparing only the tiles that `within`
+    /// touches: the damage the source reported since `old`. A tile outside
+    /// it is taken as unchanged without a look, so the cost follows the
+    /// size of the change, not of the picture; a tile inside it is marked
+    /// only if its pixels differ (damage says where to look, the pixels
+    /// say what changed).
+    pub fn diff_within(
+        &self,
+        old: &[u8],
+        new: &[u8],
+        within: &[Rect],
+        dirty: &mut [bool],
+    ) -> usize {
+        let expected = self.width as usize * 4 * self.height as usize;
+        assert!(
+            old.len() == expected && new.len() == expected && dirty.len() == self.len(),
+            "diff of pictures that do not fit the grid"
+        );
+        for rect in within {
+            let rect = rect.clip(self.width, self.height);
+            if rect.area() == 0 {
+                continue;
+            }
+            let cols = rect.x / TILE..(rect.x + rect.width).div_ceil(TILE);
+            for row in rect.y / TILE..(rect.y + rect.height).div_ceil(TILE) {
+                for col in cols.clone() {
+                    let flag = &mut dirty[(row * self.cols + col) as usize];
+                    if !*flag && self.tile_differs(old, new, col, row) {
+                        *flag = true;
+                    }
+                }
+            }
+        }
+        dirty.iter().filter(|&&d| d).count()
+    }
+
+    /// Whether tile (`col`, `row`) differs between `old` and `new`.
+    fn tile_differs(&self, old: &[u8], new: &[u8], col: u32, row: u32) -> bool {
+        let tile = self.span(col, row, 1, 1);
+        let stride = self.width as usize * 4;
+        (tile.y..tile.y + tile.height).any(|y| {
+            let start = y as usize * stride + tile.x as usize * 4;
+            let end = start + tile.width as usize * 4;
+            old[start..end] != new[start..end]
+        })
+    }
 }
 
 #[cfg(test)]
@@ -214,5 +296,115 @@ mod tests {
             grid.diff(&old, &new, &mut dirty);
             assert_eq!(dirty, want, "{width}x{height}");
         }
+    }
+
+    #[test]
+    fn diff_within_damage_marks_the_changed_tiles_it_covers_and_no_others() {
+        // 100x40: tiles 7 across, 3 down. Changes at (20, 5) (tile 1),
+        // (50, 20) (tile 10) and (99, 39) (tile 20, cut to the picture).
+        let grid = TileGrid::new(100, 40);
+        let old = picture(100, 40);
+        let mut new = old.clone();
+        for (x, y) in [(20, 5), (50, 20), (99, 39)] {
+            set(&mut new, 100, x, y);
+        }
+        let rect = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        // Damage over the first two changes only (and an unchanged tile
+        // beside them): the third change is outside it, so not looked at.
+        let damage = [rect(18, 3, 4, 4), rect(40, 16, 20, 8)];
+        let mut dirty = vec![false; grid.len()];
+        assert_eq!(grid.diff_within(&old, &new, &damage, &mut dirty), 2);
+        let marked: Vec<usize> = (0..grid.len()).filter(|&i| dirty[i]).collect();
+        assert_eq!(marked, [1, 10], "tile 9 is damaged but unchanged");
+        // Damage running off the picture is cut to it.
+        let mut dirty = vec![false; grid.len()];
+        assert_eq!(
+            grid.diff_within(&old, &new, &[rect(90, 30, 500, 500)], &mut dirty),
+            1
+        );
+        assert!(dirty[20]);
+        // No damage: nothing compared, nothing marked.
+        let mut dirty = vec![false; grid.len()];
+        assert_eq!(grid.diff_within(&old, &new, &[], &mut dirty), 0);
+    }
+
+    #[test]
+    fn diff_within_the_whole_picture_agrees_with_diff() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..100 {
+            let width = 1 + (next() % 70) as u32;
+            let height = 1 + (next() % 50) as u32;
+            let grid = TileGrid::new(width, height);
+            let old: Vec<u8> = (0..width * height * 4).map(|_| next() as u8).collect();
+            let mut new = old.clone();
+            for _ in 0..(next() % 5) {
+                let i = (next() % u64::from(width * height * 4)) as usize;
+                new[i] = new[i].wrapping_add(1);
+            }
+            let whole = [Rect {
+                x: 0,
+                y: 0,
+                width,
+                height,
+            }];
+            let mut want = vec![false; grid.len()];
+            let mut got = vec![false; grid.len()];
+            grid.diff(&old, &new, &mut want);
+            grid.diff_within(&old, &new, &whole, &mut got);
+            assert_eq!(got, want, "{width}x{height}");
+        }
+    }
+
+    #[test]
+    fn rectangles_contain_unite_and_clip() {
+        let a = Rect {
+            x: 2,
+            y: 3,
+            width: 10,
+            height: 5,
+        };
+        let inner = Rect {
+            x: 4,
+            y: 4,
+            width: 8,
+            height: 4,
+        };
+        assert!(a.contains(&inner) && a.contains(&a) && !inner.contains(&a));
+        let far = Rect {
+            x: 20,
+            y: 0,
+            width: 1,
+            height: 1,
+        };
+        assert_eq!(
+            a.union(&far),
+            Rect {
+                x: 2,
+                y: 0,
+                width: 19,
+                height: 8
+            }
+        );
+        assert_eq!(far.clip(20, 10).area(), 0, "starts at the right edge");
+        assert_eq!(
+            a.clip(8, 6),
+            Rect {
+                x: 2,
+                y: 3,
+                width: 6,
+                height: 3
+            }
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! The X11 screen read straight from the X server: one persistent
 //! connection, RandR for the monitor list ([`monitors`]), MIT-SHM for the
 //! pixels ([`shm`]; core `GetImage` where shared memory is not offered or
-//! stops working), the server's damage reports to know when nothing changed
-//! ([`damage`]), and the pixels in BGRX order, which the encoder takes as
-//! they are ([`format`]).
+//! stops working), the server's damage reports to know what changed
+//! ([`damage`]) and read only that ([`partial`]), and the pixels in BGRX
+//! order, which the encoder takes as they are ([`format`]).
 //!
 //! Why not xcap on X11: for every frame it opens a new connection, asks
 //! RandR several times over and pulls the pixels through the socket. On
@@ -13,6 +13,7 @@
 mod damage;
 mod format;
 mod monitors;
+mod partial;
 mod shm;
 
 use std::time::Instant;
@@ -25,7 +26,7 @@ use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
 use x11rb::rust_connection::RustConnection;
 
-use super::{CaptureError, CapturedImage, Capturer, PixelOrder};
+use super::{CaptureError, Captured, CapturedImage, Capturer, PixelOrder};
 use damage::DamageTracker;
 use format::PixelFormat;
 use monitors::{Monitors, RECHECK, Rect};
@@ -177,17 +178,14 @@ impl X11Capturer {
         }
     }
 
-    /// Monitor `id` as BGRX, through shared memory while it works.
-    fn capture_bgrx(&mut self, id: u32) -> Result<(Rect, Vec<u8>), CaptureError> {
-        let rect = self
-            .monitors
-            .rect(id)
-            .ok_or(CaptureError::NoSuchMonitor(id))?;
+    /// `rect` of the root window as BGRX, through shared memory while it
+    /// works.
+    fn read_bgrx(&mut self, rect: Rect) -> Result<Vec<u8>, CaptureError> {
         let Some(shm) = &mut self.shm else {
-            return Ok((rect, self.get_image(rect)?));
+            return self.get_image(rect);
         };
         match shm.image(&self.conn, self.root, rect, &self.format) {
-            Ok(pixels) => Ok((rect, pixels)),
+            Ok(pixels) => Ok(pixels),
             Err(shm_err) => {
                 // Only give shared memory up if the socket path works: a
                 // failure of both is about the request, not SHM.
@@ -197,7 +195,7 @@ impl X11Capturer {
                 if let Some(shm) = self.shm.take() {
                     shm.detach(&self.conn);
                 }
-                Ok((rect, pixels))
+                Ok(pixels)
             }
         }
     }
@@ -316,19 +314,27 @@ impl Capturer for X11Capturer {
     }
 
     fn capture(&mut self, id: u32) -> Result<CapturedImage, CaptureError> {
-        // Cleared before the capture: damage from now on means another one.
-        self.read_events();
-        if let Some(damage) = &mut self.damage {
-            damage.mark_captured(id);
+        Ok(self.capture_changes(id, None)?.image)
+    }
+
+    fn capture_changes(
+        &mut self,
+        id: u32,
+        previous: Option<CapturedImage>,
+    ) -> Result<Captured, CaptureError> {
+        let captured = self.capture_damaged(id, previous);
+        if captured.is_err() {
+            // The damage taken for this capture is lost with it: the next
+            // capture of every monitor reads it whole.
+            if let Some(damage) = &mut self.damage {
+                damage.forget();
+            }
         }
-        // The server's own byte order: the encoder takes BGRX as it is.
-        let (rect, pixels) = self.capture_bgrx(id)?;
-        Ok(CapturedImage {
-            width: rect.width.into(),
-            height: rect.height.into(),
-            pixels,
-            order: PixelOrder::Bgrx,
-        })
+        captured
+    }
+
+    fn reports_damage(&self) -> bool {
+        self.damage.is_some()
     }
 
     fn unchanged(&mut self, id: u32) -> bool {

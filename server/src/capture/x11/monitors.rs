@@ -54,16 +54,6 @@ impl Rect {
         u64::from(self.width) * u64::from(self.height) * 4
     }
 
-    /// Whether the two rectangles share at least one pixel.
-    pub(super) fn intersects(self, other: Rect) -> bool {
-        let span = |start: i16, len: u16| (i32::from(start), i32::from(start) + i32::from(len));
-        let (ax0, ax1) = span(self.x, self.width);
-        let (ay0, ay1) = span(self.y, self.height);
-        let (bx0, bx1) = span(other.x, other.width);
-        let (by0, by1) = span(other.y, other.height);
-        ax0 < bx1 && bx0 < ax1 && ay0 < by1 && by0 < ay1
-    }
-
     /// The smallest rectangle holding every one of `rects` and within
     /// `bounds`; `None` when that is empty.
     pub(super) fn bounding(rects: impl Iterator<Item = Rect>, bounds: Rect) -> Option<Rect> {
@@ -315,23 +305,6 @@ fn whole_root(geometry: xproto::GetGeometryReply) -> Listed {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rectangles_intersect_only_when_they_share_a_pixel() {
-        let r = |x, y, width, height| Rect {
-            x,
-            y,
-            width,
-            height,
-        };
-        let screen = r(1920, 0, 1280, 1024);
-        assert!(screen.intersects(r(1920, 0, 1, 1)));
-        assert!(screen.intersects(r(3000, 1000, 500, 500)));
-        assert!(!screen.intersects(r(0, 0, 1920, 1080)), "touching edges");
-        assert!(!screen.intersects(r(3200, 0, 10, 10)));
-        assert!(!screen.intersects(r(1920, 1024, 10, 10)));
-        assert!(r(-5, -5, 10, 10).intersects(r(0, 0, 1, 1)));
-    }
 
     #[test]
     fn the_bounding_box_holds_every_monitor_within_the_root() {
