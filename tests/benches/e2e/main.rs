@@ -19,8 +19,9 @@
 //!   beside an unshaped one (needs root).
 //! * `thumbnail` ([`thumbnail`]): a 320x180, 2 fps stream's bytes and CPU.
 //!
-//! The whole default run takes about six minutes (`--sizes` adds
-//! 3840x2160 to the sweep at about a minute more).
+//! The whole default run took 273 s on the 2-core machine of
+//! BENCHMARKS.md (`--sizes 1280x720,1920x1080,3840x2160` adds 4K to the
+//! sweep, about a minute more).
 //!
 //! Without `--bench` (as under `cargo test`) it runs a tiny smoke version:
 //! the relay's counting checked against known bursts, then the pipelines
