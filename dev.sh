@@ -9,6 +9,8 @@
 #   ./dev.sh deb    build the Debian package (release): target/debian/lookout_*.deb
 #   ./dev.sh package  build the package, install it, check it, remove it (test
 #                   does too; needs root on Debian, skipped otherwise)
+#   ./dev.sh bench [ARGS]  install the bench's packages too, build release, run
+#                   the end-to-end bench (ARGS go to it; see BENCHMARKS.md)
 #
 # Needs Rust (rustup) already; everything else it installs with apt-get.
 set -euo pipefail
@@ -28,12 +30,17 @@ PACKAGES=(
   xvfb xdotool x11-utils x11-xserver-utils imagemagick
   systemd dpkg-dev
 )
+# The end-to-end bench only (not CI's test): x11vnc and TigerVNC's viewer to
+# compare against, xterm for the everyday scenes, iproute2 (ip, tc) for the
+# slow link's namespaces.
+BENCH_PACKAGES=(x11vnc tigervnc-viewer xterm iproute2)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Installs PACKAGES and the packages given as arguments, where missing.
 deps() {
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -132,6 +139,15 @@ fuzz() {
     step "fuzz $target" cargo fuzz run "${opts[@]}" "$target" "$corpus/$target" "fuzz/corpus/$target" -- \
       -max_total_time="$seconds" -timeout=10
   done
+}
+
+# The end-to-end bench (tests/benches/e2e/): every figure of BENCHMARKS.md's
+# end-to-end sections in one run, against x11vnc in the same run. The slow
+# link part needs root (network namespaces) and says so when skipped.
+bench() {
+  deps "${BENCH_PACKAGES[@]}"
+  step "release build" cargo build --release --locked -p lookout-server -p lookout-viewer --bins
+  step "e2e bench" cargo bench --locked -p lookout-tests --bench e2e -- "$@"
 }
 
 # Builds the Debian package with cargo-deb (installed from crates.io, pinned,
@@ -235,9 +251,10 @@ case "${1:-}" in
   audit) audit ;;
   deb) deb ;;
   package) package ;;
+  bench) shift; bench "$@" ;;
   package-check) package_check "$2" ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
