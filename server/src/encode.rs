@@ -51,6 +51,13 @@ pub enum EncodeError {
     Turbo(#[from] turbojpeg::Error),
 }
 
+/// Pictures up to this many pixels are encoded with Huffman tables made
+/// for them (libjpeg-turbo's optimised baseline coding, a second pass over
+/// the data): a glyph-sized update's JPEG is mostly its tables, and the
+/// standard ones are 420 bytes of them. Larger pictures keep the standard
+/// tables: the second pass costs more there than it saves.
+pub const OPTIMIZE_UP_TO: u64 = 128 * 128;
+
 /// Encodes captured images as baseline JPEG at a fixed quality and
 /// subsampling.
 #[derive(Debug)]
@@ -59,6 +66,8 @@ pub struct FrameEncoder {
     subsampling: Subsampling,
     /// libjpeg-turbo's state, made on first use and kept.
     turbo: Option<turbojpeg::Compressor>,
+    /// Whether `turbo` makes its own Huffman tables now.
+    optimizing: bool,
 }
 
 impl FrameEncoder {
@@ -74,6 +83,7 @@ impl FrameEncoder {
             quality: quality.clamp(1, 100),
             subsampling,
             turbo: None,
+            optimizing: false,
         }
     }
 
@@ -135,6 +145,11 @@ impl FrameEncoder {
                 none.insert(compressor)
             }
         };
+        let optimize = rect.area() <= OPTIMIZE_UP_TO;
+        if optimize != self.optimizing {
+            compressor.set_optimize(optimize)?;
+            self.optimizing = optimize;
+        }
         let pitch = image.width as usize * 4;
         let start = rect.y as usize * pitch + rect.x as usize * 4;
         let jpeg = compressor.compress_to_vec(turbojpeg::Image {
@@ -154,6 +169,66 @@ impl FrameEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_small_rectangle_gets_its_own_huffman_tables_and_stays_baseline() {
+        // Text-like: dark strokes on light, a glyph's 16x32.
+        let (w, h) = (160u32, 160u32);
+        let pixels: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                if (x * 7 + y * 3) % 11 < 3 {
+                    [20, 20, 20, 255]
+                } else {
+                    [240, 240, 240, 255]
+                }
+            })
+            .collect();
+        let image = CapturedImage::rgba(w, h, pixels);
+        let glyph = Rect {
+            x: 16,
+            y: 16,
+            width: 16,
+            height: 32,
+        };
+        let mut encoder = FrameEncoder::new(75);
+        let optimized = encoder.encode_rect(&image, glyph).unwrap();
+        let standard = {
+            let mut compressor = turbojpeg::Compressor::new().unwrap();
+            compressor.set_quality(75).unwrap();
+            compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2).unwrap();
+            let start = (16 * w as usize + 16) * 4;
+            compressor
+                .compress_to_vec(turbojpeg::Image {
+                    pixels: &image.pixels[start..],
+                    width: 16,
+                    pitch: w as usize * 4,
+                    height: 32,
+                    format: turbojpeg::PixelFormat::RGBX,
+                })
+                .unwrap()
+        };
+        eprintln!(
+            "glyph: {} bytes optimised, {} standard",
+            optimized.len(),
+            standard.len()
+        );
+        assert!(
+            optimized.len() * 10 < standard.len() * 8,
+            "at least a fifth smaller"
+        );
+        assert!(
+            optimized.windows(2).any(|w| w == [0xff, 0xc0]),
+            "SOF0: baseline"
+        );
+        let decoded = image::load_from_memory(&optimized).unwrap().to_rgb8();
+        assert_eq!(decoded.dimensions(), (16, 32));
+        // A big picture after a small one goes back to the standard tables
+        // (and still decodes).
+        let whole = encoder.encode(&image).unwrap();
+        let decoded = image::load_from_memory(&whole).unwrap().to_rgb8();
+        assert_eq!(decoded.dimensions(), (160, 160));
+    }
 
     fn red(width: u32, height: u32) -> CapturedImage {
         CapturedImage {
