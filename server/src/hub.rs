@@ -40,6 +40,9 @@ type Slots = HashMap<u32, watch::Sender<Option<Arc<Picture>>>>;
 pub(crate) struct Demand {
     state: Mutex<DemandState>,
     wake: Condvar,
+    /// Counts changes of who asks for what: a viewer given another's
+    /// rendition looks again when it moves.
+    generation: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -66,16 +69,29 @@ impl Demand {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One more viewer of `monitor` asking `ask`; returns the ask it is
-    /// given, which is another when the monitor has as many renditions as
+    /// One more viewer of `monitor` (of `source` size) asking `ask`;
+    /// returns the ask it is given, which is another when another viewer's
+    /// selects the same rendition or the monitor has as many renditions as
     /// it may ([`crate::rendition::assign`]).
-    fn add(&self, monitor: u32, regions: bool, ask: Ask) -> Ask {
+    fn add(&self, monitor: u32, regions: bool, ask: Ask, source: (u32, u32)) -> Ask {
         let mut state = self.lock();
+        let given = Self::register(&mut state, monitor, regions, ask, source);
+        drop(state);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.wake.notify_all();
+        given
+    }
+
+    fn register(
+        state: &mut DemandState,
+        monitor: u32,
+        regions: bool,
+        ask: Ask,
+        source: (u32, u32),
+    ) -> Ask {
         let watchers = state.watchers.entry(monitor).or_default();
-        let mut asks: Vec<Ask> = watchers.iter().map(|w| w.ask).collect();
-        asks.sort_unstable_by_key(|a| (a.max_width, a.max_height, a.quality));
-        asks.dedup();
-        let given = crate::rendition::assign(&asks, ask);
+        let asks: Vec<Ask> = watchers.iter().map(|w| w.ask).collect();
+        let given = crate::rendition::assign(&asks, ask, source);
         match watchers
             .iter_mut()
             .find(|w| w.ask == given && w.regions == regions)
@@ -87,8 +103,6 @@ impl Demand {
                 count: 1,
             }),
         }
-        drop(state);
-        self.wake.notify_all();
         given
     }
 
@@ -100,6 +114,12 @@ impl Demand {
                 state.rates.remove(&monitor);
             }
         }
+        Self::unregister(&mut state, monitor, regions, given);
+        drop(state);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn unregister(state: &mut DemandState, monitor: u32, regions: bool, given: Ask) {
         let Some(watchers) = state.watchers.get_mut(&monitor) else {
             return;
         };
@@ -242,6 +262,8 @@ pub struct Subscription {
     given: Ask,
     /// Its viewer's frame rate (0: the agent's).
     rate: Arc<AtomicU32>,
+    /// The demand's generation when `given` was decided.
+    generation: u64,
     demand: Arc<Demand>,
 }
 
@@ -387,20 +409,15 @@ impl FrameHub {
         self.layout.load(Ordering::Acquire)
     }
 
-    /// The size of the newest frame of `monitor`, if one is cached.
-    pub fn frame_size(&self, monitor: u32) -> Option<(u32, u32)> {
-        let slots = self.slots();
-        let frame = slots.get(&monitor)?.borrow();
-        frame.as_ref().map(|f| f.size())
-    }
-
     /// Starts watching `monitor`, taking region updates or (`regions`
     /// false) full frames only, in the rendition `ask` selects (see
     /// [`Subscription::given`]). The slot already holds the newest frame if
     /// someone else is watching it, so a new viewer gets a frame at once.
     pub fn subscribe(&self, monitor: u32, regions: bool, ask: Ask) -> Option<Subscription> {
         let frames = self.slots().get(&monitor)?.subscribe();
-        let given = self.demand.add(monitor, regions, ask);
+        let source = self.source_size(monitor);
+        let given = self.demand.add(monitor, regions, ask, source);
+        let generation = self.demand.generation.load(Ordering::Acquire);
         let rate = Arc::new(AtomicU32::new(0));
         self.demand
             .lock()
@@ -415,8 +432,38 @@ impl FrameHub {
             asked: ask,
             given,
             rate,
+            generation,
             demand: Arc::clone(&self.demand),
         })
+    }
+
+    /// The size of `monitor`'s pictures as listed now.
+    fn source_size(&self, monitor: u32) -> (u32, u32) {
+        self.monitor(monitor)
+            .map_or((u32::MAX, u32::MAX), |m| (m.width, m.height))
+    }
+
+    /// Decides again which rendition `sub`'s viewer is given, if who asks
+    /// for what changed since it was decided: a viewer that shares another
+    /// one's rendition (past the bound, or asking the same picture) moves
+    /// when that one leaves or changes. Returns whether it changed.
+    pub fn regive(&self, sub: &mut Subscription) -> bool {
+        let now = self.demand.generation.load(Ordering::Acquire);
+        if now == sub.generation {
+            return false;
+        }
+        let source = self.source_size(sub.monitor);
+        let mut state = self.demand.lock();
+        Demand::unregister(&mut state, sub.monitor, sub.regions, sub.given);
+        let given = Demand::register(&mut state, sub.monitor, sub.regions, sub.asked, source);
+        drop(state);
+        let changed = std::mem::replace(&mut sub.given, given) != given;
+        sub.generation = if changed {
+            self.demand.generation.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            now
+        };
+        changed
     }
 
     /// Who watches what: what the capture thread waits on.
@@ -572,7 +619,7 @@ mod tests {
 
     #[test]
     fn past_four_renditions_a_viewer_shares_one_and_gives_its_place_back() {
-        let hub = FrameHub::new(vec![monitor(0, 10, true)]);
+        let hub = FrameHub::new(vec![monitor(0, 1920, true)]);
         let ask = |w: u32| Ask {
             max_width: w,
             max_height: w,
@@ -585,6 +632,13 @@ mod tests {
         assert!(subs.iter().all(|s| s.given() == s.asked()));
         let fifth = hub.subscribe(0, true, ask(350)).unwrap();
         assert_eq!(fifth.given(), ask(300), "the largest within its ask");
+        // When the one it shares leaves, it is given its own.
+        let mut fifth = fifth;
+        let mut subs = subs;
+        subs.remove(2);
+        assert!(hub.regive(&mut fifth));
+        assert_eq!(fifth.given(), ask(350));
+        assert!(!hub.regive(&mut fifth), "nothing changed since");
         drop(fifth);
         drop(subs);
         let alone = hub.subscribe(0, true, ask(350)).unwrap();

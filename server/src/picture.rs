@@ -180,7 +180,7 @@ impl Picture {
         let image = self.scaled(&rendition)?;
         // What changed in the picture, carried over to the scaled one.
         let scaled = match self.rects_since(have) {
-            Some((have, rects)) if image.width != self.image.width => {
+            Some((have, rects)) if (image.width, image.height) != self.size() => {
                 let grid = TileGrid::new(image.width, image.height);
                 let dirty = crate::scale::scaled_tiles(&rects, self.size(), &grid);
                 match crate::regions::plan(&grid, &dirty) {
@@ -207,15 +207,12 @@ impl Picture {
     ) -> Option<Arc<EncodedFrame>> {
         match have {
             Some(have) if have + 1 == self.seq && update.is_some() => update.cloned(),
+            // Whether the full frame would do is for `for_viewer` to find
+            // out, off the executor: it looks at every tile.
             Some(have) if have < self.seq => lock(older)
                 .iter()
                 .find(|(from, _)| *from == have)
-                .map(|(_, frame)| Arc::clone(frame))
-                .or_else(|| {
-                    full.get()
-                        .cloned()
-                        .filter(|_| self.plan_since(have) == Plan::Full)
-                }),
+                .map(|(_, frame)| Arc::clone(frame)),
             _ => full.get().cloned(),
         }
     }

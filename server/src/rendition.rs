@@ -60,22 +60,6 @@ impl Ask {
             quality: self.quality,
         }
     }
-
-    /// Whether this ask is no more than `other` in every respect, so that
-    /// a viewer asking `other` can be given it.
-    fn within(&self, other: &Self) -> bool {
-        self.max_width <= other.max_width
-            && self.max_height <= other.max_height
-            && self.quality <= other.quality
-    }
-
-    /// A rough size for ordering: the box's area, then the quality.
-    fn weight(&self) -> (u64, u8) {
-        (
-            u64::from(self.max_width) * u64::from(self.max_height),
-            self.quality,
-        )
-    }
 }
 
 /// One rendition: the pictures' size and JPEG quality.
@@ -107,28 +91,53 @@ pub fn fit((width, height): (u32, u32), (max_width, max_height): (u32, u32)) -> 
     (clamp(out_w, width), clamp(out_h, height))
 }
 
-/// The ask a viewer asking `ask` is given, when the monitor's renditions
-/// are asked for by `registered` (distinct asks, in any order):
+/// Renditions of one monitor at most, whatever viewers ask: past
+/// [`MAX_RENDITIONS`], a viewer that asks for less than every existing
+/// rendition in some respect still gets its own, up to this many.
+pub const HARD_MAX_RENDITIONS: usize = 2 * MAX_RENDITIONS;
+
+/// The ask a viewer asking `ask` is given, for pictures of `source` size,
+/// when the monitor's viewers were given `registered` (in any order,
+/// repeats allowed). Asks are compared by the rendition they select for
+/// `source` ([`Ask::profile`]), so two windows of different sizes that
+/// both get the whole picture share it.
 ///
-/// 1. an ask already registered is shared as it is;
-/// 2. while fewer than [`MAX_RENDITIONS`] are registered, it gets its own;
-/// 3. past the bound, it shares the largest registered ask that is within
-///    its own in every respect (box and quality), so that it never gets
-///    more than it asked for;
-/// 4. failing that, the smallest registered ask: a viewer past the bound
-///    may get less than it asked for, never more bytes than the most
-///    modest viewer.
-pub fn assign(registered: &[Ask], ask: Ask) -> Ask {
-    if registered.contains(&ask) || registered.len() < MAX_RENDITIONS {
+/// 1. An ask selecting a rendition some viewer has shares it.
+/// 2. While the monitor has fewer than [`MAX_RENDITIONS`], it gets its own.
+/// 3. Past that, it shares the largest existing rendition that is no
+///    bigger than its own in width, height and quality (never more than
+///    it asked for).
+/// 4. Failing that (it asks for less than every one in some respect), it
+///    gets its own while the monitor has fewer than
+///    [`HARD_MAX_RENDITIONS`].
+/// 5. Past that too, the smallest existing one: the only case where a
+///    viewer gets more than it asked for, and it takes nine viewers asking
+///    for nine different things of one monitor.
+pub fn assign(registered: &[Ask], ask: Ask, source: (u32, u32)) -> Ask {
+    let own = ask.profile(source);
+    if let Some(same) = registered.iter().find(|r| r.profile(source) == own) {
+        return *same;
+    }
+    let mut distinct: Vec<(Profile, Ask)> =
+        registered.iter().map(|r| (r.profile(source), *r)).collect();
+    distinct.sort_unstable_by_key(|(p, _)| (p.width, p.height, p.quality));
+    distinct.dedup_by_key(|(p, _)| *p);
+    if distinct.len() < MAX_RENDITIONS {
         return ask;
     }
-    registered
+    let area = |p: &Profile| (u64::from(p.width) * u64::from(p.height), p.quality);
+    let within = distinct
         .iter()
-        .filter(|r| r.within(&ask))
-        .max_by_key(|r| r.weight())
-        .or_else(|| registered.iter().min_by_key(|r| r.weight()))
-        .copied()
-        .unwrap_or(ask)
+        .filter(|(p, _)| p.width <= own.width && p.height <= own.height && p.quality <= own.quality)
+        .max_by_key(|(p, _)| area(p));
+    match within {
+        Some((_, given)) => *given,
+        None if distinct.len() < HARD_MAX_RENDITIONS => ask,
+        None => distinct
+            .iter()
+            .min_by_key(|(p, _)| area(p))
+            .map_or(ask, |(_, given)| *given),
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +185,7 @@ mod tests {
 
     #[test]
     fn past_the_bound_a_viewer_shares_the_largest_rendition_within_its_ask() {
+        let source = (1920, 1080);
         let registered = [
             Ask::native(75),
             ask(1280, 720, 75),
@@ -184,15 +194,55 @@ mod tests {
         ];
         // Below the bound, or already registered: its own.
         assert_eq!(
-            assign(&registered[..3], ask(800, 600, 75)),
+            assign(&registered[..3], ask(800, 600, 75), source),
             ask(800, 600, 75)
         );
-        assert_eq!(assign(&registered, registered[2]), registered[2]);
+        assert_eq!(assign(&registered, registered[2], source), registered[2]);
         // Past it: the largest one no bigger in any way.
-        assert_eq!(assign(&registered, ask(1000, 1000, 75)), ask(640, 360, 50));
-        assert_eq!(assign(&registered, ask(1600, 900, 75)), ask(1280, 720, 75));
-        assert_eq!(assign(&registered, ask(1600, 900, 60)), ask(640, 360, 50));
-        // Nothing within (it asks for less quality than all): the smallest.
-        assert_eq!(assign(&registered, ask(1600, 900, 10)), ask(320, 180, 30));
+        assert_eq!(
+            assign(&registered, ask(1000, 1000, 75), source),
+            ask(640, 360, 50)
+        );
+        assert_eq!(
+            assign(&registered, ask(1600, 900, 75), source),
+            ask(1280, 720, 75)
+        );
+        assert_eq!(
+            assign(&registered, ask(1600, 900, 60), source),
+            ask(640, 360, 50)
+        );
+        // Less than all in some respect: its own, up to the hard bound...
+        assert_eq!(
+            assign(&registered, ask(1600, 900, 10), source),
+            ask(1600, 900, 10)
+        );
+        let many: Vec<Ask> = (0..8).map(|i| ask(100 + i, 100, 40)).collect();
+        // ...past which the smallest existing one.
+        assert_eq!(
+            assign(&many, ask(50, 50, 10), (1920, 1080)),
+            ask(100, 100, 40)
+        );
+    }
+
+    #[test]
+    fn asks_that_select_the_same_picture_share_it_and_count_once() {
+        let source = (1920, 1080);
+        // A window bigger than the screen and no box at all: both native.
+        assert_eq!(
+            assign(&[Ask::native(75)], ask(2560, 1440, 75), source),
+            Ask::native(75)
+        );
+        // Four windows, two of which select one rendition: three
+        // renditions, so a fifth ask still gets its own.
+        let registered = [
+            Ask::native(75),
+            ask(4000, 4000, 75),
+            ask(960, 540, 75),
+            ask(320, 180, 75),
+        ];
+        assert_eq!(
+            assign(&registered, ask(640, 640, 75), source),
+            ask(640, 640, 75)
+        );
     }
 }

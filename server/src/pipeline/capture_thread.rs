@@ -38,8 +38,9 @@ pub(super) fn run(
             return;
         };
         let tick = Instant::now();
+        let idle = watched.is_empty();
         let watched = due(&watched, hub, period, tick, &mut last_capture);
-        if !tick_once(&mut keeper, hub, handoff, &watched, &mut previous) {
+        if !tick_once(&mut keeper, hub, handoff, (&watched, idle), &mut previous) {
             return;
         }
         for id in hub.forget_unwatched() {
@@ -87,13 +88,14 @@ fn due(
         .collect()
 }
 
-/// One tick: follows the monitors, then captures each watched one that
-/// may have changed. Returns `false` when the pipeline is stopping.
+/// One tick: follows the monitors, then captures each of `due` that may
+/// have changed (`idle`: nobody watches anything). Returns `false` when the
+/// pipeline is stopping.
 fn tick_once(
     keeper: &mut Keeper,
     hub: &FrameHub,
     handoff: &Handoff,
-    watched: &[u32],
+    (due, idle): (&[u32], bool),
     previous: &mut LastImages,
 ) -> bool {
     let now = Instant::now();
@@ -112,13 +114,15 @@ fn tick_once(
     if fresh {
         previous.clear();
     }
-    if watched.is_empty() {
+    if idle {
         // Nobody watches: reading the monitors is what says the display
         // works.
         keeper.succeeded(now, hub);
         return true;
     }
-    for &id in watched {
+    // Watched monitors not due yet say nothing either way: only a capture
+    // tells whether capture works.
+    for &id in due {
         match capture_one(keeper, hub, handoff, id, previous) {
             Ok(true) => {}
             Ok(false) => return false,

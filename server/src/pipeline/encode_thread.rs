@@ -4,7 +4,7 @@
 //! frame before (the changed rectangles) for viewers that take region
 //! updates, and the full frame when some viewer takes full frames only or
 //! most of the picture changed. Everything else is made when a viewer
-//! first asks for it ([`crate::frame::Picture`]).
+//! first asks for it ([`crate::picture::Picture`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,7 +123,11 @@ fn encode(
         height: image.height,
         quality: encoder.quality(),
     };
-    let full = if changes == Plan::Full || hub.demand().wants_full(job.monitor, native) {
+    // Made here only for viewers of the native rendition; a monitor
+    // watched only in smaller ones (thumbnails) costs no native encode.
+    let wants_full = hub.demand().wants_full(job.monitor, native);
+    let wants_regions = hub.wants_regions(job.monitor, native);
+    let full = if wants_full || (changes == Plan::Full && wants_regions) {
         let jpeg = encoder.encode(image)?;
         Some(Arc::new(EncodedFrame::new(
             seq,
@@ -138,7 +142,7 @@ fn encode(
     let update = match (&changes, first) {
         (_, true) => None,
         // Nobody to send it to: a viewer who asks later gets it made then.
-        (Plan::Rects(_), false) if !hub.wants_regions(job.monitor, native) => None,
+        (Plan::Rects(_), false) if !wants_regions => None,
         (Plan::Rects(rects), false) => Some(Arc::new(encode_update(encoder, image, meta, rects)?)),
         // Most of it changed: the full frame is the update.
         _ => full.clone(),

@@ -54,7 +54,7 @@ const LADDER: [Step; 12] = [
 ];
 
 /// How long one measurement lasts.
-const WINDOW: Duration = Duration::from_millis(500);
+pub(crate) const WINDOW: Duration = Duration::from_millis(500);
 /// Busy this much of a window or more: the link is full.
 const FULL: f64 = 0.8;
 /// Busy less than this: the window was clean.
@@ -158,18 +158,29 @@ impl Adapt {
     }
 
     /// Records one frame of `bytes` written at `now`, which kept the writer
-    /// busy for `writing`. Returns whether the step changed.
-    pub(crate) fn sent(&mut self, now: Instant, writing: Duration, bytes: usize) -> bool {
+    /// busy for `writing`; `switched`: the full frame a change of step
+    /// forced, which is not judged late (it is bigger than what follows,
+    /// and a step up must not be undone for its sake alone). Returns
+    /// whether the step changed.
+    pub(crate) fn sent(
+        &mut self,
+        now: Instant,
+        writing: Duration,
+        bytes: usize,
+        switched: bool,
+    ) -> bool {
         self.bytes += u64::try_from(bytes).unwrap_or(u64::MAX);
         self.busy += writing;
-        self.late |= writing > LATE;
-        self.worst = self.worst.max(writing);
+        if !switched {
+            self.late |= writing > LATE;
+            self.worst = self.worst.max(writing);
+        }
         self.tick(now)
     }
 
     /// Ends the measurement window if it is over; returns whether the step
-    /// changed. Also called when nothing was sent, so that an idle link
-    /// counts as neither full nor clean.
+    /// changed. Also called every [`WINDOW`] while nothing is sent, so that
+    /// an idle link counts as neither full nor clean.
     pub(crate) fn tick(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.window_start);
         if elapsed < WINDOW {
@@ -253,7 +264,7 @@ mod tests {
         let end = *now + span;
         while *now < end {
             *now += every;
-            adapt.sent(*now, writing, 10_000);
+            adapt.sent(*now, writing, 10_000, false);
         }
     }
 
@@ -308,10 +319,10 @@ mod tests {
         let mut now = Instant::now();
         let mut adapt = Adapt::new(now);
         now += 1500 * MS;
-        assert!(adapt.sent(now, 1500 * MS, 10_000));
+        assert!(adapt.sent(now, 1500 * MS, 10_000, false));
         assert_eq!(adapt.level(), 2, "six times too late: two steps");
         now += 2500 * MS;
-        adapt.sent(now, 2500 * MS, 10_000);
+        adapt.sent(now, 2500 * MS, 10_000, false);
         assert_eq!(adapt.level(), 5, "ten times: three");
     }
 
@@ -323,16 +334,37 @@ mod tests {
         // 2 Mbit/s: 25 KB written in 100 ms, back to back.
         for _ in 0..10 {
             now += 100 * MS;
-            adapt.sent(now, 100 * MS, 25_000);
+            adapt.sent(now, 100 * MS, 25_000, false);
         }
         assert!(adapt.level() > 0);
         assert_eq!(adapt.unsent_limit(), 25_000);
         // 100 Mbit/s would allow more than the most: the most.
         for _ in 0..10 {
             now += 100 * MS;
-            adapt.sent(now, 100 * MS, 1_250_000);
+            adapt.sent(now, 100 * MS, 1_250_000, false);
         }
         assert_eq!(adapt.unsent_limit(), UNSENT_MAX);
+    }
+
+    #[test]
+    fn the_full_frame_after_a_step_is_not_judged_late() {
+        let mut now = Instant::now();
+        let mut adapt = Adapt::new(now);
+        // A quiet link, then the 300 ms full frame a step forced, then
+        // quick updates: no step down.
+        now += 400 * MS;
+        adapt.sent(now, 300 * MS, 400_000, true);
+        for _ in 0..10 {
+            now += 100 * MS;
+            adapt.sent(now, 5 * MS, 2_000, false);
+        }
+        assert_eq!(adapt.level(), 0);
+        // The same frame not forced by a step is late.
+        now += 400 * MS;
+        adapt.sent(now, 300 * MS, 400_000, false);
+        now += 200 * MS;
+        adapt.tick(now);
+        assert_eq!(adapt.level(), 1);
     }
 
     #[test]

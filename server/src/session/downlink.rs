@@ -11,7 +11,6 @@
 //! slows anyone else.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -52,22 +51,68 @@ pub(crate) struct View {
 /// The size of the frames a viewer was last sent, for its pointer
 /// positions (which are in that pixel space): written by its downlink,
 /// read by its uplink.
+///
+/// When the size changes for a new rendition of the same picture (the
+/// viewer's settings, the adaptive rate), the viewer goes on pointing in the
+/// old picture until the first frame of the new size has crossed its link
+/// and been shown; for that long ([`SIZE_GRACE`] plus the frame's write
+/// time) positions are still read in the old size. When the picture itself
+/// changes size (a new screen mode), old positions mean nothing: the new
+/// size applies at once.
 #[derive(Debug, Default)]
-pub(crate) struct SentSize(AtomicU64);
+pub(crate) struct SentSize(std::sync::Mutex<Sizes>);
+
+/// How long a viewer is taken to need to show a frame once written: what
+/// its socket may hold unsent on a slow link, a tenth of a second, and the
+/// decode.
+const SIZE_GRACE: Duration = Duration::from_millis(150);
+
+#[derive(Debug, Default)]
+struct Sizes {
+    /// The size of the picture the frames are of (before any scaling).
+    source: Option<(u32, u32)>,
+    now: Option<(u32, u32)>,
+    before: Option<(u32, u32)>,
+    until: Option<std::time::Instant>,
+}
 
 impl SentSize {
-    fn set(&self, (width, height): (u32, u32)) {
-        self.0.store(
-            u64::from(width) << 32 | u64::from(height),
-            Ordering::Relaxed,
-        );
+    fn sizes(&self) -> std::sync::MutexGuard<'_, Sizes> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The size last sent, if any frame was.
+    /// A frame of `size` of a picture of `source` size was written, which
+    /// took `writing`.
+    fn set(&self, size: (u32, u32), source: (u32, u32), writing: Duration) {
+        let mut sizes = self.sizes();
+        if sizes.source.replace(source) != Some(source) {
+            *sizes = Sizes {
+                source: Some(source),
+                now: Some(size),
+                ..Sizes::default()
+            };
+        } else if sizes.now != Some(size) {
+            sizes.before = sizes.now.replace(size);
+            sizes.until =
+                Some(std::time::Instant::now() + SIZE_GRACE + writing.min(Duration::from_secs(2)));
+        }
+    }
+
+    /// Forgets the sizes (another monitor: its first frame sets them).
+    pub(crate) fn clear(&self) {
+        *self.sizes() = Sizes::default();
+    }
+
+    /// The size the viewer's pointer positions are in, if any frame was
+    /// sent.
     pub(crate) fn get(&self) -> Option<(u32, u32)> {
-        let v = self.0.load(Ordering::Relaxed);
-        #[allow(clippy::cast_possible_truncation)]
-        (v != 0).then_some(((v >> 32) as u32, v as u32))
+        let sizes = self.sizes();
+        match sizes.until {
+            Some(until) if std::time::Instant::now() < until => sizes.before.or(sizes.now),
+            _ => sizes.now,
+        }
     }
 }
 
@@ -122,6 +167,9 @@ pub(crate) struct Downlink<W> {
     pub adapt: Adapt,
     /// Its socket's limit on unsent bytes, lowered on a slow link.
     pub unsent: Option<UnsentLimit>,
+    /// The rendition changed since the last frame: the next one is full,
+    /// and its size says nothing about the link.
+    pub switched: bool,
     /// For the log.
     pub viewer: u64,
     pub outbox: mpsc::Receiver<Outgoing>,
@@ -149,10 +197,19 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     async fn serve(&mut self, frames: &mut u64) -> Result<(), DownlinkError> {
         let mut sub: Option<Subscription> = None;
         let mut restarts = 0;
+        // Ends the adaptive rate's measurements also while nothing is sent,
+        // so that a quiet screen is no evidence of a good link.
+        let mut ticker = tokio::time::interval(super::adapt::WINDOW);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return Err(DownlinkError::Cancelled),
+                _ = ticker.tick() => {
+                    if self.adapt.tick(std::time::Instant::now()) {
+                        self.adapted(&mut sub, &mut restarts);
+                    }
+                }
                 out = self.outbox.recv() => match out {
                     Some(Outgoing::Message(msg)) => self.send_message(&msg).await?,
                     Some(Outgoing::Close(msg)) => return self.send_message(&msg).await,
@@ -164,6 +221,9 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                         return Ok(());
                     }
                     self.follow_layout().await?;
+                    // A new size of the same monitor: a new box for the
+                    // adaptive rate's steps.
+                    self.follow_view(&mut sub, &mut restarts);
                 }
                 changed = self.view.changed() => {
                     if changed.is_err() {
@@ -185,14 +245,20 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                 () = pace(self.next_at), if self.next_at.is_some() => self.next_at = None,
                 picture = next_frame(&mut sub), if self.next_at.is_none() => match picture {
                     Some(picture) => {
-                        let Some(given) = sub.as_ref().map(Subscription::given) else {
+                        let Some(given) = sub.as_mut().map(|s| {
+                            // Whoever it shared a rendition with may have
+                            // left or changed.
+                            self.hub.regive(s);
+                            s.given()
+                        }) else {
                             continue;
                         };
                         let started = Instant::now();
                         if let Some((writing, bytes)) = self.send_picture(&picture, given).await? {
                             *frames += 1;
                             self.next_at = self.interval().map(|i| started + i);
-                            if self.adapt.sent(std::time::Instant::now(), writing, bytes) {
+                            let switched = std::mem::take(&mut self.switched);
+                            if self.adapt.sent(std::time::Instant::now(), writing, bytes, switched) {
                                 self.adapted(&mut sub, &mut restarts);
                             }
                             if let Some(unsent) = &mut self.unsent {
@@ -238,6 +304,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     /// next frame.
     fn adapted(&mut self, sub: &mut Option<Subscription>, restarts: &mut u64) {
         let step = self.adapt.step();
+        self.switched = true;
         tracing::debug!(
             viewer = self.viewer,
             level = self.adapt.level(),
@@ -260,8 +327,8 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     }
 
     /// Subscribes to, switches or drops the monitor stream as the view says.
-    /// A new subscription, or a new `start_monitor` on the same one, starts
-    /// this viewer over with a full frame of the newest picture.
+    /// A new `start_monitor` or `select_monitor` starts this viewer over
+    /// with a full frame of the newest picture.
     fn follow_view(&mut self, sub: &mut Option<Subscription>, restarts: &mut u64) {
         let view = *self.view.borrow();
         if !view.monitoring {
@@ -288,9 +355,13 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             s.set_fps(self.fps_now());
             return;
         }
-        // Drop the old subscription first so its monitor can go idle.
+        // Drop the old subscription first so its monitor can go idle. The
+        // picture this viewer has stays its own: the next one is sent as an
+        // update when it is of the same stream and rendition.
         *sub = None;
-        self.have = None;
+        if restarted {
+            self.have = None;
+        }
         *sub = self
             .hub
             .subscribe(view.monitor, view.regions, ask)
@@ -392,7 +463,8 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         self.send_frame(&frame).await?;
         let writing = started.elapsed();
         self.have = Some((picture.epoch, picture.seq, profile));
-        self.sent_size.set((frame.width, frame.height));
+        self.sent_size
+            .set((frame.width, frame.height), picture.size(), writing);
         Ok(Some((writing, frame.len())))
     }
 
@@ -459,5 +531,31 @@ async fn next_frame(sub: &mut Option<Subscription>) -> Option<Arc<Picture>> {
         if let Some(frame) = sub.frames.borrow_and_update().clone() {
             return Some(frame);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_positions_stay_in_the_old_size_until_the_new_one_can_be_shown() {
+        let sizes = SentSize::default();
+        assert_eq!(sizes.get(), None);
+        let screen = (1920, 1080);
+        sizes.set(screen, screen, Duration::ZERO);
+        assert_eq!(sizes.get(), Some(screen), "the first size at once");
+        // A smaller rendition was just written: the viewer still shows the
+        // big picture.
+        sizes.set((960, 540), screen, Duration::from_millis(10));
+        assert_eq!(sizes.get(), Some(screen));
+        // A new screen mode: the old positions mean nothing.
+        sizes.set((800, 600), (800, 600), Duration::from_millis(10));
+        assert_eq!(sizes.get(), Some((800, 600)));
+        // Another monitor: nothing known until its first frame.
+        sizes.clear();
+        assert_eq!(sizes.get(), None);
+        sizes.set((640, 360), screen, Duration::ZERO);
+        assert_eq!(sizes.get(), Some((640, 360)));
     }
 }

@@ -90,6 +90,7 @@ pub(super) async fn run<R, W>(
             next_at: None,
             adapt: Adapt::new(std::time::Instant::now()),
             unsent: viewer.unsent,
+            switched: false,
             viewer: viewer.id,
             outbox: outbox_rx,
             cancel: session.clone(),

@@ -146,6 +146,8 @@ impl Uplink<'_> {
                         v.monitor = id;
                         v.restarts += 1;
                     });
+                    // Until its first frame, positions are in its size.
+                    self.sent_size.clear();
                     true
                 } else {
                     self.reply(ServerMessage::error(
