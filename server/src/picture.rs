@@ -38,6 +38,13 @@ const RENDITIONS_KEPT: usize = 2 * MAX_RENDITIONS;
 /// Updates made for viewers that were behind, by the frame they start from.
 type Older = Mutex<Vec<(u64, Arc<EncodedFrame>)>>;
 
+/// The newest scaled picture of each rendition of one stream, by the frame
+/// it is of: the next picture of that rendition is this one with only what
+/// changed scaled again ([`crate::scale::rescale_parts`]). Shared by the
+/// pictures of a stream (the encode thread makes one per stream).
+#[derive(Debug, Default)]
+pub struct Scales(Mutex<Vec<(Profile, u64, Arc<CapturedImage>)>>);
+
 /// One captured picture of a monitor, with the encodings made so far.
 #[derive(Debug)]
 pub struct Picture {
@@ -66,6 +73,8 @@ pub struct Picture {
     /// Held while something of the native rendition is made, so that
     /// viewers asking at once wait for one encoding instead of making two.
     making: Mutex<()>,
+    /// The stream's newest scaled pictures.
+    scales: Arc<Scales>,
 }
 
 /// One picture in another size or quality than the native one.
@@ -109,7 +118,16 @@ impl Picture {
             older: Mutex::default(),
             renditions: Mutex::default(),
             making: Mutex::default(),
+            scales: Arc::default(),
         }
+    }
+
+    /// The same picture, sharing its stream's scaled pictures: a scaled
+    /// rendition of it is then the one of an earlier picture with only the
+    /// changed parts scaled again.
+    pub fn sharing_scales(mut self, scales: Arc<Scales>) -> Self {
+        self.scales = scales;
+        self
     }
 
     /// The picture's size.
@@ -321,9 +339,59 @@ impl Picture {
         let image = if size == self.size() {
             Arc::clone(&self.image)
         } else {
-            Arc::new(crate::scale::scale(&self.image, size)?)
+            self.rescaled(rendition.profile)?
         };
         Ok(Arc::clone(rendition.image.get_or_init(|| image)))
+    }
+
+    /// The picture scaled for `profile`: an earlier picture of the stream
+    /// scaled for it, with what changed since scaled again; else scaled
+    /// whole. Kept as the stream's newest for that profile.
+    fn rescaled(&self, profile: Profile) -> Result<Arc<CapturedImage>, FrameError> {
+        let size = (profile.width, profile.height);
+        let earlier = {
+            let mut scales = lock(&self.scales.0);
+            scales
+                .iter()
+                .position(|(p, seq, _)| *p == profile && *seq <= self.seq)
+                .map(|i| scales.swap_remove(i))
+        };
+        let made = match earlier {
+            Some((_, seq, earlier)) if seq == self.seq => earlier,
+            Some((_, seq, earlier)) => match self.plan_since(seq) {
+                Plan::Nothing => earlier,
+                Plan::Rects(rects) => {
+                    let grid = TileGrid::new(size.0, size.1);
+                    let dirty = crate::scale::scaled_tiles(&rects, self.size(), &grid);
+                    match crate::regions::plan(&grid, &dirty) {
+                        Plan::Rects(parts) => {
+                            // Written in place when no other picture holds
+                            // it any more (the usual case): no copy.
+                            let mut image =
+                                Arc::try_unwrap(earlier).unwrap_or_else(|shared| (*shared).clone());
+                            crate::scale::rescale_parts(&self.image, &mut image, &parts)?;
+                            Arc::new(image)
+                        }
+                        Plan::Nothing => earlier,
+                        Plan::Full => Arc::new(crate::scale::scale(&self.image, size)?),
+                    }
+                }
+                Plan::Full => Arc::new(crate::scale::scale(&self.image, size)?),
+            },
+            None => Arc::new(crate::scale::scale(&self.image, size)?),
+        };
+        let mut scales = lock(&self.scales.0);
+        if !scales
+            .iter()
+            .any(|(p, seq, _)| *p == profile && *seq > self.seq)
+        {
+            scales.retain(|(p, _, _)| *p != profile);
+            if scales.len() >= RENDITIONS_KEPT {
+                scales.remove(0);
+            }
+            scales.push((profile, self.seq, Arc::clone(&made)));
+        }
+        Ok(made)
     }
 }
 
@@ -446,5 +514,57 @@ mod tests {
         let head = String::from_utf8_lossy(&update.parts[0]).into_owned();
         assert!(head.contains(r#""rects":[[48,0,16,16]]"#), "{head}");
         assert!(head.contains(r#""quality":20"#), "{head}");
+    }
+
+    #[test]
+    fn a_scaled_picture_made_from_the_one_before_equals_the_picture_scaled_whole() {
+        let grid = TileGrid::new(64, 32);
+        let encoding = Encoding {
+            quality: 75,
+            subsampling: Subsampling::Half,
+        };
+        let before: Vec<u8> = (0..64 * 32)
+            .flat_map(|i: u32| [(i % 251) as u8, (i * 7 % 256) as u8, 90, 255])
+            .collect();
+        let mut after = before.clone();
+        // Tile 3 (x 48..64, y 0..16) changes in frame 2.
+        for y in 0..16 {
+            for x in 50..60 {
+                after[(y * 64 + x) * 4] = 0;
+            }
+        }
+        let mut log = ChangeLog::new(grid);
+        log.record(&[true; 8], 1);
+        let scales = Arc::new(Scales::default());
+        let first = Picture::new(
+            (1, 1, 0),
+            encoding,
+            Arc::new(CapturedImage::rgba(64, 32, before)),
+            Arc::new(log.clone()),
+            None,
+            None,
+        )
+        .sharing_scales(Arc::clone(&scales));
+        log.record(&[false, false, false, true, false, false, false, false], 2);
+        let after = Arc::new(CapturedImage::rgba(64, 32, after));
+        let second = Picture::new(
+            (1, 2, 0),
+            encoding,
+            Arc::clone(&after),
+            Arc::new(log),
+            None,
+            None,
+        )
+        .sharing_scales(Arc::clone(&scales));
+        let profile = Profile {
+            width: 48,
+            height: 24,
+            quality: 50,
+        };
+        first.for_viewer(None, profile).unwrap();
+        drop(first);
+        let made = second.scaled(&second.rendition(profile)).unwrap();
+        let whole = crate::scale::scale(&after, (48, 24)).unwrap();
+        assert_eq!(made.pixels, whole.pixels);
     }
 }

@@ -56,6 +56,59 @@ pub fn scale(
     })
 }
 
+/// Scales again only the parts `rects` of `scaled` (a copy of an earlier
+/// picture scaled to its size) from `image`, the picture now: each part is
+/// the scaled image's own pixels there, computed with the same filter from
+/// the same source pixels as [`scale`] computes them for the whole (the
+/// filter reads the source beyond each part's edges), so no seam shows.
+pub fn rescale_parts(
+    image: &CapturedImage,
+    scaled: &mut CapturedImage,
+    rects: &[Rect],
+) -> Result<(), ScaleError> {
+    let error = |why: String| ScaleError {
+        from_w: image.width,
+        from_h: image.height,
+        to_w: scaled.width,
+        to_h: scaled.height,
+        why,
+    };
+    let source = ImageRef::new(image.width, image.height, &image.pixels, PixelType::U8x4)
+        .map_err(|e| error(e.to_string()))?;
+    let sx = f64::from(image.width) / f64::from(scaled.width.max(1));
+    let sy = f64::from(image.height) / f64::from(scaled.height.max(1));
+    let mut resizer = Resizer::new();
+    let pitch = scaled.width as usize * 4;
+    for rect in rects {
+        let inside = rect.x.saturating_add(rect.width) <= scaled.width
+            && rect.y.saturating_add(rect.height) <= scaled.height;
+        if !inside || rect.width == 0 || rect.height == 0 {
+            return Err(error(format!("part {rect:?} outside")));
+        }
+        let mut part = Image::new(rect.width, rect.height, PixelType::U8x4);
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+            .use_alpha(false)
+            .crop(
+                f64::from(rect.x) * sx,
+                f64::from(rect.y) * sy,
+                f64::from(rect.width) * sx,
+                f64::from(rect.height) * sy,
+            );
+        resizer
+            .resize(&source, &mut part, &options)
+            .map_err(|e| error(e.to_string()))?;
+        let row = rect.width as usize * 4;
+        for (y, src) in part.buffer().chunks_exact(row).enumerate() {
+            let start = (rect.y as usize + y) * pitch + rect.x as usize * 4;
+            if let Some(dst) = scaled.pixels.get_mut(start..start + row) {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The tiles of `to` (a grid over the scaled picture) that a change of
 /// `rects` in the picture of size `from` can reach, as one flag per tile.
 ///
@@ -168,6 +221,61 @@ mod tests {
         let dirty = scaled_tiles(&[one(1900, 1070, 20, 10)], (1920, 1080), &to);
         assert!(dirty[to.len() - 1]);
         assert_eq!(dirty.len(), to.len());
+    }
+
+    #[test]
+    fn rescaled_parts_equal_the_whole_picture_scaled() {
+        let (w, h) = (400, 300);
+        let before: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                [
+                    (i % 251) as u8,
+                    (i % 13 * 19) as u8,
+                    (i / 7 % 256) as u8,
+                    255,
+                ]
+            })
+            .collect();
+        let mut after = before.clone();
+        for px in after.chunks_exact_mut(4).skip(150 * 400).take(9000) {
+            px[0] = 255 - px[0];
+        }
+        let before = CapturedImage::rgba(w, h, before);
+        let after = CapturedImage::rgba(w, h, after);
+        for size in [(157, 118), (200, 150), (399, 299)] {
+            let mut parts = scale(&before, size).unwrap();
+            let whole = scale(&after, size).unwrap();
+            // Everything, in odd pieces.
+            let (sw, sh) = size;
+            let rects = [
+                Rect {
+                    x: 0,
+                    y: 0,
+                    width: 37,
+                    height: sh,
+                },
+                Rect {
+                    x: 37,
+                    y: 0,
+                    width: sw - 37,
+                    height: 50,
+                },
+                Rect {
+                    x: 37,
+                    y: 50,
+                    width: sw - 37,
+                    height: sh - 50,
+                },
+            ];
+            rescale_parts(&after, &mut parts, &rects).unwrap();
+            let differing = parts
+                .pixels
+                .iter()
+                .zip(&whole.pixels)
+                .filter(|(a, b)| a != b)
+                .count();
+            assert_eq!(differing, 0, "{size:?}: parts differ from the whole");
+        }
     }
 
     #[test]

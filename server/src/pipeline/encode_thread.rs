@@ -15,7 +15,7 @@ use crate::capture::CapturedImage;
 use crate::encode::FrameEncoder;
 use crate::frame::{EncodedFrame, Encoding, FrameError, encode_update};
 use crate::hub::FrameHub;
-use crate::picture::Picture;
+use crate::picture::{Picture, Scales};
 use crate::regions::{ChangeLog, Plan, TileGrid, plan};
 use crate::rendition::Profile;
 
@@ -28,6 +28,8 @@ struct Stream {
     previous: Option<Arc<CapturedImage>>,
     /// Scratch: one flag per tile.
     dirty: Vec<bool>,
+    /// The newest scaled pictures of its renditions.
+    scales: Arc<Scales>,
 }
 
 impl Stream {
@@ -40,6 +42,7 @@ impl Stream {
             log: ChangeLog::new(grid),
             previous: None,
             dirty: vec![false; grid.len()],
+            scales: Arc::default(),
         }
     }
 
@@ -148,12 +151,15 @@ fn encode(
         _ => full.clone(),
     };
     stream.previous = Some(Arc::clone(image));
-    Ok(Some(Picture::new(
-        (stream.epoch, seq, job.captured_at_us),
-        encoding,
-        Arc::clone(image),
-        Arc::new(stream.log.clone()),
-        full,
-        update,
-    )))
+    Ok(Some(
+        Picture::new(
+            (stream.epoch, seq, job.captured_at_us),
+            encoding,
+            Arc::clone(image),
+            Arc::new(stream.log.clone()),
+            full,
+            update,
+        )
+        .sharing_scales(Arc::clone(&stream.scales)),
+    ))
 }
