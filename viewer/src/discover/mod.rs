@@ -236,3 +236,6 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
         v4 => v4,
     }
 }
+
+#[cfg(test)]
+mod tests;
