@@ -33,6 +33,8 @@ pub struct Ignored {
     pub malformed: u64,
     /// Probes past the reply budget.
     pub over_budget: u64,
+    /// Reads that failed (ICMP errors about earlier replies and the like).
+    pub read_errors: u64,
 }
 
 /// Answers probes for one agent.
@@ -79,6 +81,11 @@ impl Responder {
             return None;
         }
         Some(bytes)
+    }
+
+    /// Counts a failed read for the next summary.
+    pub fn read_failed(&mut self) {
+        self.ignored.read_errors += 1;
     }
 
     /// What was ignored since the last summary, when there is something
@@ -153,7 +160,7 @@ mod tests {
             r.summary(now),
             Some(Ignored {
                 malformed: 5,
-                over_budget: 0
+                ..Ignored::default()
             })
         );
     }
@@ -183,17 +190,19 @@ mod tests {
         assert_eq!(
             r.summary(t0),
             Some(Ignored {
-                malformed: 0,
-                over_budget: 180
+                over_budget: 180,
+                ..Ignored::default()
             })
         );
         assert_eq!(r.answer(b"junk", 1, t0), None);
+        r.read_failed();
         assert_eq!(r.summary(t0 + Duration::from_secs(59)), None);
         assert_eq!(
             r.summary(t0 + SUMMARY_EVERY),
             Some(Ignored {
                 malformed: 1,
-                over_budget: 0
+                over_budget: 0,
+                read_errors: 1,
             })
         );
         assert_eq!(

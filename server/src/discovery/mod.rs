@@ -38,6 +38,9 @@ pub use budget::{MAX_REPLIES, ReplyBudget, WINDOW};
 
 use crate::hub::MonitorList;
 
+/// How long the task pauses after a read error other than an ICMP report.
+const READ_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A bound discovery socket, ready to [`run`](Self::run).
 #[derive(Debug)]
 pub struct Discovery {
@@ -85,16 +88,24 @@ impl Discovery {
                         let _ = socket.try_send_to(&reply, peer);
                     }
                 }
-                // ICMP errors from earlier replies and the like: nothing to
-                // do but keep reading (counted with the ignored).
-                Err(_) => {
-                    responder.answer(&[], 0, now);
+                Err(err) => {
+                    responder.read_failed();
+                    // An ICMP error about an earlier reply says nothing
+                    // about the next datagram; anything else (out of
+                    // memory, say) is waited out briefly rather than spun on.
+                    if !matches!(
+                        err.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                    ) {
+                        tokio::time::sleep(READ_ERROR_PAUSE).await;
+                    }
                 }
             }
             if let Some(ignored) = responder.summary(now) {
                 tracing::debug!(
                     malformed = ignored.malformed,
                     over_budget = ignored.over_budget,
+                    read_errors = ignored.read_errors,
                     "discovery: datagrams ignored since the last summary"
                 );
             }
