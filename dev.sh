@@ -134,7 +134,7 @@ fuzz() {
   corpus="$(mktemp -d)"
   # Double quotes: expanded now, as `corpus` is gone when the trap runs.
   trap "rm -rf '$corpus'" EXIT
-  for target in frame_decoder client_message server_message handshake viewer_jpeg; do
+  for target in frame_decoder client_message server_message handshake viewer_jpeg discovery; do
     mkdir "$corpus/$target"
     step "fuzz $target" cargo fuzz run "${opts[@]}" "$target" "$corpus/$target" "fuzz/corpus/$target" -- \
       -max_total_time="$seconds" -timeout=10

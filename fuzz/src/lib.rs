@@ -23,7 +23,7 @@
 //! `start_monitor` settings (`client_message`, `handshake`), `frame.quality`
 //! and `rects` (`server_message`, `handshake`), and the pairing of `frame`
 //! messages with their images, region updates included (`handshake`, on
-//! the viewer's side).
+//! the viewer's side). `discovery` takes its input as one UDP datagram.
 
 use std::fmt::Display;
 
@@ -31,8 +31,9 @@ use bytes::{Bytes, BytesMut};
 use lookout_protocol::codec::{ServerCodec, ServerFrame, ViewerCodec};
 use lookout_protocol::{
     Challenge, ChannelBinding, ClientMessage, DEFAULT_MAX_IMAGE_LEN, FrameDecoder, FramePairing,
-    HEADER_LEN, Limits, MAX_TEXT_CHARS, Paired, ProtocolError, RawFrame, ServerMessage, Tag,
-    auth_response, check_frame, check_rects, encode_control, encode_image, verify_response,
+    HEADER_LEN, Limits, MAX_DATAGRAM_LEN, MAX_TEXT_CHARS, MIN_PROBE_LEN, Paired, Probe,
+    ProtocolError, RawFrame, Reply, ServerMessage, Tag, auth_response, check_frame, check_rects,
+    encode_control, encode_image, verify_response,
 };
 use tokio_util::codec::Decoder;
 
@@ -40,11 +41,12 @@ use tokio_util::codec::Decoder;
 pub type Check = fn(&[u8]);
 
 /// Every target by name, as `cargo fuzz` and the corpus directories call it.
-pub const TARGETS: [(&str, Check); 4] = [
+pub const TARGETS: [(&str, Check); 5] = [
     ("frame_decoder", frame_decoder),
     ("client_message", client_message),
     ("server_message", server_message),
     ("handshake", handshake),
+    ("discovery", discovery),
 ];
 
 /// The decoder's read-ahead reservation (`RESERVE_CHUNK` in `frame.rs`,
@@ -459,5 +461,50 @@ fn check_refusal(data: &[u8], err: &ProtocolError, known: &[&str]) {
         ),
         ProtocolError::InvalidUtf8(_) | ProtocolError::InvalidJson(_) => {}
         other => panic!("parsing cannot fail with {other:?}"),
+    }
+}
+
+/// Arbitrary bytes as one discovery datagram (§4), read as a probe (what
+/// an agent reads from anyone) and as a reply (what a viewer reads from
+/// anyone).
+///
+/// * Nothing outside [`MIN_PROBE_LEN`]..=[`MAX_DATAGRAM_LEN`] bytes is a
+///   probe, and nothing past [`MAX_DATAGRAM_LEN`] is a reply.
+/// * A probe that parses re-encodes to a probe that parses to the same
+///   value, and the reply an agent makes to it, whatever its name, fits in
+///   the datagram that asked.
+/// * A reply that parses re-encodes to a reply that parses to the same
+///   value.
+pub fn discovery(data: &[u8]) {
+    if let Ok(probe) = Probe::parse(data) {
+        assert!((MIN_PROBE_LEN..=MAX_DATAGRAM_LEN).contains(&data.len()));
+        assert_eq!(Probe::parse(&probe.encode()), Ok(probe));
+        // The name: the input's text, however long (the encoder cuts it).
+        let name = String::from_utf8_lossy(data).into_owned();
+        let reply = Reply {
+            protocol: 2,
+            nonce: probe.nonce,
+            name,
+            port: 6868,
+            fingerprint: lookout_protocol::Fingerprint::of_certificate(data),
+            auth: lookout_protocol::AuthMode::Token,
+            monitors: u32::try_from(data.len()).unwrap_or(u32::MAX),
+        };
+        let bytes = reply.encode(data.len()).expect("a reply fits any probe");
+        assert!(bytes.len() <= data.len(), "a reply longer than its probe");
+        let back = Reply::parse(&bytes);
+        // The cut name may end up empty or hold control characters,
+        // which a viewer refuses; anything that parses is the reply.
+        if let Ok(back) = back {
+            assert_eq!(back.nonce, probe.nonce);
+            assert!(reply.name.starts_with(&back.name));
+        }
+    }
+    if let Ok(reply) = Reply::parse(data) {
+        assert!(data.len() <= MAX_DATAGRAM_LEN);
+        let bytes = reply
+            .encode(MAX_DATAGRAM_LEN)
+            .expect("a parsed reply re-encodes");
+        assert_eq!(Reply::parse(&bytes), Ok(reply));
     }
 }

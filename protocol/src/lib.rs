@@ -169,6 +169,8 @@
 //! * [`StreamSettings::check`] is the range rule of `start_monitor`'s
 //!   settings: a server answers its error with `bad_request`.
 //! * [`Fingerprint`] computes, prints and parses a server's identity.
+//! * [`Probe`] and [`Reply`] are LAN discovery's UDP datagrams (§4): sizes
+//!   checked first, a reply never longer than its probe.
 //! * [`untrusted::escaped`] writes text the peer chose (names, types, the
 //!   bad value in a [`ProtocolError`]) escaped and cut, for logs, error
 //!   messages and windows.
@@ -189,6 +191,7 @@
 mod auth;
 #[cfg(feature = "codec")]
 pub mod codec;
+mod discovery;
 mod error;
 mod fingerprint;
 mod frame;
@@ -204,6 +207,9 @@ pub mod untrusted;
 pub use auth::{
     BindingMode, Challenge, ChannelBinding, EXPORTER_LABEL, EXPORTER_LEN, ParseChallengeError,
     auth_response, verify_response,
+};
+pub use discovery::{
+    DiscoveryError, MAX_AGENT_NAME_CHARS, MAX_DATAGRAM_LEN, MIN_PROBE_LEN, Nonce, Probe, Reply,
 };
 pub use error::ProtocolError;
 pub use fingerprint::{FINGERPRINT_PREFIX, Fingerprint, ParseFingerprintError};

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::capture::{CaptureError, CapturerFactory};
-use crate::config::{Config, ConfigError, Transport};
+use crate::config::{Access, Config, ConfigError, Transport};
+use crate::discovery::{Advert, Discovery};
 use crate::input::{InputError, InputSinkFactory, InputThread};
 use crate::limiter::AuthLimiter;
 use crate::pipeline::CaptureThread;
@@ -93,6 +94,7 @@ pub struct Agent {
     capture: CaptureThread,
     input: Option<InputThread>,
     exit_on_display_loss: Option<Duration>,
+    discovery: Option<Discovery>,
 }
 
 impl Agent {
@@ -124,6 +126,16 @@ impl Agent {
             .map(|(identity, _)| identity.server_config())
             .transpose()?;
         let identity = identity.map(|(identity, created)| (identity.fingerprint(), created));
+        let discovery = match (config.discovery, identity) {
+            (false, _) => None,
+            (true, None) => {
+                tracing::info!("discovery off: a --no-tls agent has no identity to announce");
+                None
+            }
+            (true, Some((fingerprint, _))) => {
+                bind_discovery(config, &listener, fingerprint).await?
+            }
+        };
         let settings = config.capture;
         let (capture, hub) =
             tokio::task::spawn_blocking(move || CaptureThread::spawn(capture, settings)).await??;
@@ -165,7 +177,13 @@ impl Agent {
             capture,
             input,
             exit_on_display_loss: config.exit_on_display_loss,
+            discovery,
         })
+    }
+
+    /// Where discovery probes are answered (`None` when it is off).
+    pub fn discovery_addr(&self) -> Option<SocketAddr> {
+        self.discovery.as_ref().and_then(|d| d.local_addr().ok())
     }
 
     /// The address the agent listens on (useful with port 0).
@@ -203,12 +221,16 @@ impl Agent {
             capture,
             input,
             exit_on_display_loss,
+            discovery,
             ..
         } = self;
         let pending = PendingHandshakes::new(MAX_PENDING_HANDSHAKES);
         let tracker = TaskTracker::new();
         // Ends the sessions however the agent stops.
         let stop = shutdown.child_token();
+        if let Some(discovery) = discovery {
+            tracker.spawn(discovery.run(shared.hub.watch_monitors(), stop.child_token()));
+        }
         let display_lost =
             crate::availability::gone_for(shared.hub.watch_availability(), exit_on_display_loss);
         tokio::pin!(display_lost);
@@ -305,6 +327,36 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// The discovery socket on the listener's address and port, or `None`
+/// (with a warning) when that UDP port is taken: discovery is a
+/// convenience, and the agent serves without it.
+async fn bind_discovery(
+    config: &Config,
+    listener: &TcpListener,
+    fingerprint: Fingerprint,
+) -> Result<Option<Discovery>, AgentError> {
+    let addr = listener.local_addr().map_err(|source| AgentError::Bind {
+        addr: config.bind,
+        source,
+    })?;
+    let advert = Advert {
+        name: config.name.clone(),
+        port: addr.port(),
+        fingerprint,
+        auth: match config.access {
+            Access::Token { .. } => lookout_protocol::AuthMode::Token,
+            Access::Open => lookout_protocol::AuthMode::None,
+        },
+    };
+    match Discovery::bind(addr, advert).await {
+        Ok(discovery) => Ok(Some(discovery)),
+        Err(err) => {
+            tracing::warn!(%addr, error = %err, "discovery off: cannot listen for probes on UDP");
+            Ok(None)
+        }
+    }
+}
+
 fn pick_monitor(monitors: &[MonitorInfo], wanted: Option<u32>) -> Result<u32, AgentError> {
     match wanted {
         Some(id) if monitors.iter().any(|m| m.id == id) => Ok(id),
@@ -355,6 +407,7 @@ mod tests {
             timeouts: Timeouts::DEFAULT,
             name: "test".into(),
             exit_on_display_loss: None,
+            discovery: false,
         }
     }
 

@@ -41,6 +41,10 @@ pub struct Config {
     /// End [`crate::Agent::run`] once the display has been gone this long
     /// (`--exit-on-display-loss`); `None` waits for it forever.
     pub exit_on_display_loss: Option<std::time::Duration>,
+    /// Answer LAN discovery probes on UDP at `bind` (off with
+    /// `--no-discovery`, and always off with plain TCP: see
+    /// [`crate::discovery`]).
+    pub discovery: bool,
 }
 
 /// The longest agent name sent in `welcome`, in characters.

@@ -41,6 +41,7 @@ pub mod capture;
 pub mod cli;
 pub mod coalesce;
 pub mod config;
+pub mod discovery;
 pub mod encode;
 pub mod frame;
 pub mod hub;

@@ -93,7 +93,13 @@ async fn run(config: Config) -> anyhow::Result<Stopped> {
             if m.primary { ", primary" } else { "" }
         );
     }
-    tracing::info!(%addr, control = agent.control(), fps = config.capture.fps, "listening");
+    tracing::info!(
+        %addr,
+        control = agent.control(),
+        fps = config.capture.fps,
+        discovery = agent.discovery_addr().is_some(),
+        "listening"
+    );
     announce_identity(&config, &agent);
     announce_access(&config, addr, agent.fingerprint())?;
 

@@ -227,6 +227,7 @@ impl TestAgent {
             timeouts: opts.timeouts,
             name: "test-agent".into(),
             exit_on_display_loss: None,
+            discovery: false,
         };
         let captures = Arc::new(AtomicUsize::new(0));
         let mut monitors = monitors();

@@ -16,6 +16,7 @@
 //! | `agent_deploy` | the agent binary's config files, `--print-config` and the systemd user unit (checked by `systemd-analyze verify`) |
 //! | `agent_guards` | the agent binary's start-up guards: weak tokens, where a generated token goes |
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
+//! | `discovery` | agent binaries in network namespaces on a bridge found by the viewer's `--discover`; the reply rules on loopback |
 //! | `channel_binding` | the agent library over TLS against a relaying man in the middle; ALPN |
 //! | `viewer_network`, `viewer_tls` | the viewer library and binary against a fake agent |
 //! | `viewer_regions` | the viewer binary and network thread composing region updates from a fake agent |
@@ -38,6 +39,8 @@ mod agent_session;
 mod agent_slow_viewer;
 mod agent_x11;
 mod channel_binding;
+#[cfg(target_os = "linux")]
+mod discovery;
 mod security;
 mod viewer_network;
 #[cfg(target_os = "linux")]

@@ -10,6 +10,7 @@ use clap::Parser;
 use lookout_protocol::{DEFAULT_MAX_IMAGE_LEN, Fingerprint, HANDSHAKE_TIMEOUT, Limits, Timeouts};
 
 use crate::choice::MonitorChoice;
+use crate::discover::Options as DiscoverOptions;
 use crate::stream::{MaxSize, StreamAsk};
 use crate::target::{Target, TargetError};
 use crate::trust::Trust;
@@ -49,9 +50,30 @@ unreachable, timeout, busy agent with --snapshot, bad usage).";
 pub struct Args {
     /// The agent: HOST, HOST:PORT, an IPv6 address as `[ADDR]` or
     /// `[ADDR]:PORT`, or the NAME of a `[hosts.NAME]` entry of the config
-    /// file.
-    #[arg(value_name = "HOST[:PORT]")]
-    pub target: String,
+    /// file. Not with --discover.
+    #[arg(
+        value_name = "HOST[:PORT]",
+        required_unless_present = "discover",
+        conflicts_with = "discover"
+    )]
+    pub target: Option<String>,
+
+    /// Find agents on the local network instead of connecting: broadcast a
+    /// probe on every IPv4 interface (UDP port 6868) and to every --probe,
+    /// then print one line per agent that answered (name, HOST:PORT,
+    /// fingerprint, whether known-hosts knows it, auth mode). Exit status 1
+    /// when none answered. Nothing is written to known-hosts.
+    #[arg(long)]
+    pub discover: bool,
+
+    /// With --discover: seconds to wait for replies (1-60). Default: 1.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub discover_timeout: Option<u64>,
+
+    /// With --discover: also probe this host directly, for networks
+    /// without broadcast (UDP port 6868 unless given). Repeatable.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub probe: Vec<String>,
 
     /// The agent's token. Prefer the LOOKOUT_TOKEN environment variable:
     /// command lines are visible to other local users.
@@ -261,6 +283,9 @@ pub enum ConfigError {
         /// What it was given.
         value: u64,
     },
+    /// `--discover-timeout` or `--probe` without `--discover`.
+    #[error("--discover-timeout and --probe only go with --discover")]
+    NeedsDiscover,
     /// `--timeouts` names a limit the viewer does not have, or pings no
     /// more often than the silence limit.
     #[error("--timeouts: {0}")]
@@ -268,9 +293,45 @@ pub enum ConfigError {
 }
 
 impl Args {
+    /// With `--discover`: what to probe and the known-hosts file to compare
+    /// with (`--known-hosts`, else the default one if there is a config
+    /// directory); `None` without `--discover`.
+    pub fn discovery(&self) -> Result<Option<(DiscoverOptions, Option<PathBuf>)>, ConfigError> {
+        if !self.discover {
+            return Ok(None);
+        }
+        let probes = self
+            .probe
+            .iter()
+            .map(|probe| Target::parse(probe))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = DiscoverOptions {
+            timeout: Duration::from_secs(
+                in_range(
+                    "discover_timeout",
+                    self.discover_timeout.unwrap_or(1),
+                    1,
+                    60,
+                )?
+                .into(),
+            ),
+            probes,
+            ..DiscoverOptions::default()
+        };
+        let known_hosts = self
+            .known_hosts
+            .clone()
+            .or_else(crate::trust::default_known_hosts_path);
+        Ok(Some((options, known_hosts)))
+    }
+
     /// Checks the options and turns them into a [`Config`].
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let target = Target::parse(&self.target)?;
+        if self.discover_timeout.is_some() || !self.probe.is_empty() {
+            // clap's `requires` takes the flag's default `false` for present.
+            return Err(ConfigError::NeedsDiscover);
+        }
+        let target = Target::parse(self.target.as_deref().unwrap_or_default())?;
         in_range("timeout", self.timeout, 1, 3600)?;
         in_range("max_image_mb", self.max_image_mb, 1, 4096)?;
         let fps = self.fps.map(|v| in_range("fps", v, 1, 120)).transpose()?;
@@ -438,6 +499,57 @@ mod tests {
         ] {
             assert!(parse(&["h", bad[0], bad[1]]).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn discover_needs_no_target_and_takes_a_timeout_and_probes() {
+        let args = |list: &[&str]| {
+            Args::try_parse_from(std::iter::once("lookout-viewer").chain(list.iter().copied()))
+                .map_err(|e| e.to_string())
+        };
+        let (options, _) = args(&["--discover"]).unwrap().discovery().unwrap().unwrap();
+        assert_eq!(options.timeout, Duration::from_secs(1));
+        assert!(options.broadcast && options.probes.is_empty());
+        let given = args(&[
+            "--discover",
+            "--discover-timeout",
+            "3",
+            "--probe",
+            "10.1.2.3",
+            "--probe",
+            "box:7000",
+            "--known-hosts",
+            "/tmp/kh",
+        ])
+        .unwrap();
+        let (options, known_hosts) = given.discovery().unwrap().unwrap();
+        assert_eq!(options.timeout, Duration::from_secs(3));
+        assert_eq!(
+            options.probes,
+            [
+                Target::parse("10.1.2.3:6868").unwrap(),
+                Target::parse("box:7000").unwrap()
+            ]
+        );
+        assert_eq!(known_hosts, Some(PathBuf::from("/tmp/kh")));
+        assert!(args(&["h"]).unwrap().discovery().unwrap().is_none());
+        for bad in [
+            &["h", "--discover"][..],
+            &[],
+            &["--discover-timeout", "2", "h"],
+            &["--probe", "x", "h"],
+            &["--discover", "--discover-timeout", "0"],
+            &["--discover", "--discover-timeout", "61"],
+        ] {
+            let refused = args(bad).and_then(|a| a.into_config().map_err(|e| e.to_string()));
+            assert!(refused.is_err(), "{bad:?}");
+        }
+        assert!(
+            args(&["--discover", "--probe", "h:0"])
+                .unwrap()
+                .discovery()
+                .is_err()
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //!   title) behind a `Presenter` trait, with minifb as the real one.
 //! * [`decode`], [`scaler`], [`layout`], [`steering`], [`keys`]: pixels in,
 //!   input out.
+//! * [`discover`]: `--discover`, agents found on the local network by
+//!   UDP broadcast, for a listing (and for the wall).
 //! * [`stream`]: what `start_monitor` asks for (`--fps`, `--quality`,
 //!   `--max-size`, the window's size) from an agent that offers `profiles`.
 //!
@@ -41,6 +43,7 @@ pub mod choice;
 pub mod cli;
 pub mod connection;
 pub mod decode;
+pub mod discover;
 mod error;
 pub mod keys;
 pub mod layout;

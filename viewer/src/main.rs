@@ -38,6 +38,19 @@ fn main() -> ExitCode {
         eprintln!("lookout-viewer: {err}");
         return ExitCode::from(1);
     }
+    match args.discovery() {
+        Ok(None) => {}
+        Ok(Some((options, known_hosts))) => {
+            return ExitCode::from(lookout_viewer::discover::list(
+                &options,
+                known_hosts.as_deref(),
+            ));
+        }
+        Err(err) => {
+            eprintln!("lookout-viewer: {err}");
+            return ExitCode::from(1);
+        }
+    }
     let config = match args.into_config() {
         Ok(config) => config,
         Err(err) => {

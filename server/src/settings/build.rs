@@ -35,6 +35,7 @@ impl Options {
             no_tls: Some(false),
             no_auth: Some(false),
             view_only: Some(false),
+            discovery: Some(true),
             fps: Some(DEFAULT_FPS),
             quality: Some(DEFAULT_QUALITY),
             subsampling: Some(SubsamplingArg::S420),
@@ -112,6 +113,7 @@ impl Options {
             monitor: self.monitor,
             max_viewers: self.max_viewers.unwrap_or(DEFAULT_MAX_VIEWERS),
             timeouts,
+            discovery: self.discovery.unwrap_or(true),
             exit_on_display_loss: self
                 .exit_on_display_loss
                 .map(|secs| std::time::Duration::from_secs(secs.into())),

@@ -122,7 +122,11 @@ impl Flags {
         let labels = keys_of(&options)
             .into_iter()
             .map(|key| {
-                let flag = format!("--{}", key.replace('_', "-"));
+                let flag = match key.as_str() {
+                    // The one key whose flag turns it off.
+                    "discovery" => "--no-discovery".to_owned(),
+                    _ => format!("--{}", key.replace('_', "-")),
+                };
                 (key, flag)
             })
             .collect();

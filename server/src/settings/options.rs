@@ -33,6 +33,12 @@ pub struct Options {
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
 
+    /// Do not answer LAN discovery probes (`lookout-viewer --discover`)
+    /// on UDP at the --bind address and port. Config key: `discovery =
+    /// false`. Agents started with --no-tls never answer them.
+    #[arg(long = "no-discovery", num_args = 0, default_missing_value = "false", action = clap::ArgAction::Set)]
+    pub discovery: Option<bool>,
+
     /// Token viewers must prove they know, at least 16 characters (make one
     /// with `openssl rand -base64 24`). Prefer the LOOKOUT_TOKEN environment
     /// variable or `token_file`: command lines are visible to other local

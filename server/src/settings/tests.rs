@@ -288,3 +288,25 @@ fn the_packaged_example_config_is_read_without_error_and_sets_what_it_says() {
     assert!(resolved.options.token.is_none());
     resolved.options.into_config().unwrap();
 }
+
+#[test]
+fn no_discovery_is_a_flag_and_discovery_false_a_config_key_shown_in_print_config() {
+    let dir = TempDir::new("settings");
+    let on = load(&Locations::None, &Flags::default()).unwrap();
+    assert!(on.options.clone().into_config().unwrap().discovery);
+    assert!(render(&on).contains("discovery = true"), "{}", render(&on));
+    let flag = load(&Locations::None, &flags(&["--no-discovery"])).unwrap();
+    assert!(!flag.options.clone().into_config().unwrap().discovery);
+    let shown = render(&flag);
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("discovery ="))
+        .unwrap();
+    assert!(
+        line.starts_with("discovery = false") && line.ends_with("# --no-discovery"),
+        "{shown}"
+    );
+    let file = write(&dir.path().join("c.toml"), "discovery = false\n", 0o644);
+    let off = load(&Locations::Only(file), &Flags::default()).unwrap();
+    assert!(!off.options.into_config().unwrap().discovery);
+}

@@ -208,13 +208,14 @@ impl ViewerFile {
             .defaults
             .hosts
             .as_ref()
-            .and_then(|hosts| hosts.get(&args.target));
+            .zip(args.target.as_ref())
+            .and_then(|(hosts, target)| hosts.get(target));
         let layers: Vec<&HostSettings> = host.into_iter().chain([&self.defaults]).collect();
         // The first layer (host entry, then top level) that sets a key.
         let first = |get: &dyn Fn(&HostSettings) -> bool| layers.iter().copied().find(|l| get(l));
         if let Some(address) = host.and_then(|h| h.address.clone()) {
-            tracing::info!(host = %args.target, %address, "host from the config file");
-            args.target = address;
+            tracing::info!(host = ?args.target, %address, "host from the config file");
+            args.target = Some(address);
         }
         let token = first(&|l| l.token.is_some() || l.token_file.is_some());
         if let (false, Some(layer)) = (given("token"), token) {

@@ -87,7 +87,10 @@ fn flags_beat_the_host_entry_which_beats_the_top_level() {
     assert_eq!(args.monitor, Some(MonitorChoice::Id(2)));
     // Another target gets the top level only.
     let args = run(&config, &["elsewhere"]).unwrap();
-    assert_eq!((args.target.as_str(), args.timeout), ("elsewhere", 20));
+    assert_eq!(
+        (args.target.as_deref(), args.timeout),
+        (Some("elsewhere"), 20)
+    );
     let args = run(&config, &["lab", "--timeout", "5"]).unwrap();
     assert_eq!(args.timeout, 5);
 }
@@ -168,7 +171,7 @@ fn the_packaged_example_config_is_read_without_error() {
     let config = dir.write("config.toml", &uncommented, 0o644);
     dir.write("lab.token", TOKEN, 0o600);
     let args = run(&config, &["lab-3"]).unwrap();
-    assert_eq!(args.target, "10.0.0.13:6868");
+    assert_eq!(args.target.as_deref(), Some("10.0.0.13:6868"));
     assert_eq!(args.token, Some(Token::new(TOKEN)));
 }
 

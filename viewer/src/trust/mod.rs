@@ -255,6 +255,16 @@ where
     Ok(stream)
 }
 
+/// The fingerprint the known-hosts file at `path` pins for `target`, and
+/// its line; `None` when the file or the entry does not exist. Reads only
+/// (discovery shows what the file says, and never records). Blocking.
+pub fn pinned(
+    path: &Path,
+    target: &Target,
+) -> Result<Option<(Fingerprint, usize)>, KnownHostsError> {
+    known_hosts::lookup(path, &HostKey::of(target))
+}
+
 fn file_pin(path: &Path, line: usize) -> PinSource {
     PinSource::File {
         path: path.to_owned(),
