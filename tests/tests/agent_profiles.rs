@@ -366,3 +366,56 @@ async fn a_monitor_watched_only_at_two_frames_a_second_is_captured_no_faster() {
     assert!(frames >= 2, "{frames} frames");
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_changing_its_settings_in_a_loop_gets_a_few_full_frames_a_second() {
+    let screen = PaintedScreen::new(SIZE.0, SIZE.1, [90, 90, 90, 255]);
+    let agent = TestAgent::start(Options {
+        painted: Some(screen),
+        ..Options::default()
+    })
+    .await;
+    let (mut client, mut picture, _) = viewer(&agent, settings(None, None, None)).await;
+    // A new size every 20 ms for a second, the frames read meanwhile:
+    // each start would cost a scale and a full encode.
+    let mut full = Vec::new();
+    let started = Instant::now();
+    for i in 0..50u32 {
+        client
+            .send(settings(Some((200 + i * 7, 2000)), None, None))
+            .await;
+        let until = Instant::now() + Duration::from_millis(20);
+        while let Ok(update) =
+            tokio::time::timeout_at(until.into(), picture.next(&mut client, |_| {})).await
+        {
+            if update.rects.is_none() {
+                full.push(update.meta.width);
+            }
+        }
+    }
+    // Then until the last one has come.
+    let end = Instant::now() + Duration::from_secs(1);
+    while let Ok(update) =
+        tokio::time::timeout_at(end.into(), picture.next(&mut client, |_| {})).await
+    {
+        if update.rects.is_none() {
+            full.push(update.meta.width);
+        }
+    }
+    let spent = started.elapsed();
+    eprintln!(
+        "{} full frames in {spent:?} of 50 starts: {full:?}",
+        full.len()
+    );
+    // One every 250 ms at most.
+    let most = (spent.as_millis() / 250 + 1) as usize;
+    assert!(
+        full.len() <= most,
+        "{} full frames, at most {most}",
+        full.len()
+    );
+    // The last settings win: the newest frame fits the last box.
+    let last = picture.picture.as_ref().unwrap().width();
+    assert_eq!(last, 200 + 49 * 7, "the last size asked");
+    agent.stop().await;
+}

@@ -28,6 +28,9 @@ use crate::hub::{FrameHub, MonitorList, Subscription};
 use crate::picture::Picture;
 use crate::rendition::{Ask, Profile};
 
+/// The least time between the first frames of two starts of one viewer.
+const RESTART_GAP: Duration = Duration::from_millis(250);
+
 /// How long the writer tries to close the stream politely at the end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
@@ -163,6 +166,9 @@ pub(crate) struct Downlink<W> {
     pub sent_size: Arc<SentSize>,
     /// When the next frame may go, at the viewer's frame rate.
     pub next_at: Option<Instant>,
+    /// When the first frame of the viewer's last start (`start_monitor`,
+    /// `select_monitor`) went or is due.
+    pub restarted_at: Option<Instant>,
     /// How much this viewer's link carries (adaptive rate).
     pub adapt: Adapt,
     /// Its socket's limit on unsent bytes, lowered on a slow link.
@@ -338,8 +344,20 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         }
         let restarted = std::mem::replace(restarts, view.restarts) != view.restarts;
         if restarted {
-            // New settings: a new frame rate from now on.
-            self.next_at = None;
+            // New settings: a new frame rate from now on. The first frame
+            // of a start goes out at once, unless the one of another start
+            // went moments ago: each costs a full frame (and a new
+            // rendition a scale), so a viewer sending `start_monitor` in a
+            // loop gets one every RESTART_GAP, with its newest settings.
+            let now = Instant::now();
+            let slot = match self.restarted_at {
+                // One is due already: this start's frame is that one.
+                Some(due) if due > now => Some(due),
+                Some(went) if went + RESTART_GAP > now => Some(went + RESTART_GAP),
+                _ => None,
+            };
+            self.next_at = slot;
+            self.restarted_at = Some(slot.unwrap_or(now));
         }
         let ask = self.ask_now(&view);
         if let Some(s) = sub.as_mut().filter(|s| {

@@ -88,6 +88,7 @@ pub(super) async fn run<R, W>(
             have: None,
             sent_size: Arc::clone(&sent_size),
             next_at: None,
+            restarted_at: None,
             adapt: Adapt::new(std::time::Instant::now()),
             unsent: viewer.unsent,
             switched: false,
