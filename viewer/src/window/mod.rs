@@ -16,7 +16,7 @@ mod canvas;
 mod minifb_window;
 mod presenter;
 mod saver;
-mod settle;
+pub(crate) mod settle;
 mod title;
 mod ui;
 
