@@ -31,9 +31,10 @@ pub mod paint;
 pub mod targets;
 pub mod tile;
 
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-use minifb::{Key, KeyRepeat, MouseButton, MouseMode, ScaleMode, Window, WindowOptions};
+use minifb::{Key, MouseButton, MouseMode, ScaleMode, Window, WindowOptions};
 
 use self::grid::Grid;
 use self::open::FullViews;
@@ -44,6 +45,7 @@ use crate::decode::DecodedFrame;
 use crate::error::RunError;
 use crate::layout::window_bounds;
 use crate::stream::Size;
+use crate::window::minifb_window::{KeyEvents, KeyRecorder};
 use crate::window::settle::{SETTLE_FOR, SizeSettle};
 
 /// The wall's frame rate per agent unless `--wall-fps` says otherwise.
@@ -93,6 +95,11 @@ pub fn run(targets: Vec<WallTarget>, options: WallOptions) -> Result<(), RunErro
     )
     .map_err(RunError::Window)?;
     window.set_target_fps(UI_FPS);
+    // Key presses through minifb's callback, as the full viewer takes
+    // them: a press and release between two updates (a quick tap, a
+    // scripted key) is not lost, as `get_keys_pressed` would lose it.
+    let keys = KeyEvents::default();
+    window.set_input_callback(Box::new(KeyRecorder(Rc::clone(&keys))));
     let mut was_down = false;
     while window.is_open() {
         let (w, h) = window.get_size();
@@ -105,7 +112,12 @@ pub fn run(targets: Vec<WallTarget>, options: WallOptions) -> Result<(), RunErro
             wall.click(x, y);
         }
         was_down = down;
-        for key in window.get_keys_pressed(KeyRepeat::No) {
+        let pressed: Vec<Key> = keys
+            .borrow_mut()
+            .drain(..)
+            .filter_map(|(key, down)| down.then_some(key))
+            .collect();
+        for key in pressed {
             wall.key(key);
         }
         let changed = wall.step(Instant::now());

@@ -13,7 +13,7 @@
 //! ```
 
 mod canvas;
-mod minifb_window;
+pub(crate) mod minifb_window;
 mod presenter;
 mod saver;
 pub(crate) mod settle;
