@@ -187,6 +187,14 @@ fn a_wall_of_sixteen_agents_shows_each_in_its_tile_follows_a_restart_and_opens_o
         .to_rgb8();
     assert_eq!(png.dimensions(), (g.width, g.height));
 
+    // F8 pauses every agent (stop_monitor), F8 again resumes them.
+    b.key("F8");
+    let title = b.wait_title(window, "16 paused", Duration::from_secs(10));
+    assert!(title.contains("16 paused"), "{title:?}");
+    b.key("F8");
+    let title = b.wait_title(window, "16 live", Duration::from_secs(10));
+    assert!(title.contains("16 live"), "{title:?}");
+
     // Agent 7 goes away: its tile says so, the others stay live.
     let gone = agents[7].take().expect("agent 7");
     let (addr, identity) = (gone.addr, gone.identity_dir().expect("identity").to_owned());
