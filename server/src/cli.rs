@@ -238,8 +238,19 @@ mod tests {
             config.source,
             Source::TestPattern {
                 width: 1920,
-                height: 1080
+                height: 1080,
+                seed: 0,
             }
+        );
+    }
+
+    #[test]
+    fn test_pattern_source_takes_its_seed() {
+        let config = parse(&["--source", "test-pattern", "--pattern-seed", "7"]).unwrap();
+        assert!(
+            matches!(config.source, Source::TestPattern { seed: 7, .. }),
+            "{:?}",
+            config.source
         );
     }
 }

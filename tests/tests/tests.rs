@@ -22,6 +22,7 @@
 //! | `viewer_regions` | the viewer binary and network thread composing region updates from a fake agent |
 //! | `viewer_profiles` | the viewer binary's window on Xvfb asking a fake agent for its size, `--max-size`, `--fps`, `--quality` |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
+//! | `viewer_wall` | sixteen agent binaries on loopback, the viewer's `--wall` window on Xvfb |
 
 #[cfg(target_os = "linux")]
 mod agent_damage;
@@ -47,6 +48,8 @@ mod viewer_network;
 mod viewer_profiles;
 mod viewer_regions;
 mod viewer_tls;
+#[cfg(target_os = "linux")]
+mod viewer_wall;
 mod viewer_x11;
 #[cfg(target_os = "linux")]
 mod x11_capture;

@@ -75,6 +75,21 @@ pub struct Args {
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub probe: Vec<String>,
 
+    /// With --wall: the other agents, as HOST above.
+    #[arg(value_name = "HOST[:PORT]", requires = "wall")]
+    pub more_targets: Vec<String>,
+
+    /// One window with a live tile per agent (each HOST), small pictures
+    /// at a low rate; click a tile to open that agent full size. Keys: F5
+    /// reconnect all, F8 pause / resume all, F9 save the wall as a PNG.
+    /// --token is every agent's; a `[hosts.NAME]` entry's own token wins.
+    #[arg(long, conflicts_with = "snapshot")]
+    pub wall: bool,
+
+    /// With --wall: frames a second asked of each agent (1-30).
+    #[arg(long, value_name = "N", default_value_t = crate::wall::DEFAULT_WALL_FPS, value_parser = clap::value_parser!(u32).range(1..=30), requires = "wall")]
+    pub wall_fps: u32,
+
     /// The agent's token. Prefer the LOOKOUT_TOKEN environment variable:
     /// command lines are visible to other local users.
     #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, value_name = "T")]

@@ -33,6 +33,9 @@
 //! * [`stream`]: what `start_monitor` asks for (`--fps`, `--quality`,
 //!   `--max-size`, the window's size) from an agent that offers `profiles`.
 //!
+//! `--wall` ([`wall`]): one window, a live tile per agent, each with the
+//! network and decode threads above.
+//!
 //! `--snapshot` ([`snapshot`]) skips the window: one connection, the
 //! picture composed from N updates, one PNG ([`png`]).
 //!
@@ -60,6 +63,7 @@ pub mod stream;
 pub mod target;
 pub mod trust;
 pub mod untrusted;
+pub mod wall;
 mod window;
 
 pub use choice::MonitorChoice;

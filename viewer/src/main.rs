@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if args.wall {
+        return wall(&args, &matches);
+    }
     let file = ViewerFile::for_args(&args).and_then(|file| file.apply(&mut args, &matches));
     if let Err(err) = file {
         eprintln!("lookout-viewer: {err}");
@@ -59,6 +62,31 @@ fn main() -> ExitCode {
         }
     };
     match lookout_viewer::run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lookout-viewer: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// `--wall`: every HOST's settings, then the wall until its window closes.
+fn wall(args: &Args, matches: &clap::ArgMatches) -> ExitCode {
+    let targets = ViewerFile::for_args(args)
+        .map_err(|err| err.to_string())
+        .and_then(|file| {
+            lookout_viewer::wall::targets_from_command_line(&file, matches)
+                .map_err(|err| err.to_string())
+        });
+    let targets = match targets {
+        Ok(targets) => targets,
+        Err(err) => {
+            eprintln!("lookout-viewer: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let options = lookout_viewer::wall::WallOptions { fps: args.wall_fps };
+    match lookout_viewer::wall::run(targets, options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("lookout-viewer: {err}");

@@ -143,6 +143,8 @@ pub enum Source {
         width: u32,
         /// Scene height.
         height: u32,
+        /// Which variant of the scene (`--pattern-seed`).
+        seed: u32,
     },
 }
 
@@ -173,9 +175,13 @@ pub fn open(source: Source) -> CapturerFactory {
             backend = used;
             Ok(capturer)
         }),
-        Source::TestPattern { width, height } => {
-            Box::new(move || Ok(Box::new(TestPattern::new(width, height)) as Box<dyn Capturer>))
-        }
+        Source::TestPattern {
+            width,
+            height,
+            seed,
+        } => Box::new(move || {
+            Ok(Box::new(TestPattern::new(width, height).seeded(seed)) as Box<dyn Capturer>)
+        }),
     }
 }
 

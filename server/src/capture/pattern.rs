@@ -18,6 +18,8 @@ pub struct TestPattern {
     info: [MonitorInfo; 1],
     started: Instant,
     animated: bool,
+    /// `--pattern-seed`: 0 is the original scene.
+    seed: u32,
 }
 
 type Rgba = [u8; 4];
@@ -44,7 +46,16 @@ impl TestPattern {
             }],
             started: Instant::now(),
             animated: true,
+            seed: 0,
         }
+    }
+
+    /// The scene's variant `seed` (`--pattern-seed`): another wallpaper
+    /// colour and another path for the moving window, so agents started
+    /// with different seeds are told apart at a glance (and by a test, by
+    /// their mean colour). Seed 0 is the original scene.
+    pub fn seeded(self, seed: u32) -> Self {
+        Self { seed, ..self }
     }
 
     /// The same scene, frozen at its first instant (a still screen).
@@ -63,7 +74,7 @@ impl TestPattern {
             h,
             px: vec![0; w as usize * h as usize * 4],
         };
-        img.wallpaper();
+        img.wallpaper(wallpaper_tint(self.seed));
         let taskbar = 32.min(h / 8);
         // Two still windows, placed relative to the screen size.
         img.window(w / 16, h / 12, w * 5 / 12, h / 2);
@@ -72,8 +83,10 @@ impl TestPattern {
         let (mw, mh) = (w / 4, h / 4);
         let span_x = (w - mw) as f32;
         let span_y = (h - taskbar - mh) as f32;
-        let mx = (span_x * 0.5 * (1.0 + (t * 0.7).sin())) as u32;
-        let my = (span_y * 0.5 * (1.0 + (t * 0.45).cos())) as u32;
+        // Each seed starts the window elsewhere on its path.
+        let phase = (self.seed % 64) as f32 * 0.9;
+        let mx = (span_x * 0.5 * (1.0 + (t * 0.7 + phase).sin())) as u32;
+        let my = (span_y * 0.5 * (1.0 + (t * 0.45 + phase).cos())) as u32;
         img.window(mx, my, mw, mh);
         // The taskbar with a "clock" that fills up every ten seconds.
         img.rect(0, h - taskbar, w, taskbar, TASKBAR);
@@ -107,6 +120,19 @@ impl Capturer for TestPattern {
     }
 }
 
+/// The wallpaper's base colour for `seed`: the original teal for 0, else
+/// each channel steps through its own number of levels (7, 5 and 3, coprime),
+/// so the first 105 seeds differ in at least one channel by a whole level.
+fn wallpaper_tint(seed: u32) -> [u8; 3] {
+    if seed == 0 {
+        return [20, 110, 140];
+    }
+    let r = 20 + ((1 + seed * 3) % 7) * 35;
+    let g = 20 + ((4 + seed * 2) % 5) * 50;
+    let b = 20 + ((2 + seed) % 3) * 100;
+    [r, g, b].map(|c| u8::try_from(c).unwrap_or(u8::MAX))
+}
+
 /// A minimal RGBA canvas: rectangles are all the scene needs.
 struct Canvas {
     w: u32,
@@ -115,14 +141,14 @@ struct Canvas {
 }
 
 impl Canvas {
-    fn wallpaper(&mut self) {
+    fn wallpaper(&mut self, [r, g, b]: [u8; 3]) {
         let (w, h) = (self.w as usize, self.h.max(1) as usize);
         for (y, row) in self.px.chunks_exact_mut(w * 4).enumerate() {
             let k = (y * 255 / h) as u8;
             let color = [
-                20,
-                110u8.saturating_sub(k / 3),
-                140u8.saturating_sub(k / 4),
+                r.saturating_sub(k / 5),
+                g.saturating_sub(k / 3),
+                b.saturating_sub(k / 4),
                 255,
             ];
             for px in row.chunks_exact_mut(4) {
@@ -182,6 +208,41 @@ mod tests {
         assert_eq!((a.width, a.height), (320, 200));
         assert_eq!(a.pixels.len(), 320 * 200 * 4);
         assert_ne!(a.pixels, b.pixels, "the scene is animated");
+    }
+
+    /// Mean colour of a rendered scene, per channel.
+    fn mean(image: &CapturedImage) -> [f64; 3] {
+        let mut sum = [0f64; 3];
+        for px in image.pixels.chunks_exact(4) {
+            for (s, &c) in sum.iter_mut().zip(px) {
+                *s += f64::from(c);
+            }
+        }
+        let n = (image.pixels.len() / 4) as f64;
+        sum.map(|s| s / n)
+    }
+
+    #[test]
+    fn seed_zero_is_the_original_scene() {
+        let plain = TestPattern::still(320, 200).render(0.0);
+        let zero = TestPattern::still(320, 200).seeded(0).render(0.0);
+        assert_eq!(plain, zero);
+    }
+
+    #[test]
+    fn sixteen_seeds_paint_sixteen_scenes_told_apart_by_mean_colour() {
+        let means: Vec<[f64; 3]> = (0..16)
+            .map(|seed| mean(&TestPattern::still(320, 200).seeded(seed).render(0.0)))
+            .collect();
+        for (i, a) in means.iter().enumerate() {
+            for (j, b) in means.iter().enumerate().skip(i + 1) {
+                let distance = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>();
+                assert!(
+                    distance.sqrt() > 8.0,
+                    "seeds {i} and {j}: means {a:?} and {b:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -46,6 +46,7 @@ impl Options {
                 text: format!("{}x{}", DEFAULT_PATTERN.width, DEFAULT_PATTERN.height),
                 value: DEFAULT_PATTERN,
             }),
+            pattern_seed: Some(0),
             ..Self::default()
         }
     }
@@ -132,6 +133,7 @@ impl Options {
                 SourceArg::TestPattern => Source::TestPattern {
                     width: pattern.width,
                     height: pattern.height,
+                    seed: self.pattern_seed.unwrap_or(0),
                 },
             },
         };

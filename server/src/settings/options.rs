@@ -128,6 +128,13 @@ pub struct Options {
     #[arg(long, value_name = "WxH")]
     pub pattern_size: Option<Parsed<Size>>,
 
+    /// Which variant of the test scene (with --source test-pattern): each
+    /// seed paints its own wallpaper colour and moves its window on its own
+    /// path, so a wall of agents on one machine shows distinct tiles.
+    /// Default: 0, the original scene.
+    #[arg(long, value_name = "N")]
+    pub pattern_seed: Option<u32>,
+
     /// End the agent with exit status 75 once the display has been gone
     /// this many seconds (1-86400; the X server stopped, the user logged
     /// out), for a service manager to restart it. Default: wait for the

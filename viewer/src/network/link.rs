@@ -82,6 +82,9 @@ pub struct Status {
     pub monitors: Vec<MonitorInfo>,
     /// Whether the agent can capture, as it last said.
     pub feed: Feed,
+    /// The agent's name for people, from the last `welcome` (escaped;
+    /// empty before the first).
+    pub name: String,
 }
 
 impl Default for Status {
@@ -94,6 +97,7 @@ impl Default for Status {
             monitor: None,
             monitors: Vec::new(),
             feed: Feed::Live,
+            name: String::new(),
         }
     }
 }

@@ -264,6 +264,7 @@ impl Supervisor {
             monitor: Some(monitor),
             monitors: welcome.monitors,
             feed: Feed::Live,
+            name: welcome.name.clone(),
         });
         let mut uplink = Uplink {
             writer,

@@ -264,6 +264,21 @@ impl ViewerFile {
     }
 }
 
+impl ViewerFile {
+    /// The token the `[hosts.NAME]` entry sets itself (`token` or
+    /// `token_file`), if `name` has an entry that does. The wall lets it
+    /// win over `--token`, which there is the default for every agent.
+    pub fn host_token(&self, name: &str) -> Result<Option<Token>, SettingsError> {
+        let Some(host) = self.defaults.hosts.as_ref().and_then(|h| h.get(name)) else {
+            return Ok(None);
+        };
+        match (&host.token, &host.token_file) {
+            (Some(token), _) => Ok(Some(Token::new(token.clone()))),
+            (None, file) => file.as_deref().map(private::read_token).transpose(),
+        }
+    }
+}
+
 fn absolute(file: &mut Option<PathBuf>, base: &Path) {
     if let Some(file) = file.as_mut().filter(|f| f.is_relative()) {
         *file = base.join(&*file);

@@ -21,10 +21,10 @@ const KEY_EVENT_QUEUE: usize = 256;
 
 /// Key transitions as minifb reports them, in order. Polling key state once
 /// per iteration would miss a tap shorter than an iteration.
-type KeyEvents = Rc<RefCell<Vec<(WinKey, bool)>>>;
+pub(crate) type KeyEvents = Rc<RefCell<Vec<(WinKey, bool)>>>;
 
 /// Collects key transitions from minifb's callback into [`KeyEvents`].
-struct KeyRecorder(KeyEvents);
+pub(crate) struct KeyRecorder(pub(crate) KeyEvents);
 
 impl InputCallback for KeyRecorder {
     fn add_char(&mut self, _: u32) {}

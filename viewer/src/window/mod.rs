@@ -13,10 +13,10 @@
 //! ```
 
 mod canvas;
-mod minifb_window;
+pub(crate) mod minifb_window;
 mod presenter;
 mod saver;
-mod settle;
+pub(crate) mod settle;
 mod title;
 mod ui;
 
