@@ -273,3 +273,44 @@ fn a_wall_of_sixteen_agents_shows_each_in_its_tile_follows_a_restart_and_opens_o
     // The wall keeps running beside it.
     assert!(b.window_name(window).contains("16 live"));
 }
+
+#[test]
+fn a_wall_of_discovered_agents_shows_every_agent_that_answers() {
+    let b = Xvfb::start(1200, 800);
+    let agents: Vec<AgentProcess> = (0..3)
+        .map(|i| agent(i, None, "127.0.0.1:0", None))
+        .collect();
+    let dir = TempDir::new("wall-discover");
+    let mut cmd = command("lookout-viewer");
+    cmd.args(["--wall", "--discover"])
+        // Probed directly (loopback has no broadcast); trusted on first
+        // meeting, as any host, never by what the reply claims.
+        .args(
+            agents
+                .iter()
+                .flat_map(|a| ["--probe".to_owned(), a.addr.to_string()]),
+        )
+        .arg("--known-hosts")
+        .arg(dir.path().join("known_hosts"))
+        .env("LOOKOUT_TOKEN", TOKEN)
+        .env("DISPLAY", b.display())
+        .env("RUST_LOG", "info")
+        .current_dir(dir.path());
+    let wall = Running::spawn(cmd);
+    let Some(window) = b.find_window("lookout wall", Duration::from_secs(20)) else {
+        panic!("no wall window; its log:\n{}", wall.stderr.text());
+    };
+    let title = b.wait_title(window, "3 live", Duration::from_secs(20));
+    assert!(
+        title.contains("3 agents") && title.contains("3 live"),
+        "{title:?}\n{}",
+        wall.stderr.text()
+    );
+    let log = wall.stderr.text();
+    for i in 0..3 {
+        assert!(
+            log.contains(&format!("wall-{i}")),
+            "agent {i} not named:\n{log}"
+        );
+    }
+}

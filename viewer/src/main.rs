@@ -70,12 +70,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--wall`: every HOST's settings, then the wall until its window closes.
+/// `--wall`: every HOST's settings (and with `--discover`, every agent that
+/// answers), then the wall until its window closes.
 fn wall(args: &Args, matches: &clap::ArgMatches) -> ExitCode {
+    let found = match args.discovery() {
+        Ok(None) => Vec::new(),
+        Ok(Some((options, _))) => match lookout_viewer::discover::discover(&options) {
+            Ok(found) if found.is_empty() => {
+                eprintln!("lookout-viewer: no agent answered the discovery probe");
+                return ExitCode::from(1);
+            }
+            Ok(found) => found.iter().map(|f| f.target().to_string()).collect(),
+            Err(err) => {
+                eprintln!("lookout-viewer: {err}");
+                return ExitCode::from(1);
+            }
+        },
+        Err(err) => {
+            eprintln!("lookout-viewer: {err}");
+            return ExitCode::from(1);
+        }
+    };
     let targets = ViewerFile::for_args(args)
         .map_err(|err| err.to_string())
         .and_then(|file| {
-            lookout_viewer::wall::targets_from_command_line(&file, matches)
+            lookout_viewer::wall::targets_from_command_line(&file, matches, &found)
                 .map_err(|err| err.to_string())
         });
     let targets = match targets {

@@ -46,21 +46,32 @@ pub enum TargetsError {
     Clap(#[from] clap::Error),
 }
 
-/// Every host of `--wall HOST...` as a [`WallTarget`]: the command line's
-/// flags applied to each, with `file`'s layers under them.
+/// Every host of `--wall HOST...`, then each of `found` (`HOST:PORT`s
+/// that `--discover` found), as a [`WallTarget`]: the command line's flags
+/// applied to each, with `file`'s layers under them. A found agent is
+/// trusted as any other host: pinned by known-hosts on first connect,
+/// never by the fingerprint its reply claims.
 pub fn targets_from_command_line(
     file: &ViewerFile,
     matches: &ArgMatches,
+    found: &[String],
 ) -> Result<Vec<WallTarget>, TargetsError> {
     let first = Args::from_arg_matches(matches)?;
-    let hosts: Vec<String> = std::iter::once(first.target)
+    let hosts: Vec<String> = first
+        .target
+        .into_iter()
         .chain(first.more_targets)
+        .chain(found.iter().cloned())
         .collect();
     hosts
         .into_iter()
         .map(|host| {
             let mut args = Args::from_arg_matches(matches)?;
-            args.target = host.clone();
+            args.target = Some(host.clone());
+            // Discovery found the hosts; each is then an ordinary target.
+            args.discover = false;
+            args.discover_timeout = None;
+            args.probe.clear();
             let settings = |source| TargetsError::Settings {
                 host: host.clone(),
                 source,
@@ -107,7 +118,7 @@ mod tests {
             .try_get_matches_from(std::iter::once("lookout-viewer").chain(argv.iter().copied()))
             .map_err(|e| e.to_string())?;
         let file = ViewerFile::read(&path, true).map_err(|e| e.to_string())?;
-        let result = targets_from_command_line(&file, &matches).map_err(|e| e.to_string());
+        let result = targets_from_command_line(&file, &matches, &[]).map_err(|e| e.to_string());
         let _ = std::fs::remove_dir_all(&dir);
         result
     }
