@@ -169,6 +169,7 @@ impl Agent {
             viewers: Arc::new(Semaphore::new(config.max_viewers.get())),
             max_viewers: config.max_viewers,
             next_viewer: AtomicU64::new(1),
+            sessions: Default::default(),
         });
         Ok(Self {
             listener,
@@ -204,6 +205,16 @@ impl Agent {
     /// The monitors viewers can choose from.
     pub fn monitors(&self) -> crate::hub::MonitorList {
         self.shared.hub.monitors()
+    }
+
+    /// What the local control socket serves ([`crate::control::serve`]).
+    #[cfg(unix)]
+    pub fn control_handle(&self) -> crate::control::Handle {
+        let address = self
+            .local_addr()
+            .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
+        let fingerprint = self.fingerprint().map(|f| f.to_string());
+        crate::control::Handle::new(Arc::clone(&self.shared), address, fingerprint)
     }
 
     /// Whether viewers get control (not view-only and input available).

@@ -64,6 +64,50 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
+    /// Show this user's running agent and every viewer session: id, peer,
+    /// role, since, watching, fps, kbit/s and input events (averages over
+    /// each session's life).
+    Status {
+        /// Where the agent's control socket is.
+        #[command(flatten)]
+        socket: ControlArgs,
+        /// Print the agent's JSON reply instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End one viewer's session; the viewer is shown the message.
+    Kick {
+        /// The session's id, as `status` lists it.
+        id: u64,
+        /// What the viewer is told.
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
+        /// Where the agent's control socket is.
+        #[command(flatten)]
+        socket: ControlArgs,
+    },
+    /// Stop streaming to every viewer (they are told "paused by the
+    /// agent's user"; nothing is captured) until `resume`.
+    Pause {
+        /// Where the agent's control socket is.
+        #[command(flatten)]
+        socket: ControlArgs,
+    },
+    /// Start streaming again after `pause`.
+    Resume {
+        /// Where the agent's control socket is.
+        #[command(flatten)]
+        socket: ControlArgs,
+    },
+}
+
+/// Where the running agent's control socket is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ControlArgs {
+    /// The agent's --control-socket. Default: the one an agent of this
+    /// user makes.
+    #[arg(long, value_name = "PATH", env = "LOOKOUT_CONTROL_SOCKET")]
+    pub control_socket: Option<PathBuf>,
 }
 
 /// `lookout-server service ACTION`.

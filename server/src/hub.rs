@@ -245,6 +245,9 @@ pub struct FrameHub {
     all_monitors: bool,
     /// Whether capture works; sessions tell their viewer of changes.
     availability: Arc<watch::Sender<Availability>>,
+    /// Whether the agent's user paused streaming (`lookout-server pause`):
+    /// sessions drop their subscriptions, so nothing is captured.
+    paused: Arc<watch::Sender<bool>>,
 }
 
 /// A viewer's subscription to one monitor; capture of that monitor goes on
@@ -319,6 +322,7 @@ impl FrameHub {
             demand: Arc::default(),
             all_monitors: false,
             availability: Arc::new(watch::Sender::new(Availability::Live)),
+            paused: Arc::new(watch::Sender::new(false)),
         }
     }
 
@@ -389,6 +393,23 @@ impl FrameHub {
     /// starts again.
     pub fn watch_availability(&self) -> watch::Receiver<Availability> {
         self.availability.subscribe()
+    }
+
+    /// Follows whether the agent's user paused streaming.
+    pub fn watch_paused(&self) -> watch::Receiver<bool> {
+        self.paused.subscribe()
+    }
+
+    /// Pauses (`true`) or resumes streaming to every viewer; returns
+    /// whether that changed anything.
+    pub(crate) fn set_paused(&self, paused: bool) -> bool {
+        self.paused
+            .send_if_modified(|now| std::mem::replace(now, paused) != paused)
+    }
+
+    /// Whether streaming is paused now.
+    pub(crate) fn paused(&self) -> bool {
+        *self.paused.borrow()
     }
 
     /// Says whether capture works. When it stops, every cached frame is

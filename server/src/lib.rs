@@ -41,6 +41,8 @@ pub mod capture;
 pub mod cli;
 pub mod coalesce;
 pub mod config;
+#[cfg(unix)]
+pub mod control;
 pub mod discovery;
 pub mod encode;
 pub mod frame;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 use lookout_protocol::Fingerprint;
 use lookout_server::cli::{Args, Command, ServiceAction};
+use lookout_server::control;
 use lookout_server::settings::{self, Flags};
 use lookout_server::{Access, Agent, Config, Stopped, Transport, capture, desktop_input, secret};
 use tokio_util::sync::CancellationToken;
@@ -28,8 +29,9 @@ fn main() -> ExitCode {
         .init();
     let outcome = match args.command {
         Some(Command::Service { action }) => service(action).map(|()| Stopped::Shutdown),
+        Some(command) => control(command).map(|()| Stopped::Shutdown),
         None => configure(args, &matches).and_then(|config| match config {
-            Some(config) => run(config),
+            Some((config, socket)) => run(config, socket),
             None => Ok(Stopped::Shutdown),
         }),
     };
@@ -43,9 +45,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Merges the config files and the flags into the agent's configuration;
-/// `None` when `--print-config` printed it instead.
-fn configure(args: Args, matches: &clap::ArgMatches) -> anyhow::Result<Option<Config>> {
+/// Merges the config files and the flags into the agent's configuration
+/// and its control socket's path; `None` when `--print-config` printed it
+/// instead.
+fn configure(
+    args: Args,
+    matches: &clap::ArgMatches,
+) -> anyhow::Result<Option<(Config, std::path::PathBuf)>> {
     let locations = args.locations();
     let flags = Flags::from_matches(args.options, matches);
     let resolved = settings::load(&locations, &flags)?;
@@ -53,7 +59,43 @@ fn configure(args: Args, matches: &clap::ArgMatches) -> anyhow::Result<Option<Co
         print!("{}", settings::render(&resolved));
         return Ok(None);
     }
-    Ok(Some(resolved.options.into_config()?))
+    let socket = control::socket_path(resolved.options.control_socket.as_deref())?;
+    Ok(Some((resolved.options.into_config()?, socket)))
+}
+
+/// `lookout-server status|kick|pause|resume`: one request to the running
+/// agent's control socket.
+fn control(command: Command) -> anyhow::Result<()> {
+    use control::request::Request;
+    let (request, socket, json) = match command {
+        Command::Status { socket, json } => (Request::Status, socket, json),
+        Command::Kick {
+            id,
+            message,
+            socket,
+        } => (Request::Kick { id, message }, socket, false),
+        Command::Pause { socket } => (Request::Pause, socket, false),
+        Command::Resume { socket } => (Request::Resume, socket, false),
+        Command::Service { .. } => unreachable!("handled by main"),
+    };
+    let path = control::socket_path(socket.control_socket.as_deref())?;
+    let reply = control::client::ask(&path, &request)?;
+    if json {
+        print!("{}", reply.to_line());
+    }
+    if let Some(error) = reply.error.filter(|_| !reply.ok) {
+        anyhow::bail!("the agent refused: {error}");
+    }
+    match (&request, reply.status, reply.changed) {
+        (_, Some(status), _) if !json => print!("{}", control::status::render(&status)),
+        (Request::Pause, _, Some(false)) => println!("streaming was already paused"),
+        (Request::Pause, _, _) => println!("streaming paused"),
+        (Request::Resume, _, Some(false)) => println!("streaming was not paused"),
+        (Request::Resume, _, _) => println!("streaming resumed"),
+        (Request::Kick { id, .. }, _, _) => println!("session {id} ended"),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `lookout-server service ACTION`.
@@ -76,10 +118,14 @@ fn service(action: ServiceAction) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn run(config: Config) -> anyhow::Result<Stopped> {
+async fn run(config: Config, socket: std::path::PathBuf) -> anyhow::Result<Stopped> {
+    // Before the agent binds anything: a second agent of this user stops
+    // here, with the socket's reason.
+    let socket = control::ControlSocket::bind(&socket)?;
     let agent = Agent::start(&config, capture::open(config.source), Some(desktop_input()))
         .await
         .context("cannot start the agent")?;
+    tracing::info!(path = %socket.path().display(), "control socket (lookout-server status)");
     let addr = agent.local_addr()?;
     for m in agent.monitors().iter() {
         tracing::info!(
@@ -105,7 +151,17 @@ async fn run(config: Config) -> anyhow::Result<Stopped> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
-    Ok(agent.run(shutdown).await)
+    let control_stop = CancellationToken::new();
+    let control = tokio::spawn(control::serve(
+        socket,
+        agent.control_handle(),
+        control_stop.clone(),
+    ));
+    let stopped = agent.run(shutdown).await;
+    // The socket file goes with the task.
+    control_stop.cancel();
+    let _ = control.await;
+    Ok(stopped)
 }
 
 /// Prints the fingerprint line (every start), or warns that there is no TLS.

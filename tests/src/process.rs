@@ -243,6 +243,10 @@ pub struct AgentProcess {
     pub fingerprint: Option<Fingerprint>,
     /// Its identity directory (removed on drop unless given by the test).
     identity: Option<TempDir>,
+    /// Its control socket: in a directory of its own unless the test gave
+    /// `--control-socket`, so that agents of parallel tests do not meet.
+    pub control_socket: std::path::PathBuf,
+    _control_dir: Option<TempDir>,
 }
 
 impl AgentProcess {
@@ -282,6 +286,17 @@ impl AgentProcess {
         if let Some(dir) = &identity {
             cmd.arg("--identity").arg(dir.path());
         }
+        let given = args
+            .iter()
+            .position(|a| *a == "--control-socket")
+            .and_then(|i| args.get(i + 1));
+        let control_dir = given.is_none().then(|| TempDir::new("control"));
+        let control_socket = match (given, &control_dir) {
+            (Some(path), _) => std::path::PathBuf::from(path),
+            (None, Some(dir)) => dir.path().join("control.sock"),
+            (None, None) => unreachable!("a directory is made when no path is given"),
+        };
+        cmd.env("LOOKOUT_CONTROL_SOCKET", &control_socket);
         cmd.env("RUST_LOG", "info").env_remove("LOOKOUT_TOKEN");
         match display {
             Some(display) => cmd.env("DISPLAY", display),
@@ -324,6 +339,8 @@ impl AgentProcess {
             addr,
             fingerprint,
             identity,
+            control_socket,
+            _control_dir: control_dir,
         }
     }
 

@@ -14,6 +14,7 @@
 //! | `agent_monitors` | the agent binary on Xvfb while `xrandr` changes its monitors |
 //! | `agent_faults` | the agent binary while its X server stops and starts again |
 //! | `agent_deploy` | the agent binary's config files, `--print-config` and the systemd user unit (checked by `systemd-analyze verify`) |
+//! | `agent_control` | the agent binary's control socket: `status`, `kick`, `pause`/`resume`, who may connect, one agent per socket |
 //! | `agent_guards` | the agent binary's start-up guards: weak tokens, where a generated token goes |
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
 //! | `discovery` | agent binaries in network namespaces on a bridge found by the viewer's `--discover`; the reply rules on loopback |
@@ -24,6 +25,8 @@
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 //! | `viewer_wall` | sixteen agent binaries on loopback, the viewer's `--wall` window on Xvfb |
 
+#[cfg(target_os = "linux")]
+mod agent_control;
 #[cfg(target_os = "linux")]
 mod agent_damage;
 #[cfg(target_os = "linux")]

@@ -143,6 +143,9 @@ pub(crate) enum DownlinkError {
     Panicked,
 }
 
+/// What a paused viewer is told (protocol §2.3.2 `stream paused`).
+pub(crate) const PAUSED_REASON: &str = "paused by the agent's user";
+
 /// The writer half of a session.
 pub(crate) struct Downlink<W> {
     pub write: W,
@@ -155,6 +158,14 @@ pub(crate) struct Downlink<W> {
     /// Whether capture works: changes are sent as `stream` messages to a
     /// monitoring viewer.
     pub availability: watch::Receiver<Availability>,
+    /// Whether the agent's user paused streaming: while it is, this viewer
+    /// holds no subscription (nothing is captured for it) and is told
+    /// `paused`.
+    pub paused: watch::Receiver<bool>,
+    /// Frames and bytes sent, for `lookout-server status`.
+    pub counters: Arc<super::registry::Counters>,
+    /// Whether this viewer gets frames now, for the "watching" log lines.
+    pub watching: bool,
     /// What this viewer was last told with `stream` while monitoring
     /// (`None`: nothing, which means live).
     pub told: Option<StreamState>,
@@ -192,6 +203,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     pub(crate) async fn run(mut self) -> (u64, Result<(), DownlinkError>) {
         let mut frames = 0;
         let result = self.serve(&mut frames).await;
+        self.log_watching(false, 0);
         // Whatever ended the writer ends the session.
         self.cancel.cancel();
         // A TLS shutdown writes a close_notify, which a stalled viewer
@@ -246,6 +258,15 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                     }
                     self.tell_stream().await?;
                 }
+                changed = self.paused.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    // `paused` goes out before the subscription is dropped,
+                    // `live` before the first new (full) frame.
+                    self.tell_stream().await?;
+                    self.follow_view(&mut sub, &mut restarts);
+                }
                 // At the viewer's frame rate: the newest picture is taken
                 // when the interval is over (a watch keeps only that one).
                 () = pace(self.next_at), if self.next_at.is_some() => self.next_at = None,
@@ -262,6 +283,7 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
                         let started = Instant::now();
                         if let Some((writing, bytes)) = self.send_picture(&picture, given).await? {
                             *frames += 1;
+                            self.counters.sent(bytes);
                             self.next_at = self.interval().map(|i| started + i);
                             let switched = std::mem::take(&mut self.switched);
                             if self.adapt.sent(std::time::Instant::now(), writing, bytes, switched) {
@@ -337,7 +359,9 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
     /// with a full frame of the newest picture.
     fn follow_view(&mut self, sub: &mut Option<Subscription>, restarts: &mut u64) {
         let view = *self.view.borrow();
-        if !view.monitoring {
+        let paused = *self.paused.borrow();
+        self.log_watching(view.monitoring && !paused, view.monitor);
+        if !view.monitoring || paused {
             *sub = None;
             self.have = None;
             return;
@@ -401,7 +425,9 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
             self.told = None;
             return Ok(());
         }
+        let paused = *self.paused.borrow_and_update();
         let (state, reason) = match &*self.availability.borrow_and_update() {
+            _ if paused => (StreamState::Paused, PAUSED_REASON.to_owned()),
             Availability::Live => (StreamState::Live, "screen capture works again".to_owned()),
             Availability::Unavailable { reason, .. } => (StreamState::Unavailable, reason.clone()),
         };
@@ -414,6 +440,19 @@ impl<W: AsyncWrite + Unpin> Downlink<W> {
         tracing::debug!(viewer = self.viewer, ?state, "stream state told");
         self.send_message(&ServerMessage::Stream { state, reason })
             .await
+    }
+
+    /// One line at the default level when this viewer starts or stops
+    /// getting frames (the agent's user sees who watches).
+    fn log_watching(&mut self, watching: bool, monitor: u32) {
+        if std::mem::replace(&mut self.watching, watching) == watching {
+            return;
+        }
+        if watching {
+            tracing::info!("viewer {} started watching monitor {monitor}", self.viewer);
+        } else {
+            tracing::info!("viewer {} stopped watching", self.viewer);
+        }
     }
 
     async fn send_message(&mut self, msg: &ServerMessage) -> Result<(), DownlinkError> {

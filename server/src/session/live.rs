@@ -18,6 +18,7 @@ use super::UnsentLimit;
 use super::adapt::Adapt;
 use super::downlink::{Downlink, DownlinkError, SentSize, View};
 use super::handshake::Role;
+use super::registry::{Counters, Entry};
 use super::shared::Shared;
 use super::uplink::{Ended, Uplink};
 use crate::coalesce::MoveCoalescer;
@@ -76,6 +77,20 @@ pub(super) async fn run<R, W>(
     }));
     let sent_size = Arc::new(SentSize::default());
     let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX);
+    let counters = Arc::new(Counters::default());
+    let _registered = shared.sessions.add(
+        viewer.id,
+        Entry {
+            peer,
+            role: viewer.role,
+            since: std::time::SystemTime::now(),
+            started: Instant::now(),
+            view: Arc::clone(&view_tx),
+            counters: Arc::clone(&counters),
+            outbox: outbox_tx.clone(),
+            cancel: session.clone(),
+        },
+    );
     let downlink = tokio::spawn(
         Downlink {
             write,
@@ -84,6 +99,9 @@ pub(super) async fn run<R, W>(
             view_tx: Arc::clone(&view_tx),
             layout: viewer.layout,
             availability: shared.hub.watch_availability(),
+            paused: shared.hub.watch_paused(),
+            counters: Arc::clone(&counters),
+            watching: false,
             told: None,
             have: None,
             sent_size: Arc::clone(&sent_size),
@@ -108,10 +126,14 @@ pub(super) async fn run<R, W>(
         outbox: outbox_tx,
         cancel: session.clone(),
         inputs: 0,
+        counters,
         moves: MoveCoalescer::default(),
     };
     let ended = uplink.run(&mut reader).await;
     let inputs = uplink.inputs;
+    if inputs > 0 {
+        tracing::info!("viewer {} stopped steering", viewer.id);
+    }
     drop(uplink);
     let (frames, written) = finish(downlink, &session).await;
     // The writer's failure (a stalled viewer, say) explains more than the

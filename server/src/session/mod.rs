@@ -17,6 +17,7 @@ mod downlink;
 mod handshake;
 mod live;
 mod pending;
+mod registry;
 mod shared;
 mod uplink;
 
@@ -35,6 +36,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use pending::{PendingHandshakes, PendingSlot};
+pub use registry::SessionStatus;
 pub(crate) use shared::Shared;
 
 use handshake::{Authenticated, HandshakeError, Role};

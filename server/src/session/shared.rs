@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub viewers: Arc<Semaphore>,
     pub max_viewers: NonZeroUsize,
     pub next_viewer: AtomicU64,
+    /// The live sessions, for the control socket.
+    pub sessions: super::registry::Sessions,
 }
 
 impl Shared {

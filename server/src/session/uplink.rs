@@ -56,6 +56,8 @@ pub(crate) struct Uplink<'a> {
     pub cancel: CancellationToken,
     /// Input actions carried out.
     pub inputs: u64,
+    /// The same count, for `lookout-server status`.
+    pub counters: Arc<super::registry::Counters>,
     pub moves: MoveCoalescer,
 }
 
@@ -249,7 +251,11 @@ impl Uplink<'_> {
         let Some(input) = self.shared.input.as_ref() else {
             return Ok(());
         };
+        if self.inputs == 0 {
+            tracing::info!("viewer {} started steering", self.id);
+        }
         self.inputs += 1;
+        self.counters.input();
         tokio::select! {
             () = self.cancel.cancelled() => Err(Ended::Cancelled),
             sent = input.act(self.id, action) => {

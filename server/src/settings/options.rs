@@ -71,6 +71,12 @@ pub struct Options {
     #[arg(long, value_name = "DIR")]
     pub identity: Option<PathBuf>,
 
+    /// The local control socket that `lookout-server status|kick|pause|
+    /// resume` talk to. Default: $XDG_RUNTIME_DIR/lookout-server/control.sock,
+    /// else ~/.config/lookout-server/control.sock.
+    #[arg(long, value_name = "PATH", env = "LOOKOUT_CONTROL_SOCKET")]
+    pub control_socket: Option<PathBuf>,
+
     /// Speak plain TCP instead of TLS, for debugging with other tools. Only
     /// allowed with a loopback --bind.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]

@@ -15,6 +15,7 @@ fn unset_meaning(key: &str) -> &'static str {
         "token" => "generated at start",
         "identity" => "~/.config/lookout-server/identity",
         "monitor" => "the primary monitor",
+        "control_socket" => "$XDG_RUNTIME_DIR/lookout-server/control.sock",
         "exit_on_display_loss" => "wait for the display to come back",
         "timeouts" => "the protocol's: handshake=10s,silence=15s,write=10s,auth-block=10s",
         _ => "none",

@@ -310,3 +310,29 @@ fn no_discovery_is_a_flag_and_discovery_false_a_config_key_shown_in_print_config
     let off = load(&Locations::Only(file), &Flags::default()).unwrap();
     assert!(!off.options.into_config().unwrap().discovery);
 }
+
+#[test]
+fn control_socket_is_a_flag_and_a_config_key() {
+    let dir = TempDir::new("settings");
+    let unset = load(&Locations::None, &Flags::default()).unwrap();
+    assert_eq!(unset.options.control_socket, None);
+    let file = write(
+        &dir.path().join("c.toml"),
+        "control_socket = \"/run/x.sock\"\n",
+        0o644,
+    );
+    let from_file = load(&Locations::Only(file.clone()), &Flags::default()).unwrap();
+    assert_eq!(
+        from_file.options.control_socket.as_deref(),
+        Some(Path::new("/run/x.sock"))
+    );
+    let flag = load(
+        &Locations::Only(file),
+        &flags(&["--control-socket", "/tmp/y.sock"]),
+    )
+    .unwrap();
+    assert_eq!(
+        flag.options.control_socket.as_deref(),
+        Some(Path::new("/tmp/y.sock"))
+    );
+}
