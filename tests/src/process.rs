@@ -35,8 +35,17 @@ pub fn binary(name: &str) -> PathBuf {
 /// machine's `/etc/lookout` and the user's `~/.config` stay out of every
 /// test (`LOOKOUT_NO_CONFIG=1`; a test of config files passes `--config`).
 pub fn command(name: &str) -> Command {
+    static SOCKETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut cmd = Command::new(binary(name));
     cmd.env("LOOKOUT_NO_CONFIG", "1");
+    if name == "lookout-server" {
+        // An agent of its own control socket: tests run agents side by side.
+        let n = SOCKETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        cmd.env(
+            "LOOKOUT_CONTROL_SOCKET",
+            std::env::temp_dir().join(format!("lookout-test-{}-{n}.sock", std::process::id())),
+        );
+    }
     cmd
 }
 

@@ -25,6 +25,8 @@ fn agent_in(home: &TempDir) -> Command {
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path().join("config"))
         .env("XDG_STATE_HOME", home.path().join("state"))
+        // Its control socket in there too, never a shared one.
+        .env("XDG_RUNTIME_DIR", home.path().join("run"))
         .env("LOOKOUT_SYSTEM_CONFIG_DIR", home.path().join("etc"));
     cmd
 }

@@ -141,6 +141,10 @@ fn agent_in(ns: &str, name: &str, identity: &TempDir, extra: &[&str]) -> (Runnin
         .args(["--bind", "0.0.0.0:6868", "--source", "test-pattern"])
         .args(["--name", name, "--token", TOKEN, "--identity"])
         .arg(identity.path())
+        // Each its own control socket (the default one is per user), beside
+        // its identity directory (which holds nothing else).
+        .arg("--control-socket")
+        .arg(identity.path().with_extension("sock"))
         .args(extra)
         .env("LOOKOUT_NO_CONFIG", "1")
         .env("RUST_LOG", "info")
