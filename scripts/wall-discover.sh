@@ -12,7 +12,7 @@ probes=()
 pids=()
 for i in $(seq 0 15); do
   port=$((17100+i))
-  mkdir -p id$i
+  mkdir -p $W/id$i
   LOOKOUT_NO_CONFIG=1 LOOKOUT_CONTROL_SOCKET=$W/c$i.sock $B/lookout-server --bind 127.0.0.1:$port --token wall-e2e-token-0123 --source test-pattern --pattern-size 1280x720 --pattern-seed $i --name wall-$i --identity $W/id$i >$W/a$i.out 2>$W/a$i.err &
   pids+=($!)
   probes+=(--probe 127.0.0.1:$port)
