@@ -226,3 +226,102 @@ fn a_recording_of_the_test_pattern_plays_seeks_and_survives_a_cut() {
     );
     drop(viewer);
 }
+
+/// The file's last picture, decoded by ffmpeg.
+fn last_picture(file: &Path, (w, h): (u32, u32)) -> image::RgbImage {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let len = (w * h * 3) as usize;
+    assert!(out.stdout.len() >= len, "no picture decoded");
+    let last = out.stdout[out.stdout.len() - len..].to_vec();
+    image::RgbImage::from_raw(w, h, last).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_of_region_updates_holds_whole_pictures_as_the_agent_composed_them() {
+    use lookout_protocol::Rect;
+    use lookout_tests::fake_agent::{FakeAgent, Script, composed, gradient};
+    if !have_ffmpeg() {
+        return;
+    }
+    let (w, h) = (320, 192);
+    let base = gradient(w, h);
+    let red = image::RgbImage::from_pixel(64, 48, image::Rgb([220, 20, 20]));
+    let blue = image::RgbImage::from_pixel(32, 32, image::Rgb([20, 20, 220]));
+    let regions = vec![
+        vec![(Rect::new(16, 16, 64, 48), red)],
+        vec![(Rect::new(160, 96, 32, 32), blue)],
+    ];
+    let want = composed(&base, &regions);
+    let script = Script::with_token(TOKEN, vec![base]).with_regions(regions);
+    let agent = FakeAgent::start(script).await;
+    let dir = TempDir::new("record-regions");
+    let file = dir.path().join("regions.mkv");
+    let file_arg = file.clone();
+    let target = agent.target();
+    let (frames, encoded) = tokio::task::spawn_blocking(move || {
+        let b = Xvfb::start(800, 600);
+        let mut cmd = command("lookout-viewer");
+        cmd.args([
+            &target,
+            "--token",
+            TOKEN,
+            "--no-tls",
+            "--no-config",
+            "--record",
+        ])
+        .arg(&file_arg)
+        .env("DISPLAY", b.display())
+        .env("RUST_LOG", "info")
+        .env_remove("LOOKOUT_TOKEN");
+        let viewer = Running::spawn(cmd);
+        let window = b
+            .find_window("lookout", WAIT)
+            .unwrap_or_else(|| panic!("no window: {}", viewer.stderr.text()));
+        let title = b.wait_title(window, "live", WAIT);
+        assert!(title.contains("REC"), "title: {title:?}");
+        // Every update is on screen once the window has shown the
+        // composed picture; the figures say it is live, then F6.
+        let g = b.geometry(window);
+        b.move_pointer(g.x + g.width as i32 / 2, g.y + g.height as i32 / 2);
+        std::thread::sleep(Duration::from_millis(500));
+        b.key("F6");
+        let (frames, encoded, dropped, _) = viewer
+            .stderr
+            .wait_for(WAIT, summary)
+            .unwrap_or_else(|| panic!("no summary: {}", viewer.stderr.text()));
+        assert_eq!(dropped, 0);
+        (frames, encoded)
+    })
+    .await
+    .unwrap();
+    assert!(
+        frames >= 1 && encoded >= 1,
+        "{frames} frames, {encoded} encoded"
+    );
+    let info = probe(&file, "stream=nb_read_frames", true);
+    assert_eq!(field::<u64>(&info, "nb_read_frames"), frames);
+    let got = last_picture(&file, (w, h));
+    let diff = lookout_tests::x11::mean_abs_diff(&got, &want);
+    assert!(diff < 4.0, "the last recorded picture differs by {diff:.2}");
+    // Not merely close to the gradient: the tiles are in it.
+    assert!(
+        got.get_pixel(40, 40).0[0] > 180,
+        "{:?}",
+        got.get_pixel(40, 40)
+    );
+    assert!(
+        got.get_pixel(176, 112).0[2] > 180,
+        "{:?}",
+        got.get_pixel(176, 112)
+    );
+}
