@@ -18,7 +18,8 @@ cd "$(dirname "$0")"
 
 # Build: xcap (PipeWire, Wayland, XCB, D-Bus), enigo (X11), minifb (X11,
 # xkbcommon). Run/test: Xvfb as a virtual screen, xdotool and x11-utils to
-# drive and read it, ImageMagick to screenshot it. cmake and nasm build
+# drive and read it, ImageMagick to screenshot it, ffmpeg (ffprobe) to
+# read the viewer's recordings. cmake and nasm build
 # libjpeg-turbo (the agent's JPEG encoder) with its SIMD code. systemd
 # brings systemd-analyze (the unit's check), dpkg-dev dpkg-shlibdeps (the
 # package's runtime dependencies).
@@ -27,7 +28,7 @@ PACKAGES=(
   libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev libdbus-1-dev
   libx11-dev libx11-xcb-dev libxcb1-dev libxcb-randr0-dev libxcb-shm0-dev
   libxrandr-dev libxkbcommon-dev libxcursor-dev libxi-dev libxdo-dev
-  xvfb xdotool x11-utils x11-xserver-utils imagemagick
+  xvfb xdotool x11-utils x11-xserver-utils imagemagick ffmpeg
   systemd dpkg-dev
 )
 # The end-to-end bench only (not CI's test): x11vnc and TigerVNC's viewer to

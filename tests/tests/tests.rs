@@ -22,6 +22,7 @@
 //! | `viewer_network`, `viewer_tls` | the viewer library and binary against a fake agent |
 //! | `viewer_regions` | the viewer binary and network thread composing region updates from a fake agent |
 //! | `viewer_profiles` | the viewer binary's window on Xvfb asking a fake agent for its size, `--max-size`, `--fps`, `--quality` |
+//! | `viewer_record` | the viewer binary's `--record` and F6 on Xvfb, the real agent's test pattern, the file read by ffmpeg |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 //! | `viewer_wall` | sixteen agent binaries on loopback, the viewer's `--wall` window on Xvfb |
 
@@ -49,6 +50,8 @@ mod security;
 mod viewer_network;
 #[cfg(target_os = "linux")]
 mod viewer_profiles;
+#[cfg(target_os = "linux")]
+mod viewer_record;
 mod viewer_regions;
 mod viewer_tls;
 #[cfg(target_os = "linux")]

@@ -20,10 +20,12 @@ const KEYS_HELP: &str = "\
 Keys in the window (kept local, never sent to the agent):
   F7    show the agent's next monitor (\"all\" too: the whole desktop)
   F8    pause / resume the stream (the window keeps the last image)
+  F6    start / stop recording to lookout-HOST-YYYYmmdd-HHMMSS.mkv in the
+        working directory (the title shows REC mm:ss)
   F9    save the current image as a PNG in the working directory
   F10   toggle view-only: stop / resume sending mouse and keyboard
 
-Every other key (letters, digits, F1-F6, F11, F12, Enter, Escape, arrows, ...),
+Every other key (letters, digits, F1-F5, F11, F12, Enter, Escape, arrows, ...),
 the mouse buttons and the wheel go to the agent while the pointer is over the
 image. Close the window to quit.
 
@@ -114,6 +116,11 @@ pub struct Args {
     /// No window: connect, write one frame as a PNG to FILE, exit.
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
+
+    /// Record from the first frame into FILE (Matroska, MJPEG; created
+    /// owner-only). F6 stops and starts again under a generated name.
+    #[arg(long, value_name = "FILE.mkv", conflicts_with = "snapshot")]
+    pub record: Option<PathBuf>,
 
     /// With --snapshot: write the N-th frame received (1 = the first).
     #[arg(long, value_name = "N", default_value = "1", requires = "snapshot")]
@@ -240,6 +247,8 @@ pub struct Config {
     /// `--fps`, `--quality`, `--max-size`: asked of an agent that offers
     /// `profiles`.
     pub stream: StreamAsk,
+    /// `--record`: the file to record into from the first frame.
+    pub record: Option<PathBuf>,
 }
 
 impl Config {
@@ -255,6 +264,7 @@ impl Config {
             max_image_len: DEFAULT_MAX_IMAGE_LEN,
             monitor: None,
             stream: StreamAsk::default(),
+            record: None,
         }
     }
 
@@ -409,6 +419,7 @@ impl Args {
                 quality,
                 max_size: self.max_size,
             },
+            record: self.record,
         })
     }
 }

@@ -20,6 +20,14 @@ pub enum RunError {
     /// The PNG could not be written.
     #[error(transparent)]
     Save(#[from] SaveError),
+    /// The `--record` file could not be created.
+    #[error("cannot record to {}: {source}", path.display())]
+    Record {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A thread or the async runtime could not be started.
     #[error("cannot start a thread or runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -7,6 +7,8 @@ use minifb::Key as WinKey;
 /// What a local key does in the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalAction {
+    /// F6: start or stop recording.
+    ToggleRecording,
     /// F7: show the agent's next monitor.
     NextMonitor,
     /// F8: stop or resume the stream.
@@ -20,6 +22,7 @@ pub enum LocalAction {
 /// The viewer's own use of `key`, if any. These keys are never forwarded.
 pub fn local_action(key: WinKey) -> Option<LocalAction> {
     match key {
+        WinKey::F6 => Some(LocalAction::ToggleRecording),
         WinKey::F7 => Some(LocalAction::NextMonitor),
         WinKey::F8 => Some(LocalAction::TogglePause),
         WinKey::F9 => Some(LocalAction::SaveFrame),
@@ -29,7 +32,7 @@ pub fn local_action(key: WinKey) -> Option<LocalAction> {
 }
 
 /// The protocol key a window key is forwarded as, or `None` for keys that
-/// are local (F7-F10) or have no protocol name (numpad, punctuation, ...).
+/// are local (F6-F10) or have no protocol name (numpad, punctuation, ...).
 pub fn remote_key(key: WinKey) -> Option<Key> {
     use WinKey as W;
     let key = match key {
@@ -74,7 +77,6 @@ pub fn remote_key(key: WinKey) -> Option<Key> {
         W::F3 => Key::F(3),
         W::F4 => Key::F(4),
         W::F5 => Key::F(5),
-        W::F6 => Key::F(6),
         W::F11 => Key::F(11),
         W::F12 => Key::F(12),
         W::Enter => Key::Enter,
@@ -147,7 +149,7 @@ mod tests {
             (WinKey::RightSuper, "meta"),
             (WinKey::CapsLock, "caps_lock"),
             (WinKey::F1, "f1"),
-            (WinKey::F6, "f6"),
+            (WinKey::F5, "f5"),
             (WinKey::F11, "f11"),
             (WinKey::F12, "f12"),
         ];
@@ -159,8 +161,9 @@ mod tests {
     }
 
     #[test]
-    fn f7_to_f10_are_local_and_never_forwarded() {
+    fn f6_to_f10_are_local_and_never_forwarded() {
         let local = [
+            (WinKey::F6, LocalAction::ToggleRecording),
             (WinKey::F7, LocalAction::NextMonitor),
             (WinKey::F8, LocalAction::TogglePause),
             (WinKey::F9, LocalAction::SaveFrame),
@@ -170,7 +173,7 @@ mod tests {
             assert_eq!(local_action(win), Some(action));
             assert_eq!(remote_key(win), None, "{win:?} must stay local");
         }
-        assert_eq!(local_action(WinKey::F6), None);
+        assert_eq!(local_action(WinKey::F5), None);
         assert_eq!(local_action(WinKey::Escape), None);
     }
 

@@ -52,6 +52,7 @@ pub mod keys;
 pub mod layout;
 pub mod network;
 pub mod png;
+pub mod record;
 pub mod scaler;
 mod screen;
 pub mod settings;

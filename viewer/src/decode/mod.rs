@@ -45,7 +45,7 @@ use zune_jpeg::JpegDecoder;
 pub use bound::{FrameBound, MAX_PIXELS, MAX_SIDE};
 pub use compose::{Composer, Update};
 pub use queue::{Pushed, QueueBound, UPDATE_QUEUE, UpdateQueue};
-pub use thread::{SKIP_LOG_EVERY, Skips, spawn_decoder};
+pub use thread::{SKIP_LOG_EVERY, Skips, spawn_decoder, spawn_recording_decoder};
 
 use crate::connection::EncodedFrame;
 

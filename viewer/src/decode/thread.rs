@@ -12,6 +12,7 @@ use super::compose::{Composer, Update};
 use super::queue::UpdateQueue;
 use super::{DecodeError, DecodedFrame, FrameBound, decode_jpeg};
 use crate::connection::EncodedFrame;
+use crate::record::Recording;
 use crate::slot::Latest;
 
 /// How often at most the decode thread says it skipped frames. A hostile or
@@ -28,7 +29,26 @@ pub fn spawn_decoder(
     frames: Arc<Latest<Arc<DecodedFrame>>>,
     bound: impl Fn() -> FrameBound + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
-    spawn_with(updates, frames, bound, decode_jpeg)
+    spawn_with(updates, frames, bound, decode_jpeg, |_, _| {})
+}
+
+/// [`spawn_decoder`] that also offers every published picture, with the
+/// batch it was composed from, to `recording` (which never waits).
+pub fn spawn_recording_decoder(
+    updates: Arc<UpdateQueue>,
+    frames: Arc<Latest<Arc<DecodedFrame>>>,
+    bound: impl Fn() -> FrameBound + Send + 'static,
+    recording: Arc<Recording>,
+) -> std::io::Result<JoinHandle<()>> {
+    spawn_with(
+        updates,
+        frames,
+        bound,
+        decode_jpeg,
+        move |batch, picture| {
+            recording.offer(batch, picture);
+        },
+    )
 }
 
 /// [`spawn_decoder`] with the decode step passed in, so tests can make it
@@ -38,6 +58,7 @@ fn spawn_with(
     frames: Arc<Latest<Arc<DecodedFrame>>>,
     bound: impl Fn() -> FrameBound + Send + 'static,
     decode: impl Fn(&EncodedFrame, FrameBound) -> Result<DecodedFrame, DecodeError> + Send + 'static,
+    published: impl Fn(&[Update], &Arc<DecodedFrame>) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("lookout-decode".into())
@@ -47,6 +68,7 @@ fn spawn_with(
             while let Some(batch) = updates.take_wait() {
                 if compose(&mut composer, &batch, &bound, &decode, &mut skips) {
                     if let Some(picture) = composer.picture() {
+                        published(&batch, picture);
                         frames.put(Arc::clone(picture));
                     }
                 } else {
@@ -171,7 +193,14 @@ mod tests {
             decode_jpeg(frame, bound)
         };
         let bound = || FrameBound::new(64, 64);
-        let thread = spawn_with(Arc::clone(&updates), Arc::clone(&frames), bound, decode).unwrap();
+        let thread = spawn_with(
+            Arc::clone(&updates),
+            Arc::clone(&frames),
+            bound,
+            decode,
+            |_, _| {},
+        )
+        .unwrap();
         let img = image::RgbImage::new(8, 8);
         updates.push(full(&img, 1));
         panicked

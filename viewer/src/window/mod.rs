@@ -30,10 +30,11 @@ use tokio::sync::{mpsc, watch};
 use self::minifb_window::MinifbWindow;
 use self::ui::{Links, Ui};
 use crate::cli::Config;
-use crate::decode::{DecodedFrame, FrameBound, UPDATE_QUEUE, UpdateQueue, spawn_decoder};
+use crate::decode::{DecodedFrame, FrameBound, UPDATE_QUEUE, UpdateQueue, spawn_recording_decoder};
 use crate::error::RunError;
 use crate::layout::{initial_window_size, window_bounds};
 use crate::network::{COMMAND_QUEUE, Link, NetThread, Status};
+use crate::record::Recording;
 use crate::slot::Latest;
 use crate::steering::WheelConvention;
 
@@ -57,8 +58,20 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
     // network thread publishes a session's `welcome` before its first frame.
     let welcomed = status_rx.clone();
     let bound = move || FrameBound::of_monitors(&welcomed.borrow().monitors);
-    let decoder = spawn_decoder(Arc::clone(&updates), Arc::clone(&frames), bound)
-        .map_err(RunError::Runtime)?;
+    let recording = Arc::new(Recording::new());
+    if let Some(path) = &config.record {
+        recording.start(path).map_err(|source| RunError::Record {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let decoder = spawn_recording_decoder(
+        Arc::clone(&updates),
+        Arc::clone(&frames),
+        bound,
+        Arc::clone(&recording),
+    )
+    .map_err(RunError::Runtime)?;
     // The largest first window this screen allows: with `profiles`, the
     // first `start_monitor` asks for the frame such a window shows.
     let (max_w, max_h) = window_bounds(crate::screen::size());
@@ -87,6 +100,7 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
         commands: command_tx,
         frames: &frames,
         received: &received,
+        recording: Arc::clone(&recording),
     };
     let shown = present(config, links, (max_w, max_h));
 
@@ -96,6 +110,8 @@ pub(crate) fn run(config: &Config) -> Result<(), RunError> {
     if decoder.join().is_err() {
         tracing::error!("the decode thread panicked");
     }
+    // After the decoder: every picture it offered is in the file.
+    recording.stop();
     match fatal {
         Ok(Some(err)) => Err(RunError::Session(err)),
         Ok(None) => shown,

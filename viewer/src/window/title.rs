@@ -37,6 +37,8 @@ pub(crate) struct TitleParts<'a> {
     pub(crate) scaled: Option<Scaled>,
     /// A message that replaces the figures for a few seconds.
     pub(crate) flash: Option<&'a str>,
+    /// How long the running recording has run (F6, `--record`).
+    pub(crate) recording: Option<Duration>,
 }
 
 /// A picture smaller than the monitor it shows (stream settings).
@@ -99,6 +101,10 @@ pub(crate) fn compose(parts: &TitleParts<'_>) -> String {
         title.push_str(" · view-only (agent)");
     } else if parts.local_view_only {
         title.push_str(" · view-only");
+    }
+    if let Some(elapsed) = parts.recording {
+        title.push_str(" · ");
+        title.push_str(&crate::record::rec_label(elapsed));
     }
     if let Some(flash) = parts.flash {
         // A flash can quote the agent (a monitor's name): escaped and cut
@@ -206,6 +212,8 @@ pub(crate) struct State<'a> {
     pub(crate) monitor: Option<&'a str>,
     /// The picture, when it is smaller than the monitor.
     pub(crate) scaled: Option<Scaled>,
+    /// How long the running recording has run.
+    pub(crate) recording: Option<Duration>,
 }
 
 impl Heading {
@@ -263,6 +271,7 @@ impl Heading {
             figures: self.figures.as_ref(),
             scaled: state.scaled,
             flash: self.flash.as_ref().map(|(m, _)| m.as_str()),
+            recording: state.recording,
         });
         if title == self.current {
             return None;
@@ -288,6 +297,7 @@ mod tests {
             figures: None,
             scaled: None,
             flash: None,
+            recording: None,
         }
     }
 

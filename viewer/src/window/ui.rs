@@ -27,6 +27,7 @@ use crate::decode::DecodedFrame;
 use crate::error::RunError;
 use crate::keys::{LocalAction, local_action};
 use crate::network::{Command, Feed, Link, Outbox, Status};
+use crate::record::Recording;
 use crate::slot::Latest;
 use crate::stats::latency_ms;
 use crate::steering::{InputState, Steering, WheelConvention};
@@ -53,6 +54,8 @@ pub(crate) struct Links<'a> {
     pub(crate) frames: &'a Latest<Arc<DecodedFrame>>,
     /// Running total of received image bytes, for the figures.
     pub(crate) received: &'a AtomicU64,
+    /// The recording the decode thread feeds; F6 starts and stops it.
+    pub(crate) recording: Arc<Recording>,
 }
 
 /// The window's state between iterations.
@@ -65,6 +68,10 @@ pub(crate) struct Ui<'a> {
     canvas: Canvas,
     heading: Heading,
     saver: Saver,
+    /// Goes into F6 recordings' names.
+    host: String,
+    /// Where F6 recordings go (empty: the working directory).
+    save_dir: PathBuf,
     steering: Steering,
     /// Input switched off with F10.
     view_only: bool,
@@ -94,7 +101,9 @@ impl<'a> Ui<'a> {
         let received = links.received.load(Ordering::Relaxed);
         Self {
             heading: Heading::new(target.to_string(), Instant::now(), received),
-            saver: Saver::new(target.host.clone(), save_dir),
+            saver: Saver::new(target.host.clone(), save_dir.clone()),
+            host: target.host.clone(),
+            save_dir,
             links,
             status: Status::default(),
             canvas: Canvas::new(),
@@ -156,6 +165,7 @@ impl<'a> Ui<'a> {
             local_view_only: self.view_only,
             monitor: self.monitor_label.as_deref(),
             scaled: self.scaled(),
+            recording: self.links.recording.elapsed(),
         };
         if let Some(title) = self.heading.refresh(now, received, state) {
             window.set_title(title);
@@ -302,6 +312,7 @@ impl<'a> Ui<'a> {
                 None
             }
             LocalAction::SaveFrame => self.saver.start(self.canvas.frame()),
+            LocalAction::ToggleRecording => Some(self.toggle_recording()),
             LocalAction::ToggleViewOnly => {
                 self.view_only = !self.view_only;
                 Some(if self.view_only {
@@ -313,6 +324,23 @@ impl<'a> Ui<'a> {
         };
         if let Some(message) = message {
             self.heading.flash(message, now);
+        }
+    }
+
+    /// F6: stops the running recording, or starts one named after the
+    /// host and the time in the save directory. Says what happened.
+    fn toggle_recording(&mut self) -> String {
+        match self.links.recording.stop() {
+            Some(Ok(summary)) => format!("recorded {}", summary.path.display()),
+            Some(Err(err)) => format!("recording failed: {err}"),
+            None => {
+                let name = crate::record::recording_name(&self.host, SystemTime::now());
+                let path = self.save_dir.join(name);
+                match self.links.recording.start(&path) {
+                    Ok(()) => format!("recording to {}", path.display()),
+                    Err(err) => format!("cannot record to {}: {err}", path.display()),
+                }
+            }
         }
     }
 
@@ -469,6 +497,7 @@ mod tests {
             commands: commands_tx,
             frames,
             received,
+            recording: Arc::new(Recording::new()),
         };
         let target = Target::parse("box:6868").unwrap();
         let mut ui = Ui::new(&target, links, WheelConvention::X11, save_dir);
@@ -855,6 +884,33 @@ mod tests {
         assert!(window.title().ends_with("no image to save yet"));
         ui.step(&mut window, now + Duration::from_secs(5));
         assert_eq!(window.title(), "lookout · box:6868 · connecting");
+    }
+
+    #[test]
+    fn f6_starts_a_recording_shown_as_rec_in_the_title_and_stops_it() {
+        let dir = std::env::temp_dir().join(format!("lookout-ui-rec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (frames, received) = (Latest::new(), AtomicU64::new(0));
+        let (mut ui, net) = start(&frames, &received, dir.clone());
+        let mut window = FakeWindow::new();
+        net.set(live);
+        let now = Instant::now();
+        window.tap(WinKey::F6);
+        ui.step(&mut window, now);
+        assert!(window.title().contains("REC 00:0"), "{}", window.title());
+        assert!(
+            window.title().contains("recording to"),
+            "{}",
+            window.title()
+        );
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(files.len(), 1, "one file created");
+        window.tap(WinKey::F6);
+        ui.step(&mut window, now);
+        assert!(!window.title().contains("REC "), "{}", window.title());
+        assert!(window.title().contains("recorded"), "{}", window.title());
+        assert!(ui.links.recording.elapsed().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
