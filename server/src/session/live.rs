@@ -87,7 +87,7 @@ pub(super) async fn run<R, W>(
             started: Instant::now(),
             view: Arc::clone(&view_tx),
             counters: Arc::clone(&counters),
-            outbox: outbox_tx.clone(),
+            outbox: outbox_tx.downgrade(),
             cancel: session.clone(),
         },
     );

@@ -49,7 +49,9 @@ pub(crate) struct Entry {
     pub view: Arc<watch::Sender<View>>,
     pub counters: Arc<Counters>,
     /// To send the kicked viewer its `error` before the session closes.
-    pub outbox: mpsc::Sender<Outgoing>,
+    /// Weak: the session's writer ends when its reader lets go of the
+    /// outbox, and the registry must not keep it waiting.
+    pub outbox: mpsc::WeakSender<Outgoing>,
     pub cancel: CancellationToken,
 }
 
@@ -150,7 +152,11 @@ impl Sessions {
         };
         let error = ServerMessage::error(ErrorCode::Internal, message);
         tracing::info!(viewer = id, peer = %entry.peer, "viewer {id} kicked by the agent's user");
-        if entry.outbox.try_send(Outgoing::Close(error)).is_err() {
+        let sent = entry
+            .outbox
+            .upgrade()
+            .is_some_and(|outbox| outbox.try_send(Outgoing::Close(error)).is_ok());
+        if !sent {
             // Its outbox is full (a viewer that does not read): no message.
             entry.cancel.cancel();
         }

@@ -126,10 +126,12 @@ impl<W: Write + Seek> MkvWriter<W> {
     }
 
     /// Appends one JPEG shown from `at_ms` (milliseconds from the start
-    /// of the recording). A time earlier than the previous frame's is
-    /// taken as the previous frame's: a player needs them in order.
+    /// of the recording). A time not after the previous frame's is taken
+    /// as a millisecond after it: a player needs them in order.
     pub fn write_frame(&mut self, at_ms: u64, jpeg: &[u8]) -> io::Result<()> {
-        let at_ms = at_ms.max(self.last_ms.unwrap_or(0));
+        // Strictly after the previous frame: players (and ffmpeg's muxers)
+        // refuse two frames at one time.
+        let at_ms = self.last_ms.map_or(at_ms, |last| at_ms.max(last + 1));
         let needs_cluster = self
             .cluster
             .as_ref()
