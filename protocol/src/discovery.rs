@@ -298,7 +298,7 @@ impl Reply {
     }
 
     /// Reads a datagram: at most [`MAX_DATAGRAM_LEN`] bytes, then every
-    /// field checked (see the [module](self) docs). A viewer also drops a
+    /// field checked (see the docs of the `discovery` part of this crate). A viewer also drops a
     /// reply longer than its probe and one whose nonce is not its own.
     pub fn parse(datagram: &[u8]) -> Result<Self, DiscoveryError> {
         if datagram.is_empty() {
