@@ -18,6 +18,7 @@ use crate::discovery::{Advert, Discovery};
 use crate::input::{InputError, InputSinkFactory, InputThread};
 use crate::limiter::AuthLimiter;
 use crate::pipeline::CaptureThread;
+use crate::record::Recording;
 use crate::session::{PendingHandshakes, Shared, serve_connection};
 use crate::tls::{Identity, IdentityError};
 
@@ -79,6 +80,9 @@ pub enum AgentError {
     /// The TLS identity could not be loaded or made.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// `--record-dir` could not be used.
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
     /// A blocking start-up step panicked.
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -95,6 +99,7 @@ pub struct Agent {
     input: Option<InputThread>,
     exit_on_display_loss: Option<Duration>,
     discovery: Option<Discovery>,
+    recording: Option<Recording>,
 }
 
 impl Agent {
@@ -140,6 +145,10 @@ impl Agent {
         let (capture, hub) =
             tokio::task::spawn_blocking(move || CaptureThread::spawn(capture, settings)).await??;
         let default_monitor = pick_monitor(&hub.monitors(), config.monitor)?;
+        let recording = match config.record.clone() {
+            Some(settings) => Some(Recording::start(settings, hub.clone(), &config.name)?),
+            None => None,
+        };
         let (input, handle) = match input.filter(|_| config.control) {
             None => (None, None),
             Some(factory) => {
@@ -179,6 +188,7 @@ impl Agent {
             input,
             exit_on_display_loss: config.exit_on_display_loss,
             discovery,
+            recording,
         })
     }
 
@@ -233,6 +243,7 @@ impl Agent {
             input,
             exit_on_display_loss,
             discovery,
+            recording,
             ..
         } = self;
         let pending = PendingHandshakes::new(MAX_PENDING_HANDSHAKES);
@@ -304,6 +315,10 @@ impl Agent {
             tracing::warn!("some sessions did not close in {SHUTDOWN_GRACE:?}");
         }
         drop(shared);
+        // Before the capture thread: the files end with what was streamed.
+        if let Some(recording) = recording {
+            recording.stop().await;
+        }
         tokio::task::spawn_blocking(move || {
             if let Some(input) = input {
                 input.stop();
@@ -419,6 +434,7 @@ mod tests {
             name: "test".into(),
             exit_on_display_loss: None,
             discovery: false,
+            record: None,
         }
     }
 

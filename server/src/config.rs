@@ -45,6 +45,8 @@ pub struct Config {
     /// `--no-discovery`, and always off with plain TCP: see
     /// [`crate::discovery`]).
     pub discovery: bool,
+    /// Record what is streamed (`--record-dir`); `None`: no recording.
+    pub record: Option<crate::record::RecordSettings>,
 }
 
 /// The longest agent name sent in `welcome`, in characters.

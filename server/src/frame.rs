@@ -113,6 +113,14 @@ impl EncodedFrame {
         })
     }
 
+    /// A full frame's JPEG (`None` for a region update).
+    pub fn jpeg(&self) -> Option<&Bytes> {
+        if self.region {
+            return None;
+        }
+        self.parts.get(2)
+    }
+
     /// Bytes on the wire.
     pub fn len(&self) -> usize {
         self.parts.iter().map(Bytes::len).sum()

@@ -458,6 +458,13 @@ impl FrameHub {
         })
     }
 
+    /// Follows `monitor`'s pictures without watching it: the recorder
+    /// takes what viewers are streamed, and never makes the agent capture
+    /// a monitor nobody watches.
+    pub(crate) fn observe(&self, monitor: u32) -> Option<FrameSlot> {
+        Some(self.slots().get(&monitor)?.subscribe())
+    }
+
     /// The size of `monitor`'s pictures as listed now.
     fn source_size(&self, monitor: u32) -> (u32, u32) {
         self.monitor(monitor)

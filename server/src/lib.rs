@@ -52,6 +52,7 @@ pub mod limiter;
 pub mod mapping;
 pub mod picture;
 pub mod pipeline;
+pub mod record;
 pub mod regions;
 pub mod rendition;
 pub mod scale;

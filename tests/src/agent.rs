@@ -228,6 +228,7 @@ impl TestAgent {
             name: "test-agent".into(),
             exit_on_display_loss: None,
             discovery: false,
+            record: None,
         };
         let captures = Arc::new(AtomicUsize::new(0));
         let mut monitors = monitors();

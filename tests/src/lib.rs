@@ -17,5 +17,6 @@ pub mod agent;
 pub mod client;
 pub mod compose;
 pub mod fake_agent;
+pub mod media;
 pub mod process;
 pub mod x11;

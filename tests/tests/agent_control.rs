@@ -12,7 +12,8 @@ use lookout_server::control::client;
 use lookout_server::control::request::Request;
 use lookout_server::control::status::AgentStatus;
 use lookout_tests::client::{Client, WAIT};
-use lookout_tests::process::{AgentProcess, TempDir, command};
+use lookout_tests::process::{AgentProcess, Running, TempDir, command};
+use lookout_tests::x11::Xvfb;
 
 const TOKEN: &str = "control-test-token-1";
 const VIEW_TOKEN: &str = "control-view-token-2";
@@ -165,6 +166,50 @@ async fn kick_ends_exactly_that_session_and_its_viewer_gets_the_message() {
     let out = ctl(&agent.control_socket, &["kick", &id.to_string()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("no session {id}")));
+}
+
+/// The real viewer, kicked: it shows the agent's words and stays away (a
+/// viewer that reconnected would undo the kick). A viewer that only saw
+/// the agent's "input is unavailable" (`internal` on an open connection)
+/// is covered by the viewer's unit tests.
+#[test]
+fn a_kicked_viewer_shows_the_message_and_does_not_reconnect() {
+    let agent = agent(&[]);
+    let screen = Xvfb::start(640, 480);
+    let mut cmd = command("lookout-viewer");
+    cmd.arg(agent.addr.to_string())
+        .args(["--no-tls", "--token", TOKEN, "--no-config"])
+        .env("DISPLAY", screen.display())
+        .env_remove("LOOKOUT_TOKEN");
+    let mut viewer = Running::spawn(cmd);
+    let deadline = Instant::now() + WAIT;
+    let id = loop {
+        let sessions = status(&agent.control_socket).sessions;
+        if let Some(s) = sessions.iter().find(|s| s.monitoring && s.frames > 0) {
+            break s.id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the viewer never watched: {sessions:?} {}",
+            viewer.stderr.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    let out = ctl(
+        &agent.control_socket,
+        &["kick", &id.to_string(), "--message", "class is over"],
+    );
+    assert!(out.status.success());
+    let exit = viewer.wait_exit(WAIT);
+    let said = viewer.stderr.text();
+    assert!(exit.is_some_and(|e| !e.success()), "{exit:?}: {said}");
+    assert!(
+        said.contains("the agent ended the session: class is over"),
+        "{said}"
+    );
+    assert!(!said.contains("retrying"), "{said}");
+    assert!(status(&agent.control_socket).sessions.is_empty());
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@
 //! | `agent_monitors` | the agent binary on Xvfb while `xrandr` changes its monitors |
 //! | `agent_faults` | the agent binary while its X server stops and starts again |
 //! | `agent_deploy` | the agent binary's config files, `--print-config` and the systemd user unit (checked by `systemd-analyze verify`) |
+//! | `agent_record` | the agent binary's `--record-dir`: owner-only files that ffmpeg plays, rotation, the disk-space floor (a tmpfs, as root) |
 //! | `agent_control` | the agent binary's control socket: `status`, `kick`, `pause`/`resume`, who may connect, one agent per socket |
 //! | `agent_guards` | the agent binary's start-up guards: weak tokens, where a generated token goes |
 //! | `security` | the agent binary under abuse: floods, stalls, guesses, impostors |
@@ -39,6 +40,7 @@ mod agent_input;
 #[cfg(target_os = "linux")]
 mod agent_monitors;
 mod agent_profiles;
+mod agent_record;
 mod agent_regions;
 mod agent_session;
 mod agent_slow_viewer;

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lookout_tests::media::{field, have_ffmpeg, probe, run};
 use lookout_tests::process::{AgentProcess, Running, TempDir, command};
 use lookout_tests::x11::Xvfb;
 
@@ -18,51 +19,6 @@ const SIZE: (u32, u32) = (640, 360);
 /// How long the test records, wall time.
 const RECORD_FOR: Duration = Duration::from_secs(4);
 const WAIT: Duration = Duration::from_secs(20);
-
-fn have_ffmpeg() -> bool {
-    let ok = |p: &str| {
-        Command::new(p)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ok("ffmpeg") && ok("ffprobe") {
-        return true;
-    }
-    eprintln!("skipped: ffmpeg/ffprobe not installed (apt-get install ffmpeg)");
-    false
-}
-
-fn run(program: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `ffprobe` of the video stream: one `key=value` per line.
-fn probe(file: &Path, entries: &str, count: bool) -> String {
-    let mut args = vec!["-v", "error", "-select_streams", "v:0"];
-    if count {
-        args.push("-count_frames");
-    }
-    let file = file.to_str().unwrap();
-    args.extend(["-show_entries", entries, "-of", "default=nw=1", file]);
-    let (ok, out, err) = run("ffprobe", &args);
-    assert!(ok, "ffprobe failed: {err}");
-    out
-}
-
-fn field<T: std::str::FromStr>(text: &str, key: &str) -> T {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}="))?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-}
 
 /// Where every complete SimpleBlock of the file ends, walking its
 /// unknown-size segment and clusters.

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::time::Duration;
 
 use lookout_protocol::{DEFAULT_PORT, PING_INTERVAL, Timeouts};
 
@@ -11,6 +12,7 @@ use super::{CaptureArg, Options, Parsed, Size, SourceArg, SubsamplingArg};
 use crate::config::{Access, CaptureBackend, Config, ConfigError, Source, Transport};
 use crate::encode::Subsampling;
 use crate::pipeline::CaptureSettings;
+use crate::record::RecordSettings;
 use crate::secret::Secret;
 
 const DEFAULT_FPS: u32 = 30;
@@ -47,6 +49,10 @@ impl Options {
                 value: DEFAULT_PATTERN,
             }),
             pattern_seed: Some(0),
+            record_max_mib: Some(RecordSettings::DEFAULT_MAX_BYTES >> 20),
+            record_max_secs: Some(RecordSettings::DEFAULT_MAX_DURATION.as_secs()),
+            record_min_free_mib: Some(RecordSettings::DEFAULT_MIN_FREE >> 20),
+            record_fps: Some(RecordSettings::DEFAULT_FPS),
             ..Self::default()
         }
     }
@@ -115,6 +121,19 @@ impl Options {
             max_viewers: self.max_viewers.unwrap_or(DEFAULT_MAX_VIEWERS),
             timeouts,
             discovery: self.discovery.unwrap_or(true),
+            record: self.record_dir.map(|dir| RecordSettings {
+                dir,
+                max_bytes: self
+                    .record_max_mib
+                    .map_or(RecordSettings::DEFAULT_MAX_BYTES, |mib| mib << 20),
+                max_duration: self
+                    .record_max_secs
+                    .map_or(RecordSettings::DEFAULT_MAX_DURATION, Duration::from_secs),
+                min_free: self
+                    .record_min_free_mib
+                    .map_or(RecordSettings::DEFAULT_MIN_FREE, |mib| mib << 20),
+                fps: self.record_fps.unwrap_or(RecordSettings::DEFAULT_FPS),
+            }),
             exit_on_display_loss: self
                 .exit_on_display_loss
                 .map(|secs| std::time::Duration::from_secs(secs.into())),

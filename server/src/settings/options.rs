@@ -148,6 +148,31 @@ pub struct Options {
     #[arg(long, value_name = "SECS")]
     pub exit_on_display_loss: Option<u32>,
 
+    /// Record what is streamed, per monitor, into Matroska files (MJPEG)
+    /// in DIR (made owner-only if missing; files are 0600). A monitor is
+    /// recorded while someone watches it. Default: no recording.
+    #[arg(long, value_name = "DIR")]
+    pub record_dir: Option<PathBuf>,
+
+    /// Start a new recording file past this many MiB. Default: 1024.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub record_max_mib: Option<u64>,
+
+    /// Start a new recording file past this many seconds. Default: 3600.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub record_max_secs: Option<u64>,
+
+    /// Stop recording (never the streaming) while the recording
+    /// directory's disk has less than this many MiB free; start again
+    /// when there is room. Default: 1024.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(0..=1_048_576_000))]
+    pub record_min_free_mib: Option<u64>,
+
+    /// Frames a second recorded per monitor at most (1-60; always the
+    /// newest picture). Default: 10.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub record_fps: Option<u32>,
+
     /// Override session time limits, mostly for testing:
     /// `handshake=10s,silence=15s,write=10s,auth-block=10s` are the defaults
     /// (`ms` works too). Shorter limits drop slow viewers sooner.

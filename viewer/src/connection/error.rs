@@ -108,6 +108,11 @@ pub enum SessionError {
     /// The agent closed the connection.
     #[error("the agent closed the connection")]
     Closed,
+    /// The agent said `internal` and then closed the connection: its user
+    /// ended this session (`lookout-server kick`), which reconnecting
+    /// would undo. The agent's words, escaped.
+    #[error("the agent ended the session: {0}")]
+    Ended(String),
     /// Nothing heard for `timeouts.silence` ([`crate::Config::timeouts`]).
     #[error("the agent has been silent for {0:?}")]
     Silent(Duration),
@@ -133,6 +138,7 @@ impl SessionError {
                 | SessionError::Impostor(_)
                 | SessionError::KnownHosts { .. }
                 | SessionError::NoSuchMonitor(_)
+                | SessionError::Ended(_)
         )
     }
 

@@ -16,6 +16,11 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use super::heard::LastHeard;
 use super::{SessionError, Stream};
 
+/// How soon after an `internal` error the connection must close for the
+/// session to count as ended by the agent. The agent closes right after
+/// sending it; a link that dies later is lost, and is reconnected.
+const ENDED_WITHIN: Duration = Duration::from_secs(2);
+
 /// Something the agent said after `welcome`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -36,7 +41,9 @@ pub enum Event {
         reason: String,
     },
     /// An error that leaves the connection open (`bad_request`,
-    /// `control_disabled`).
+    /// `control_disabled`), or may (`internal`: when the connection closes
+    /// right after it, the session was ended by the agent:
+    /// [`SessionError::Ended`]).
     Notice {
         /// The code.
         code: ErrorCode,
@@ -54,6 +61,9 @@ pub struct FrameReader {
     pairing: FramePairing,
     silence: Duration,
     heard: Arc<LastHeard>,
+    /// The agent's `internal` error, when it is the last thing it said:
+    /// the reason, if the connection closes next ([`ENDED_WITHIN`]).
+    internal: Option<(String, Instant)>,
 }
 
 impl FrameReader {
@@ -72,6 +82,7 @@ impl FrameReader {
             pairing,
             silence,
             heard,
+            internal: None,
         }
     }
 
@@ -94,10 +105,13 @@ impl FrameReader {
         loop {
             let next = self.next_frame().await?;
             let frame = match next {
-                None => return Err(SessionError::Closed),
-                Some(Err(err)) => return Err(SessionError::from_read(err)),
+                None => return Err(self.closed(SessionError::Closed)),
+                Some(Err(err)) => return Err(self.closed(SessionError::from_read(err))),
                 Some(Ok(frame)) => frame,
             };
+            // Anything after an `internal` error means it did not end
+            // the session.
+            self.internal = None;
             match self.pairing.push(frame)? {
                 None => {}
                 Some(Paired::Frame(frame)) => return Ok(Event::Frame(frame)),
@@ -105,8 +119,33 @@ impl FrameReader {
                 Some(Paired::Superseded(meta)) => {
                     tracing::debug!(seq = meta.seq, "frame message without its image");
                 }
-                Some(Paired::Message(msg)) => return event_of(msg),
+                Some(Paired::Message(msg)) => {
+                    let event = event_of(msg)?;
+                    if let Event::Notice {
+                        code: ErrorCode::Internal,
+                        message,
+                    } = &event
+                    {
+                        self.internal = Some((message.clone(), Instant::now()));
+                    }
+                    return Ok(event);
+                }
             }
+        }
+    }
+
+    /// How the connection ended: ended by the agent when the last thing it
+    /// said was an `internal` error (a kick), else `err`. Only the
+    /// connection's end counts, not a broken protocol: an agent cannot turn
+    /// garbage into "do not reconnect".
+    fn closed(&mut self, err: SessionError) -> SessionError {
+        match (self.internal.take(), &err) {
+            (Some((message, at)), SessionError::Closed | SessionError::Io(_))
+                if at.elapsed() <= ENDED_WITHIN =>
+            {
+                SessionError::Ended(message)
+            }
+            _ => err,
         }
     }
 }
@@ -141,10 +180,15 @@ fn event_of(msg: ServerMessage) -> Result<Event, SessionError> {
             reason: crate::untrusted::shown(&reason),
         }),
         ServerMessage::Error { code, message } => match code {
-            ErrorCode::BadRequest | ErrorCode::ControlDisabled => Ok(Event::Notice {
-                code,
-                message: crate::untrusted::shown(&message),
-            }),
+            // `internal` does not say whether the connection stays open
+            // (§2.4): the agent's "input is unavailable" keeps it, a kick
+            // closes it right after.
+            ErrorCode::BadRequest | ErrorCode::ControlDisabled | ErrorCode::Internal => {
+                Ok(Event::Notice {
+                    code,
+                    message: crate::untrusted::shown(&message),
+                })
+            }
             code => Err(SessionError::from_server(code, message)),
         },
         other => Err(SessionError::Unexpected {
@@ -214,6 +258,71 @@ mod tests {
         .unwrap();
         encode_image(jpeg, &Limits::viewer(), &mut buf).unwrap();
         buf.to_vec()
+    }
+
+    fn message_bytes(msg: &ServerMessage) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        msg.encode(&mut buf).unwrap();
+        buf.to_vec()
+    }
+
+    fn internal(message: &str) -> Vec<u8> {
+        message_bytes(&ServerMessage::error(ErrorCode::Internal, message))
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_then_the_close_is_the_agent_ending_the_session() {
+        let (mut reader, mut agent) = reader();
+        agent.write_all(&internal("class is over")).await.unwrap();
+        drop(agent);
+        let notice = reader.next_event().await.expect("the error, as a notice");
+        assert!(matches!(
+            notice,
+            Event::Notice {
+                code: ErrorCode::Internal,
+                ..
+            }
+        ));
+        let end = reader.next_event().await.unwrap_err();
+        assert!(
+            matches!(&end, SessionError::Ended(m) if m == "class is over"),
+            "{end:?}"
+        );
+        assert!(end.is_fatal(), "a kicked viewer must not reconnect");
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_on_a_connection_that_goes_on_is_only_a_notice() {
+        let (mut reader, mut agent) = reader();
+        agent
+            .write_all(&internal("input is unavailable"))
+            .await
+            .unwrap();
+        agent
+            .write_all(&message_bytes(&ServerMessage::Pong { id: 7 }))
+            .await
+            .unwrap();
+        drop(agent);
+        reader.next_event().await.expect("the notice");
+        assert_eq!(reader.next_event().await.unwrap(), Event::Pong(7));
+        // Lost later: an ordinary loss, reconnected.
+        let end = reader.next_event().await.unwrap_err();
+        assert!(matches!(end, SessionError::Closed), "{end:?}");
+        assert!(!end.is_fatal());
+    }
+
+    #[tokio::test]
+    async fn a_close_long_after_an_internal_error_is_an_ordinary_loss() {
+        let (mut reader, mut agent) = reader();
+        agent
+            .write_all(&internal("input is unavailable"))
+            .await
+            .unwrap();
+        reader.next_event().await.expect("the notice");
+        tokio::time::sleep(ENDED_WITHIN + Duration::from_millis(100)).await;
+        drop(agent);
+        let end = reader.next_event().await.unwrap_err();
+        assert!(matches!(end, SessionError::Closed), "{end:?}");
     }
 
     #[tokio::test]

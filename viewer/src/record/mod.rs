@@ -9,13 +9,12 @@
 //! for full frames at an interval: that would cost the link a full frame
 //! each time and still leave the frames between them incomplete.
 //!
-//! * [`ebml`], [`mkv`]: the file format, pure.
+//! * the file format is the `lookout-mkv` crate, shared with the agent's
+//!   `--record-dir`;
 //! * [`recorder`]: the thread and its bounded queue.
 //! * [`Recording`]: the switch the decode thread offers pictures to and
 //!   F6 turns on and off.
 
-pub mod ebml;
-pub mod mkv;
 pub mod recorder;
 
 use std::path::{Path, PathBuf};

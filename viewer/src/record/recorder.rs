@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::mkv::MkvWriter;
 use crate::decode::DecodedFrame;
+use lookout_mkv::MkvWriter;
 
 /// Pictures waiting for the recorder. 8 is a quarter of a second at 30 fps:
 /// room for a slow write or a composed picture's encode (~20-40 ms at
@@ -140,7 +140,17 @@ fn record(
     let mut writer: Option<MkvWriter<BufWriter<File>>> = None;
     let mut first_us = None;
     let (mut last_ms, mut gap_ms, mut encoded) = (0u64, 0u64, 0u64);
+    let mut last_us = None;
     while let Ok(shot) = shots.recv() {
+        let captured_at_us = match &shot {
+            Shot::Jpeg { captured_at_us, .. } => *captured_at_us,
+            Shot::Picture(picture) => picture.captured_at_us,
+        };
+        // The same capture again (the agent resends the picture it has
+        // when the viewer's settings change): one moment, one frame.
+        if last_us.replace(captured_at_us) == Some(captured_at_us) {
+            continue;
+        }
         let (at_us, width, height, jpeg) = match shot {
             Shot::Jpeg {
                 captured_at_us,
@@ -162,9 +172,12 @@ fn record(
                 out.take().expect("opened once"),
                 width,
                 height,
+                "lookout-viewer",
             )?),
         };
-        mkv.write_frame(at_ms, &jpeg)?;
+        if !mkv.write_frame(at_ms, &jpeg)? {
+            continue;
+        }
         gap_ms = at_ms.saturating_sub(last_ms);
         last_ms = last_ms.max(at_ms);
     }
@@ -330,7 +343,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lookout-rec-cost-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = BufWriter::new(File::create(dir.join("cost.mkv")).unwrap());
-        let mut mkv = MkvWriter::new(file, 1920, 1080).unwrap();
+        let mut mkv = MkvWriter::new(file, 1920, 1080, "lookout-viewer").unwrap();
         let frames = 300u32;
         let t = Instant::now();
         for i in 0..frames {

@@ -69,6 +69,7 @@ pub fn refusal(err: &SessionError) -> &'static str {
         SessionError::TokenRequired => "refused: token required",
         SessionError::Impostor(_) => "refused: identity changed",
         SessionError::Version(_) => "refused: protocol version",
+        SessionError::Ended(_) => "ended by the agent",
         _ => "failed",
     }
 }

@@ -12,7 +12,7 @@
 
 use std::io::{self, Seek, SeekFrom, Write};
 
-use super::ebml::{self, UNKNOWN_SIZE, ids};
+use crate::ebml::{self, UNKNOWN_SIZE, ids};
 
 /// A cluster holds at most this span: block timestamps are i16
 /// milliseconds relative to it, and a short span keeps seeking cheap.
@@ -66,8 +66,9 @@ struct Cluster {
 
 impl<W: Write + Seek> MkvWriter<W> {
     /// Writes the header of a file whose frames are `width` x `height`
-    /// JPEGs. `out` is written at its current position, which must be 0.
-    pub fn new(mut out: W, width: u32, height: u32) -> io::Result<Self> {
+    /// JPEGs, made by `app` (the file's muxing and writing application).
+    /// `out` is written at its current position, which must be 0.
+    pub fn new(mut out: W, width: u32, height: u32, app: &str) -> io::Result<Self> {
         let mut head = Vec::with_capacity(256);
         ebml::master(&mut head, ids::EBML, |h| {
             ebml::uint(h, ids::EBML_VERSION, 1);
@@ -87,8 +88,8 @@ impl<W: Write + Seek> MkvWriter<W> {
         let mut duration_at = 0;
         ebml::master(&mut head, ids::INFO, |h| {
             ebml::uint(h, ids::TIMESTAMP_SCALE, 1_000_000);
-            ebml::string(h, ids::MUXING_APP, "lookout-viewer");
-            ebml::string(h, ids::WRITING_APP, "lookout-viewer");
+            ebml::string(h, ids::MUXING_APP, app);
+            ebml::string(h, ids::WRITING_APP, app);
             // Rewritten by `finish`; 0 until then (unknown to a player).
             ebml::float(h, ids::DURATION, 0.0);
             duration_at = h.len() as u64 - 8;
@@ -102,6 +103,12 @@ impl<W: Write + Seek> MkvWriter<W> {
                 ebml::uint(t, ids::TRACK_UID, TRACK);
                 ebml::uint(t, ids::TRACK_TYPE, 1);
                 ebml::uint(t, ids::FLAG_LACING, 0);
+                // The timestamps' resolution, not a frame rate (the rate
+                // is variable): players that size their clock from it
+                // (ffmpeg takes it as the stream's frame rate) then keep
+                // frames a millisecond apart apart, instead of rounding
+                // two onto one tick of a guessed rate.
+                ebml::uint(t, ids::DEFAULT_DURATION, 1_000_000);
                 ebml::string(t, ids::CODEC_ID, "V_MJPEG");
                 ebml::master(t, ids::VIDEO, |v| {
                     ebml::uint(v, ids::PIXEL_WIDTH, width.into());
@@ -126,11 +133,17 @@ impl<W: Write + Seek> MkvWriter<W> {
     }
 
     /// Appends one JPEG shown from `at_ms` (milliseconds from the start
-    /// of the recording). A time not after the previous frame's is taken
-    /// as a millisecond after it: a player needs them in order.
-    pub fn write_frame(&mut self, at_ms: u64, jpeg: &[u8]) -> io::Result<()> {
-        // Strictly after the previous frame: players (and ffmpeg's muxers)
-        // refuse two frames at one time.
+    /// of the recording); returns whether it was written.
+    ///
+    /// A frame at the previous frame's time is not written: it is the same
+    /// moment sent again (an agent sends the picture it has once more when
+    /// a viewer's settings change), and two frames at one time are refused
+    /// by players and muxers. A time before the previous frame's (a clock
+    /// stepped back) is taken as a millisecond after it.
+    pub fn write_frame(&mut self, at_ms: u64, jpeg: &[u8]) -> io::Result<bool> {
+        if self.last_ms == Some(at_ms) {
+            return Ok(false);
+        }
         let at_ms = self.last_ms.map_or(at_ms, |last| at_ms.max(last + 1));
         let needs_cluster = self
             .cluster
@@ -153,12 +166,17 @@ impl<W: Write + Seek> MkvWriter<W> {
         cluster.bytes += written;
         self.last_ms = Some(at_ms);
         self.frames += 1;
-        Ok(())
+        Ok(true)
     }
 
     /// Frames written so far.
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.pos
     }
 
     fn start_cluster(&mut self, at_ms: u64) -> io::Result<()> {

@@ -114,6 +114,7 @@ pub mod ids {
     pub const TRACK_UID: u32 = 0x73C5;
     pub const TRACK_TYPE: u32 = 0x83;
     pub const FLAG_LACING: u32 = 0x9C;
+    pub const DEFAULT_DURATION: u32 = 0x23_E383;
     pub const CODEC_ID: u32 = 0x86;
     pub const VIDEO: u32 = 0xE0;
     pub const PIXEL_WIDTH: u32 = 0xB0;
