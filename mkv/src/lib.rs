@@ -15,4 +15,4 @@ pub mod ebml;
 pub mod names;
 mod writer;
 
-pub use writer::{CLUSTER_BYTES, CLUSTER_SPAN_MS, MkvWriter, simple_block_header};
+pub use writer::{CLUSTER_BYTES, CLUSTER_SPAN_MS, MIN_SPACING_MS, MkvWriter, simple_block_header};

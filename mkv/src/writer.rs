@@ -22,6 +22,11 @@ pub const CLUSTER_SPAN_MS: u64 = 5_000;
 /// never reads a huge cluster (30 fps of 1080p is ~6 MiB a second).
 pub const CLUSTER_BYTES: u64 = 8 << 20;
 
+/// The least time between two frames of a file, in milliseconds: each
+/// frame then has a tick of its own on the clock of the track's default
+/// duration (500 a second), whatever a player makes of it.
+pub const MIN_SPACING_MS: u64 = 2;
+
 /// Room kept after the segment's start for the seek head written at the
 /// end (3 entries of at most 20 bytes, plus its own header).
 const SEEK_HEAD_ROOM: usize = 80;
@@ -103,12 +108,14 @@ impl<W: Write + Seek> MkvWriter<W> {
                 ebml::uint(t, ids::TRACK_UID, TRACK);
                 ebml::uint(t, ids::TRACK_TYPE, 1);
                 ebml::uint(t, ids::FLAG_LACING, 0);
-                // The timestamps' resolution, not a frame rate (the rate
-                // is variable): players that size their clock from it
-                // (ffmpeg takes it as the stream's frame rate) then keep
-                // frames a millisecond apart apart, instead of rounding
-                // two onto one tick of a guessed rate.
-                ebml::uint(t, ids::DEFAULT_DURATION, 1_000_000);
+                // Not the frame rate (it is variable) but the finest
+                // spacing of frames. ffmpeg takes a track's default
+                // duration as the stream's frame rate (when under 1000 a
+                // second) and rounds every frame onto that clock; without
+                // it, it guesses the rate from the first frames (29.83 a
+                // second for a 30 fps capture) and frames 33 ms apart
+                // land on one tick ("non monotonically increasing dts").
+                ebml::uint(t, ids::DEFAULT_DURATION, MIN_SPACING_MS * 1_000_000);
                 ebml::string(t, ids::CODEC_ID, "V_MJPEG");
                 ebml::master(t, ids::VIDEO, |v| {
                     ebml::uint(v, ids::PIXEL_WIDTH, width.into());
@@ -133,18 +140,14 @@ impl<W: Write + Seek> MkvWriter<W> {
     }
 
     /// Appends one JPEG shown from `at_ms` (milliseconds from the start
-    /// of the recording); returns whether it was written.
-    ///
-    /// A frame at the previous frame's time is not written: it is the same
-    /// moment sent again (an agent sends the picture it has once more when
-    /// a viewer's settings change), and two frames at one time are refused
-    /// by players and muxers. A time before the previous frame's (a clock
-    /// stepped back) is taken as a millisecond after it.
-    pub fn write_frame(&mut self, at_ms: u64, jpeg: &[u8]) -> io::Result<bool> {
-        if self.last_ms == Some(at_ms) {
-            return Ok(false);
-        }
-        let at_ms = self.last_ms.map_or(at_ms, |last| at_ms.max(last + 1));
+    /// of the recording). A time less than [`MIN_SPACING_MS`] after the
+    /// previous frame's (the same capture sent again, or a clock stepped
+    /// back) is taken as that much after it: players need frames in order,
+    /// and ffmpeg refuses two on one tick of its clock.
+    pub fn write_frame(&mut self, at_ms: u64, jpeg: &[u8]) -> io::Result<()> {
+        let at_ms = self
+            .last_ms
+            .map_or(at_ms, |last| at_ms.max(last + MIN_SPACING_MS));
         let needs_cluster = self
             .cluster
             .as_ref()
@@ -166,7 +169,7 @@ impl<W: Write + Seek> MkvWriter<W> {
         cluster.bytes += written;
         self.last_ms = Some(at_ms);
         self.frames += 1;
-        Ok(true)
+        Ok(())
     }
 
     /// Frames written so far.

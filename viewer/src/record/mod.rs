@@ -11,11 +11,14 @@
 //!
 //! * the file format is the `lookout-mkv` crate, shared with the agent's
 //!   `--record-dir`;
-//! * [`recorder`]: the thread and its bounded queue.
+//! * [`recorder`]: the thread and its bounded queue;
+//! * [`writing`]: its loop, which thins composed pictures to
+//!   [`writing::COMPOSED_FPS`] a second.
 //! * [`Recording`]: the switch the decode thread offers pictures to and
 //!   F6 turns on and off.
 
 pub mod recorder;
+pub mod writing;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -99,12 +102,14 @@ impl Recording {
 fn report(result: std::io::Result<Summary>) {
     match result {
         Ok(s) => eprintln!(
-            "lookout-viewer: recorded {} frames ({} encoded from region updates, {} dropped) over {} ms to {}",
+            "lookout-viewer: recorded {} frames ({} encoded from region updates, {} dropped) over {} ms to {} ({} composed pictures left out to encode at most {} a second)",
             s.frames,
             s.encoded,
             s.dropped,
             s.duration_ms,
-            s.path.display()
+            s.path.display(),
+            s.thinned,
+            writing::COMPOSED_FPS
         ),
         Err(err) => eprintln!("lookout-viewer: the recording failed: {err}"),
     }

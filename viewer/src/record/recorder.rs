@@ -9,18 +9,17 @@
 //! from the agent).
 
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::decode::DecodedFrame;
-use lookout_mkv::MkvWriter;
 
 /// Pictures waiting for the recorder. 8 is a quarter of a second at 30 fps:
 /// room for a slow write or a composed picture's encode (~20-40 ms at
@@ -57,6 +56,9 @@ pub struct Summary {
     pub dropped: u64,
     /// Pictures encoded here (composed from region updates).
     pub encoded: u64,
+    /// Composed pictures not recorded because a newer one came within
+    /// the same tenth of a second ([`super::writing::COMPOSED_FPS`]).
+    pub thinned: u64,
     /// The recording's length, milliseconds.
     pub duration_ms: u64,
 }
@@ -74,6 +76,12 @@ impl Recorder {
     /// Creates `path` (owner-only: a screen recording is private) and
     /// starts the recorder thread.
     pub fn start(path: &Path) -> io::Result<Self> {
+        Self::thinning_to(path, Duration::from_secs(1) / super::writing::COMPOSED_FPS)
+    }
+
+    /// [`Recorder::start`], encoding a composed picture at most once per
+    /// `every`.
+    fn thinning_to(path: &Path, every: Duration) -> io::Result<Self> {
         let file = create_private(path)?;
         let (shots, rx) = sync_channel(RECORD_QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -81,7 +89,7 @@ impl Recorder {
         let counted = Arc::clone(&dropped);
         let thread = std::thread::Builder::new()
             .name("lookout-record".into())
-            .spawn(move || record(file, path, &rx, &counted))?;
+            .spawn(move || super::writing::record(file, path, &rx, &counted, every))?;
         Ok(Self {
             shots,
             dropped,
@@ -129,81 +137,10 @@ fn create_private(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// The recorder thread's loop: until the sender is dropped.
-fn record(
-    file: File,
-    path: PathBuf,
-    shots: &Receiver<Shot>,
-    dropped: &AtomicU64,
-) -> io::Result<Summary> {
-    let mut out = Some(BufWriter::with_capacity(1 << 20, file));
-    let mut writer: Option<MkvWriter<BufWriter<File>>> = None;
-    let mut first_us = None;
-    let (mut last_ms, mut gap_ms, mut encoded) = (0u64, 0u64, 0u64);
-    let mut last_us = None;
-    while let Ok(shot) = shots.recv() {
-        let captured_at_us = match &shot {
-            Shot::Jpeg { captured_at_us, .. } => *captured_at_us,
-            Shot::Picture(picture) => picture.captured_at_us,
-        };
-        // The same capture again (the agent resends the picture it has
-        // when the viewer's settings change): one moment, one frame.
-        if last_us.replace(captured_at_us) == Some(captured_at_us) {
-            continue;
-        }
-        let (at_us, width, height, jpeg) = match shot {
-            Shot::Jpeg {
-                captured_at_us,
-                width,
-                height,
-                jpeg,
-            } => (captured_at_us, width, height, jpeg),
-            Shot::Picture(picture) => {
-                encoded += 1;
-                let jpeg = encode(&picture).map_err(io::Error::other)?;
-                (picture.captured_at_us, picture.width, picture.height, jpeg)
-            }
-        };
-        let first = *first_us.get_or_insert(at_us);
-        let at_ms = at_us.saturating_sub(first) / 1000;
-        let mkv = match writer.as_mut() {
-            Some(mkv) => mkv,
-            None => writer.insert(MkvWriter::new(
-                out.take().expect("opened once"),
-                width,
-                height,
-                "lookout-viewer",
-            )?),
-        };
-        if !mkv.write_frame(at_ms, &jpeg)? {
-            continue;
-        }
-        gap_ms = at_ms.saturating_sub(last_ms);
-        last_ms = last_ms.max(at_ms);
-    }
-    let (frames, duration_ms) = match writer {
-        // The last frame stays shown as long as the one before it did.
-        Some(mkv) => {
-            let frames = mkv.frames();
-            let duration_ms = last_ms + gap_ms.max(1);
-            mkv.finish(duration_ms)?;
-            (frames, duration_ms)
-        }
-        None => (0, 0),
-    };
-    Ok(Summary {
-        path,
-        frames,
-        dropped: dropped.load(Ordering::Relaxed),
-        encoded,
-        duration_ms,
-    })
-}
-
 /// A composed picture as a baseline JPEG at the agent's quality, with
 /// jpeg-encoder's SIMD code: 15 ms for a 1080p desktop against 71 ms with
 /// `image`'s encoder (release, `recorder_cost_at_1080p`).
-fn encode(picture: &DecodedFrame) -> Result<Bytes, jpeg_encoder::EncodingError> {
+pub(super) fn encode(picture: &DecodedFrame) -> Result<Bytes, jpeg_encoder::EncodingError> {
     let (Ok(width), Ok(height)) = (u16::try_from(picture.width), u16::try_from(picture.height))
     else {
         return Err(jpeg_encoder::EncodingError::BadImageData {
@@ -234,6 +171,10 @@ fn encode(picture: &DecodedFrame) -> Result<Bytes, jpeg_encoder::EncodingError> 
 
 #[cfg(test)]
 mod tests {
+    use std::io::BufWriter;
+
+    use lookout_mkv::MkvWriter;
+
     use super::*;
 
     fn jpeg(color: [u8; 3]) -> Bytes {
@@ -243,6 +184,39 @@ mod tests {
             .encode_image(&img)
             .unwrap();
         Bytes::from(out)
+    }
+
+    /// Six composed pictures 5 ms apart: the first is encoded, the next
+    /// four are left out for the sixth, which is encoded when its turn
+    /// comes (here: at the stop): the file ends on the last picture, not
+    /// the first of the burst.
+    #[test]
+    fn composed_pictures_are_thinned_and_the_last_one_is_kept() {
+        let dir = std::env::temp_dir().join(format!("lookout-rec-thin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A turn long enough that no second picture is encoded before
+        // the stop, however slowly this test runs.
+        let recorder =
+            Recorder::thinning_to(&dir.join("thin.mkv"), Duration::from_secs(60)).unwrap();
+        for i in 0..6u32 {
+            recorder.offer(Shot::Picture(Arc::new(DecodedFrame {
+                width: 16,
+                height: 16,
+                pixels: vec![0x0000_1100 * (i + 1); 256],
+                seq: u64::from(i),
+                captured_at_us: 1_000_000 + u64::from(i) * 5_000,
+                quality: 80,
+            })));
+        }
+        let summary = recorder.stop().unwrap();
+        assert_eq!(summary.dropped, 0, "{summary:?}");
+        assert_eq!(
+            (summary.frames, summary.encoded, summary.thinned),
+            (2, 2, 4)
+        );
+        // The second frame is the sixth picture's, 25 ms in.
+        assert_eq!(summary.duration_ms, 50, "{summary:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
