@@ -102,12 +102,17 @@ impl Recording {
 fn report(result: std::io::Result<Summary>) {
     match result {
         Ok(s) => eprintln!(
-            "lookout-viewer: recorded {} frames ({} encoded from region updates, {} dropped) over {} ms to {} ({} composed pictures left out to encode at most {} a second)",
+            "lookout-viewer: recorded {} frames ({} encoded from region updates, {} dropped) over {} ms to {}{} ({} composed pictures left out to encode at most {} a second)",
             s.frames,
             s.encoded,
             s.dropped,
             s.duration_ms,
             s.path.display(),
+            if s.parts > 1 {
+                format!(" and {} more files", s.parts - 1)
+            } else {
+                String::new()
+            },
             s.thinned,
             writing::COMPOSED_FPS
         ),

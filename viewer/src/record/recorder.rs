@@ -59,8 +59,11 @@ pub struct Summary {
     /// Composed pictures not recorded because a newer one came within
     /// the same tenth of a second ([`super::writing::COMPOSED_FPS`]).
     pub thinned: u64,
-    /// The recording's length, milliseconds.
+    /// The length of the recording's last file, milliseconds.
     pub duration_ms: u64,
+    /// Files written: a new one each time the picture's size changed
+    /// (`NAME-2.mkv`...).
+    pub parts: u32,
 }
 
 /// A running recording: the sending side of the recorder thread.
@@ -126,7 +129,7 @@ impl Recorder {
     }
 }
 
-fn create_private(path: &Path) -> io::Result<File> {
+pub(super) fn create_private(path: &Path) -> io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -216,6 +219,26 @@ mod tests {
         );
         // The second frame is the sixth picture's, 25 ms in.
         assert_eq!(summary.duration_ms, 50, "{summary:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_picture_of_another_size_goes_on_in_the_next_file() {
+        let dir = std::env::temp_dir().join(format!("lookout-rec-parts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let recorder = Recorder::start(&dir.join("a.mkv")).unwrap();
+        let shot = |at: u64, size: u32| Shot::Jpeg {
+            captured_at_us: at,
+            width: size,
+            height: size,
+            jpeg: jpeg([0, 0, 200]),
+        };
+        recorder.offer(shot(1_000_000, 16));
+        recorder.offer(shot(1_040_000, 16));
+        recorder.offer(shot(1_080_000, 32));
+        let summary = recorder.stop().unwrap();
+        assert_eq!((summary.frames, summary.parts), (3, 2), "{summary:?}");
+        assert!(dir.join("a.mkv").exists() && dir.join("a-2.mkv").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -29,8 +29,16 @@ pub const COMPOSED_FPS: u32 = 10;
 
 /// The file being written and what it has seen.
 struct Writing {
+    /// The file asked for; later parts are `NAME-2.mkv`, `NAME-3.mkv`...
+    path: PathBuf,
     out: Option<BufWriter<File>>,
     mkv: Option<MkvWriter<BufWriter<File>>>,
+    /// The size of the pictures in the file being written.
+    size: Option<(u32, u32)>,
+    /// Which part is being written (1: the file asked for).
+    part: u32,
+    /// Frames in the parts already closed.
+    earlier_frames: u64,
     first_us: Option<u64>,
     last_ms: u64,
     gap_ms: u64,
@@ -49,8 +57,12 @@ pub(super) fn record(
     every: Duration,
 ) -> io::Result<Summary> {
     let mut w = Writing {
+        path: path.clone(),
         out: Some(BufWriter::with_capacity(1 << 20, file)),
         mkv: None,
+        size: None,
+        part: 1,
+        earlier_frames: 0,
         first_us: None,
         last_ms: 0,
         gap_ms: 0,
@@ -117,6 +129,10 @@ impl Writing {
     }
 
     fn write(&mut self, at_us: u64, (width, height): (u32, u32), jpeg: &Bytes) -> io::Result<()> {
+        if self.size.is_some_and(|size| size != (width, height)) {
+            self.next_part()?;
+        }
+        self.size = Some((width, height));
         let first = *self.first_us.get_or_insert(at_us);
         let at_ms = at_us.saturating_sub(first) / 1000;
         let mkv = match self.mkv.as_mut() {
@@ -134,8 +150,31 @@ impl Writing {
         Ok(())
     }
 
-    fn finish(self, path: PathBuf, dropped: &AtomicU64) -> io::Result<Summary> {
-        let (frames, duration_ms) = match self.mkv {
+    /// The picture's size changed (another monitor): a Matroska track has
+    /// one size, so the file is closed and the recording goes on in the
+    /// next part, `NAME-2.mkv`.
+    fn next_part(&mut self) -> io::Result<()> {
+        let (frames, _) = self.close()?;
+        self.earlier_frames += frames;
+        self.part += 1;
+        let stem = self.path.file_stem().unwrap_or_default().to_string_lossy();
+        let next = self
+            .path
+            .with_file_name(format!("{stem}-{}.mkv", self.part));
+        let file = super::recorder::create_private(&next)?;
+        eprintln!(
+            "lookout-viewer: the picture's size changed; recording goes on in {}",
+            next.display()
+        );
+        self.out = Some(BufWriter::with_capacity(1 << 20, file));
+        self.first_us = None;
+        (self.last_ms, self.gap_ms) = (0, 0);
+        Ok(())
+    }
+
+    /// Closes the part being written: (frames, duration in ms).
+    fn close(&mut self) -> io::Result<(u64, u64)> {
+        Ok(match self.mkv.take() {
             // The last frame stays shown as long as the one before it did.
             Some(mkv) => {
                 let frames = mkv.frames();
@@ -144,10 +183,15 @@ impl Writing {
                 (frames, duration_ms)
             }
             None => (0, 0),
-        };
+        })
+    }
+
+    fn finish(mut self, path: PathBuf, dropped: &AtomicU64) -> io::Result<Summary> {
+        let (frames, duration_ms) = self.close()?;
         Ok(Summary {
             path,
-            frames,
+            frames: self.earlier_frames + frames,
+            parts: self.part,
             dropped: dropped.load(Ordering::Relaxed),
             encoded: self.encoded,
             thinned: self.thinned,

@@ -87,6 +87,10 @@ pub(crate) struct Ui<'a> {
     outbox: Outbox,
     /// The window's size, told to the network thread once settled.
     settle: SizeSettle,
+    /// A settled size not told while recording: the recording keeps the
+    /// picture's size (one track, one size), and the window scales it;
+    /// told when the recording stops.
+    held_size: Option<(u32, u32)>,
 }
 
 impl<'a> Ui<'a> {
@@ -115,6 +119,7 @@ impl<'a> Ui<'a> {
             outgoing: Vec::new(),
             outbox: Outbox::new(),
             settle: SizeSettle::new(SETTLE_FOR),
+            held_size: None,
         }
     }
 
@@ -190,7 +195,11 @@ impl<'a> Ui<'a> {
             u32::try_from(h).unwrap_or(u32::MAX),
         );
         if let Some(size) = self.settle.observe(size, now) {
-            self.send(Command::ViewSize(size));
+            if self.links.recording.elapsed().is_some() {
+                self.held_size = Some(size);
+            } else {
+                self.send(Command::ViewSize(size));
+            }
         }
     }
 
@@ -330,7 +339,13 @@ impl<'a> Ui<'a> {
     /// F6: stops the running recording, or starts one named after the
     /// host and the time in the save directory. Says what happened.
     fn toggle_recording(&mut self) -> String {
-        match self.links.recording.stop() {
+        let stopped = self.links.recording.stop();
+        if stopped.is_some()
+            && let Some(size) = self.held_size.take()
+        {
+            self.send(Command::ViewSize(size));
+        }
+        match stopped {
             Some(Ok(summary)) => format!("recorded {}", summary.path.display()),
             Some(Err(err)) => format!("recording failed: {err}"),
             None => {
@@ -910,6 +925,35 @@ mod tests {
         assert!(!window.title().contains("REC "), "{}", window.title());
         assert!(window.title().contains("recorded"), "{}", window.title());
         assert!(ui.links.recording.elapsed().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// One track, one size: a window resized while recording is not told
+    /// to the agent (the window scales the picture it gets) until F6 stops
+    /// the recording.
+    #[test]
+    fn a_resize_while_recording_waits_for_the_recording_to_stop() {
+        let dir = std::env::temp_dir().join(format!("lookout-ui-rec-size-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (frames, received) = (Latest::new(), AtomicU64::new(0));
+        let (mut ui, mut net) = start(&frames, &received, dir.clone());
+        ui.settle = SizeSettle::new(SETTLE_FOR);
+        let mut window = FakeWindow::new();
+        net.set(live);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        ui.step(&mut window, t0);
+        ui.step(&mut window, t0 + ms(300));
+        assert_eq!(net.commands(), vec![Command::ViewSize((4, 2))]);
+        window.tap(WinKey::F6);
+        ui.step(&mut window, t0 + ms(310));
+        window.size = (9, 5);
+        ui.step(&mut window, t0 + ms(320));
+        ui.step(&mut window, t0 + ms(700));
+        assert_eq!(net.commands(), vec![], "told while recording");
+        window.tap(WinKey::F6);
+        ui.step(&mut window, t0 + ms(710));
+        assert_eq!(net.commands(), vec![Command::ViewSize((9, 5))]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
