@@ -45,6 +45,9 @@ pub struct Config {
     /// `--no-discovery`, and always off with plain TCP: see
     /// [`crate::discovery`]).
     pub discovery: bool,
+    /// Serve the browser viewer on the same port (ALPN `http/1.1`, see
+    /// [`crate::web`]); off with `--no-web`, and never with plain TCP.
+    pub web: bool,
 }
 
 /// The longest agent name sent in `welcome`, in characters.

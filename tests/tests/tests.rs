@@ -59,3 +59,7 @@ mod viewer_wall;
 mod viewer_x11;
 #[cfg(target_os = "linux")]
 mod x11_capture;
+// The browser viewer (§5): its transport with a Rust client, and the page
+// in headless chromium.
+mod web_support;
+mod web_transport;

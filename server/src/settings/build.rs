@@ -36,6 +36,7 @@ impl Options {
             no_auth: Some(false),
             view_only: Some(false),
             discovery: Some(true),
+            web: Some(true),
             fps: Some(DEFAULT_FPS),
             quality: Some(DEFAULT_QUALITY),
             subsampling: Some(SubsamplingArg::S420),
@@ -115,6 +116,7 @@ impl Options {
             max_viewers: self.max_viewers.unwrap_or(DEFAULT_MAX_VIEWERS),
             timeouts,
             discovery: self.discovery.unwrap_or(true),
+            web: self.web.unwrap_or(true),
             exit_on_display_loss: self
                 .exit_on_display_loss
                 .map(|secs| std::time::Duration::from_secs(secs.into())),
