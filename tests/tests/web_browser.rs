@@ -33,6 +33,12 @@ impl Browser {
     /// A headless chromium that trusts the agent whose identity is in
     /// `identity`; `None` (after saying why) when chromium is missing.
     pub(crate) async fn start(identity: &Path) -> Option<Self> {
+        Self::start_sized(identity, (1000, 700)).await
+    }
+
+    /// Like [`Browser::start`] with a window of `size` (headless chromium
+    /// keeps about 140 pixels of it for its own frame).
+    pub(crate) async fn start_sized(identity: &Path, size: (u32, u32)) -> Option<Self> {
         if !installed("chromium") || !installed("chromedriver") {
             eprintln!("skipped: chromium and chromedriver are not installed (./dev.sh deps)");
             return None;
@@ -64,7 +70,7 @@ impl Browser {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
-            "--window-size=1000,700",
+            &format!("--window-size={},{}", size.0, size.1),
             &format!("--user-data-dir={}", profile.path().display()),
             &format!("--ignore-certificate-errors-spki-list={spki}"),
         ];
