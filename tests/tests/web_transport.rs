@@ -251,3 +251,47 @@ async fn a_browser_session_takes_a_viewer_place_like_a_native_one() {
     assert_eq!(code, ErrorCode::Busy);
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_browser_costs_no_backlog_and_no_frame_rate() {
+    use crate::agent_slow_viewer::{measure, rss};
+    use std::time::Duration;
+    // 640x360 of noise: ~300 KB JPEGs, so a backlog would show at once.
+    let agent = TestAgent::start(Options {
+        big_noisy: Some((640, 360)),
+        fps: 20,
+        tls: true,
+        ..Options::default()
+    })
+    .await;
+    let (mut fast, _) = Client::welcome(agent.endpoint, TOKEN).await;
+    fast.send(ClientMessage::start_monitor()).await;
+    let (alone, _) = measure(&mut fast, Duration::from_secs(2)).await;
+
+    let mut stalled = signed_in(&agent).await;
+    send(&mut stalled, &ClientMessage::start_monitor()).await;
+    // From here on the browser reads nothing: its socket fills, then the
+    // bridge's pipe, then its session's writes wait.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss();
+    let (with_stalled, span) = measure(&mut fast, Duration::from_secs(4)).await;
+    let grown = rss().saturating_sub(before);
+    let (rate_alone, rate_with) = (alone as f64 / 2.0, with_stalled as f64 / 4.0);
+    eprintln!(
+        "alone {rate_alone:.1}/s; next to a stalled browser {rate_with:.1}/s \
+         ({with_stalled} of {span}); memory grew {} KiB",
+        grown / 1024
+    );
+    assert!(
+        with_stalled as f64 >= 0.9 * span as f64,
+        "fast viewer missed frames: {with_stalled} of {span}"
+    );
+    assert!(
+        rate_with >= 0.8 * rate_alone,
+        "fast viewer slowed down: {rate_alone:.1}/s -> {rate_with:.1}/s"
+    );
+    // Four seconds at 20 fps of 300 KB frames would be ~24 MB of backlog.
+    assert!(grown < 8 * 1024 * 1024, "memory grew by {grown} bytes");
+    drop(stalled);
+    agent.stop().await;
+}
