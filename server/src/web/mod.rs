@@ -12,13 +12,15 @@
 //! ```
 //!
 //! Bounds: a connection that has not become a viewer holds one of
-//! [`MAX_HTTP_CONNECTIONS`] places (a connection beyond them is closed at
-//! once) until its WebSocket's token handshake ends; request heads are at
+//! [`MAX_HTTP_CONNECTIONS`] places, at most [`places::MAX_HTTP_PER_ADDRESS`]
+//! of them per address (a connection beyond them is closed at once), until
+//! its WebSocket's token handshake ends; request heads are at
 //! most [`MAX_REQUEST_HEAD`] bytes and must arrive within
 //! [`HEAD_TIMEOUT`]; a connection serves HTTP for at most
 //! [`HTTP_LIFETIME`] (the browser opens a new one when it needs it).
 
 mod bridge;
+mod places;
 mod routes;
 
 use std::net::SocketAddr;
@@ -29,10 +31,10 @@ use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use lookout_protocol::Fingerprint;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::session::{Place, Shared, UnsentLimit};
+use places::{HttpPlace, HttpPlaces};
 
 /// The ALPN protocol name that selects the browser transport.
 pub(crate) const ALPN_HTTP: &[u8] = b"http/1.1";
@@ -57,7 +59,7 @@ pub(crate) const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// The browser transport's state, shared by its connections.
 #[derive(Debug)]
 pub(crate) struct Web {
-    http_places: Arc<Semaphore>,
+    http_places: Arc<HttpPlaces>,
     /// `/info`: what the page shows before and besides the session.
     info: Bytes,
 }
@@ -67,7 +69,7 @@ impl Web {
     pub(crate) fn new(fingerprint: Fingerprint) -> Self {
         let info = serde_json::json!({ "fingerprint": fingerprint.to_string() });
         Self {
-            http_places: Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS)),
+            http_places: HttpPlaces::new(MAX_HTTP_CONNECTIONS),
             info: Bytes::from(info.to_string()),
         }
     }
@@ -76,7 +78,7 @@ impl Web {
 /// A WebSocket's place until its token handshake ends: the HTTP place its
 /// connection held (nothing displaces it; its deadline bounds it).
 struct WebPlace {
-    _http: OwnedSemaphorePermit,
+    _http: HttpPlace,
     never: CancellationToken,
 }
 
@@ -102,7 +104,7 @@ pub(crate) async fn serve(
     let Some(web) = shared.web.as_ref() else {
         return;
     };
-    let Ok(place) = Arc::clone(&web.http_places).try_acquire_owned() else {
+    let Some(place) = web.http_places.take(peer.ip()) else {
         tracing::warn!(%peer, role = "none", outcome = "refused", reason = "too many HTTP connections", "connection");
         return;
     };
