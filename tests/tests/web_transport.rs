@@ -295,3 +295,35 @@ async fn a_stalled_browser_costs_no_backlog_and_no_frame_rate() {
     drop(stalled);
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn the_agent_prints_the_url_to_open_unless_no_web() {
+    use lookout_tests::process::AgentProcess;
+    let args = [
+        "--token",
+        TOKEN,
+        "--source",
+        "test-pattern",
+        "--no-discovery",
+    ];
+    let agent = AgentProcess::start(None, &args);
+    let url = format!("open https://127.0.0.1:{}/ in a browser", agent.addr.port());
+    let printed = agent
+        .process
+        .stdout
+        .wait_for(std::time::Duration::from_secs(5), |l| {
+            (l == url).then_some(())
+        });
+    assert!(printed.is_some(), "stdout: {}", agent.process.stdout.text());
+    drop(agent);
+
+    let mut off = args.to_vec();
+    off.push("--no-web");
+    let agent = AgentProcess::start(None, &off);
+    assert!(tls(agent.addr, &[b"http/1.1"]).await.is_err());
+    assert!(
+        !agent.process.stdout.text().contains("in a browser"),
+        "{}",
+        agent.process.stdout.text()
+    );
+}
