@@ -30,6 +30,9 @@ PACKAGES=(
   libxrandr-dev libxkbcommon-dev libxcursor-dev libxi-dev libxdo-dev
   xvfb xdotool x11-utils x11-xserver-utils imagemagick ffmpeg
   systemd dpkg-dev
+  # The browser viewer's tests (web_page): headless chromium over WebDriver,
+  # an xterm to type into.
+  chromium chromium-driver xterm
 )
 # The end-to-end bench only (not CI's test): x11vnc and TigerVNC's viewer to
 # compare against, xterm for the everyday scenes, iproute2 (ip, tc) for the

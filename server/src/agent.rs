@@ -128,8 +128,12 @@ impl Agent {
         };
         let tls = identity
             .as_ref()
-            .map(|(identity, _)| identity.server_config())
+            .map(|(identity, _)| identity.server_config_with(config.web))
             .transpose()?;
+        let web = match (&identity, config.web) {
+            (Some((identity, _)), true) => Some(crate::web::Web::new(identity.fingerprint())),
+            _ => None,
+        };
         let identity = identity.map(|(identity, created)| (identity.fingerprint(), created));
         let discovery = match (config.discovery, identity) {
             (false, _) => None,
@@ -179,6 +183,7 @@ impl Agent {
             max_viewers: config.max_viewers,
             next_viewer: AtomicU64::new(1),
             sessions: Default::default(),
+            web,
         });
         Ok(Self {
             listener,
@@ -200,6 +205,12 @@ impl Agent {
     /// The address the agent listens on (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Whether browsers are served on the agent's port (TLS, not
+    /// `--no-web`).
+    pub fn serves_web(&self) -> bool {
+        self.shared.web.is_some()
     }
 
     /// The TLS certificate's fingerprint (`None` with `--no-tls`).
@@ -435,6 +446,7 @@ mod tests {
             exit_on_display_loss: None,
             discovery: false,
             record: None,
+            web: true,
         }
     }
 

@@ -47,6 +47,9 @@ pub struct Config {
     pub discovery: bool,
     /// Record what is streamed (`--record-dir`); `None`: no recording.
     pub record: Option<crate::record::RecordSettings>,
+    /// Serve the browser viewer on the same port (ALPN `http/1.1`, see
+    /// [`crate::web`]); off with `--no-web`, and never with plain TCP.
+    pub web: bool,
 }
 
 /// The longest agent name sent in `welcome`, in characters.

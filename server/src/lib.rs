@@ -19,6 +19,8 @@
 //! * [`capture`] (backends, picked by [`capture::open`]), [`pipeline`]
 //!   (the capture and encode threads), [`encode`] (libjpeg-turbo), [`hub`]
 //!   (the per-monitor latest-frame slots viewers subscribe to).
+//! * `web`: the browser viewer on the same port (ALPN `http/1.1`): the
+//!   page, and its WebSocket bridged into the same session code.
 //! * [`input`]: the one thread that owns the platform input handle.
 //! * [`settings`]: the config files and the flags, merged key by key with
 //!   where each value came from, into the options `Config` is built from;
@@ -61,6 +63,7 @@ pub mod service;
 mod session;
 pub mod settings;
 pub mod tls;
+mod web;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES, Stopped};
 pub use capture::{CaptureBackend, Source};

@@ -147,6 +147,7 @@ async fn run(config: Config, socket: std::path::PathBuf) -> anyhow::Result<Stopp
         "listening"
     );
     announce_identity(&config, &agent);
+    announce_web(&agent, addr);
     announce_access(&config, addr, agent.fingerprint())?;
 
     let shutdown = CancellationToken::new();
@@ -178,6 +179,20 @@ fn announce_identity(config: &Config, agent: &Agent) {
              for debugging only"
         ),
     }
+}
+
+/// Prints where a browser finds the viewer (TLS and not `--no-web`): the
+/// host name when the agent listens on every address.
+fn announce_web(agent: &Agent, addr: std::net::SocketAddr) {
+    if !agent.serves_web() {
+        return;
+    }
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => lookout_server::config::host_name(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    println!("open https://{host}:{}/ in a browser", addr.port());
 }
 
 /// Shows a generated token once: on stdout when it is a terminal, never

@@ -172,6 +172,8 @@ pub struct Options {
     pub input_gate: Option<InputGate>,
     /// The screen is this one, which the test paints.
     pub painted: Option<PaintedScreen>,
+    /// Serve the browser viewer too (TLS only; `--no-web` when false).
+    pub web: bool,
 }
 
 impl Default for Options {
@@ -188,6 +190,7 @@ impl Default for Options {
             timeouts: Timeouts::DEFAULT,
             input_gate: None,
             painted: None,
+            web: true,
         }
     }
 }
@@ -229,6 +232,7 @@ impl TestAgent {
             exit_on_display_loss: None,
             discovery: false,
             record: None,
+            web: opts.web,
         };
         let captures = Arc::new(AtomicUsize::new(0));
         let mut monitors = monitors();

@@ -8,7 +8,7 @@ use lookout_tests::agent::{Options, TestAgent, welcome};
 use lookout_tests::client::Client;
 
 /// Resident memory of this process (agent and test clients), in bytes.
-fn rss() -> u64 {
+pub(crate) fn rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -17,7 +17,7 @@ fn rss() -> u64 {
 
 /// Counts frames a viewer receives in `window`, and the span of `seq` they
 /// cover (how many frames the agent produced meanwhile).
-async fn measure(client: &mut Client, window: Duration) -> (u64, u64) {
+pub(crate) async fn measure(client: &mut Client, window: Duration) -> (u64, u64) {
     let start = tokio::time::Instant::now();
     let mut received = 0;
     let mut first = None;

@@ -25,6 +25,8 @@
 //! | `viewer_profiles` | the viewer binary's window on Xvfb asking a fake agent for its size, `--max-size`, `--fps`, `--quality` |
 //! | `viewer_record` | the viewer binary's `--record` and F6 on Xvfb, the real agent's test pattern, the file read by ffmpeg |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
+//! | `web_transport` | the agent library's browser transport over TLS with a Rust HTTP and WebSocket client |
+//! | `web_page` | the page in headless chromium (WebDriver) against the agent binary on Xvfb |
 //! | `viewer_wall` | sixteen agent binaries on loopback, the viewer's `--wall` window on Xvfb |
 
 #[cfg(target_os = "linux")]
@@ -61,3 +63,11 @@ mod viewer_wall;
 mod viewer_x11;
 #[cfg(target_os = "linux")]
 mod x11_capture;
+// The browser viewer (§5): its transport with a Rust client, and the page
+// in headless chromium.
+#[cfg(target_os = "linux")]
+mod web_browser;
+#[cfg(target_os = "linux")]
+mod web_page;
+mod web_support;
+mod web_transport;

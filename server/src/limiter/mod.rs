@@ -179,7 +179,7 @@ impl AuthLimiter {
 /// What one "address" is: an IPv4 address, or an IPv6 /64 (one host
 /// usually owns a whole /64, so counting single IPv6 addresses would let it
 /// rotate through them).
-fn key(ip: IpAddr) -> IpAddr {
+pub(crate) fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -35,6 +35,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use pending::Place;
 pub(crate) use pending::{PendingHandshakes, PendingSlot};
 pub use registry::SessionStatus;
 pub(crate) use shared::Shared;
@@ -128,6 +129,16 @@ pub(crate) async fn serve_connection(
             Err(_) => Err(Refusal::Timeout(shared.timeouts.handshake)),
         },
     };
+    if let Ok(tls) = &accepted
+        && shared.web.is_some()
+        && tls.get_ref().1.alpn_protocol() == Some(crate::web::ALPN_HTTP)
+    {
+        // The browser transport: HTTP/1.1 has its own bounds (`web`), and
+        // a WebSocket takes a place of its own for its token handshake.
+        drop(pending);
+        let Ok(tls) = accepted else { return };
+        return crate::web::serve(tls, peer, shared, cancel, unsent).await;
+    }
     let binding = accepted.and_then(|tls| Ok((exporter(&tls)?, tls)));
     match binding {
         Ok((binding, tls)) => {
@@ -167,7 +178,7 @@ async fn secure(
 
 /// Why a connection ended before the token handshake began.
 #[derive(Debug, thiserror::Error)]
-enum Refusal {
+pub(crate) enum Refusal {
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
     #[error("handshake timed out after {0:?}")]
@@ -179,20 +190,22 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn log(&self, peer: SocketAddr) {
+    pub(crate) fn log(&self, peer: SocketAddr) {
         tracing::warn!(%peer, role = "none", outcome = "refused", reason = ?self.to_string(), "connection");
     }
 }
 
 /// The token handshake, admission and the session over an established
-/// stream.
+/// stream: a TCP or TLS socket, or the browser's WebSocket bridged to a
+/// byte stream (`web`). `pending` is the connection's place among those
+/// not yet authenticated, given up when the handshake ends.
 #[allow(clippy::too_many_arguments)] // one call site per transport, all named
-async fn serve_stream<S>(
+pub(crate) async fn serve_stream<S>(
     stream: S,
     binding: ChannelBinding,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    pending: PendingSlot,
+    pending: impl Place,
     cancel: CancellationToken,
     deadline: tokio::time::Instant,
     started: Instant,
@@ -208,7 +221,7 @@ async fn serve_stream<S>(
     let mut reader = FramedRead::new(read, ServerCodec::default());
     let handshake = tokio::select! {
         () = cancel.cancelled() => return,
-        () = pending.evicted.cancelled() => return Refusal::Displaced.log(peer),
+        () = pending.evicted().cancelled() => return Refusal::Displaced.log(peer),
         res = tokio::time::timeout_at(
             deadline,
             handshake::run(&mut reader, &mut write, &shared, peer, &binding),

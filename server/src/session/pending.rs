@@ -84,6 +84,21 @@ pub(crate) struct PendingSlot {
     pub evicted: CancellationToken,
 }
 
+/// A connection's place among those not yet authenticated: a slot of
+/// [`PendingHandshakes`], or, for a browser's WebSocket, the place it held
+/// as an HTTP connection (`web`). Dropping it gives the place up.
+pub(crate) trait Place: Send + 'static {
+    /// Fires when the place was taken away (a newer connection displaced
+    /// this one): the connection then ends.
+    fn evicted(&self) -> &CancellationToken;
+}
+
+impl Place for PendingSlot {
+    fn evicted(&self) -> &CancellationToken {
+        &self.evicted
+    }
+}
+
 impl PendingHandshakes {
     pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {

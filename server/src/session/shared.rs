@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub next_viewer: AtomicU64,
     /// The live sessions, for the control socket.
     pub sessions: super::registry::Sessions,
+    /// The browser transport; `None` with `--no-web` or `--no-tls`.
+    pub web: Option<crate::web::Web>,
 }
 
 impl Shared {

@@ -38,6 +38,7 @@ impl Options {
             no_auth: Some(false),
             view_only: Some(false),
             discovery: Some(true),
+            web: Some(true),
             fps: Some(DEFAULT_FPS),
             quality: Some(DEFAULT_QUALITY),
             subsampling: Some(SubsamplingArg::S420),
@@ -134,6 +135,7 @@ impl Options {
                     .map_or(RecordSettings::DEFAULT_MIN_FREE, |mib| mib << 20),
                 fps: self.record_fps.unwrap_or(RecordSettings::DEFAULT_FPS),
             }),
+            web: self.web.unwrap_or(true),
             exit_on_display_loss: self
                 .exit_on_display_loss
                 .map(|secs| std::time::Duration::from_secs(secs.into())),

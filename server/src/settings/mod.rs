@@ -123,8 +123,9 @@ impl Flags {
             .into_iter()
             .map(|key| {
                 let flag = match key.as_str() {
-                    // The one key whose flag turns it off.
+                    // The keys whose flag turns them off.
                     "discovery" => "--no-discovery".to_owned(),
+                    "web" => "--no-web".to_owned(),
                     _ => format!("--{}", key.replace('_', "-")),
                 };
                 (key, flag)

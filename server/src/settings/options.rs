@@ -39,6 +39,12 @@ pub struct Options {
     #[arg(long = "no-discovery", num_args = 0, default_missing_value = "false", action = clap::ArgAction::Set)]
     pub discovery: Option<bool>,
 
+    /// Do not serve the browser viewer (`https://HOST:PORT/`) on the
+    /// agent's port: only native viewers (ALPN `lookout/2`, or none) are
+    /// accepted. Config key: `web = false`.
+    #[arg(long = "no-web", num_args = 0, default_missing_value = "false", action = clap::ArgAction::Set)]
+    pub web: Option<bool>,
+
     /// Token viewers must prove they know, at least 16 characters (make one
     /// with `openssl rand -base64 24`). Prefer the LOOKOUT_TOKEN environment
     /// variable or `token_file`: command lines are visible to other local

@@ -336,3 +336,21 @@ fn control_socket_is_a_flag_and_a_config_key() {
         Some(Path::new("/tmp/y.sock"))
     );
 }
+
+#[test]
+fn no_web_is_a_flag_and_web_false_a_config_key_shown_in_print_config() {
+    let dir = TempDir::new("settings");
+    let on = load(&Locations::None, &Flags::default()).unwrap();
+    assert!(on.options.clone().into_config().unwrap().web);
+    let flag = load(&Locations::None, &flags(&["--no-web"])).unwrap();
+    assert!(!flag.options.clone().into_config().unwrap().web);
+    let shown = render(&flag);
+    let line = shown.lines().find(|l| l.starts_with("web =")).unwrap();
+    assert!(
+        line.starts_with("web = false") && line.ends_with("# --no-web"),
+        "{shown}"
+    );
+    let file = write(&dir.path().join("c.toml"), "web = false\n", 0o644);
+    let off = load(&Locations::Only(file), &Flags::default()).unwrap();
+    assert!(!off.options.into_config().unwrap().web);
+}

@@ -230,13 +230,33 @@ impl Identity {
         Ok(identity)
     }
 
+    /// SHA-256 of the certificate's public key (its DER
+    /// SubjectPublicKeyInfo), as browsers take it in
+    /// `--ignore-certificate-errors-spki-list` (base64 there).
+    pub fn spki_sha256(&self) -> Result<[u8; 32], IdentityError> {
+        use rcgen::PublicKeyData;
+        use sha2::Digest;
+        let key = rcgen::KeyPair::try_from(self.key.secret_pkcs8_der())?;
+        Ok(sha2::Sha256::digest(key.subject_public_key_info()).into())
+    }
+
     /// SHA-256 of the certificate, as viewers pin it.
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
     }
 
-    /// A TLS 1.3-only server configuration presenting this identity.
+    /// A TLS 1.3-only server configuration presenting this identity, for
+    /// native viewers only (`lookout/2`, or no ALPN).
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, IdentityError> {
+        self.server_config_with(false)
+    }
+
+    /// Like [`Identity::server_config`]; with `web`, `http/1.1` is offered
+    /// too, for the browser viewer on the same port.
+    pub fn server_config_with(
+        &self,
+        web: bool,
+    ) -> Result<Arc<rustls::ServerConfig>, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -245,9 +265,13 @@ impl Identity {
                 vec![self.cert.clone()],
                 PrivateKeyDer::Pkcs8(self.key.clone_key()),
             )?;
-        // `lookout/2`, or no ALPN at all; a client offering only something
-        // else (`h2`) is refused in the TLS handshake.
+        // `lookout/2`, or no ALPN at all (and `http/1.1` for browsers); a
+        // client offering only something else (`h2`) is refused in the TLS
+        // handshake.
         config.alpn_protocols = vec![lookout_protocol::ALPN_LOOKOUT.to_vec()];
+        if web {
+            config.alpn_protocols.push(crate::web::ALPN_HTTP.to_vec());
+        }
         Ok(Arc::new(config))
     }
 }

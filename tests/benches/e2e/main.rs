@@ -6,7 +6,7 @@
 //! cargo build --release -p lookout-server -p lookout-viewer --bins
 //! cargo bench -p lookout-tests --bench e2e -- [--parts pipelines,scenes,slow-link,thumbnail]
 //!     [--sizes 1280x720,1920x1080] [--viewers 1,4,16] [--seconds 5]
-//!     [--scene-seconds 8] [--shots DIR]
+//!     [--scene-seconds 8] [--shots DIR]   (parts: ...,thumbnail,web)
 //! ```
 //!
 //! (`./dev.sh bench` installs what the bench needs and runs exactly that.)
@@ -18,6 +18,9 @@
 //! * `slow-link` ([`slowlink`]): a viewer behind a 10 and a 2 Mbit/s link
 //!   beside an unshaped one (needs root).
 //! * `thumbnail` ([`thumbnail`]): a 320x180, 2 fps stream's bytes and CPU.
+//! * `web` ([`web`]): the browser viewer in headless chromium: the animated
+//!   desktop's frame rate and capture-to-canvas latency, and the typing
+//!   scene's bytes against the native viewer's.
 //!
 //! The whole default run took 273 s on the 2-core machine of
 //! BENCHMARKS.md (`--sizes 1280x720,1920x1080,3840x2160` adds 4K to the
@@ -35,6 +38,12 @@ mod relay;
 mod scenes;
 mod slowlink;
 mod thumbnail;
+mod web;
+// The page tests' chromium driver, shared with the bench (not every helper
+// is used here).
+#[allow(dead_code)]
+#[path = "../../tests/web_browser.rs"]
+mod web_browser;
 
 use std::time::Duration;
 
@@ -89,7 +98,7 @@ fn plan() -> Plan {
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
     Plan {
-        parts: list("--parts", "pipelines,scenes,slow-link,thumbnail"),
+        parts: list("--parts", "pipelines,scenes,slow-link,thumbnail,web"),
         sizes: list("--sizes", "1280x720,1920x1080")
             .iter()
             .map(|s| {
@@ -121,7 +130,10 @@ fn main() {
             "scenes" => scenes::scenes(&plan),
             "slow-link" => slowlink::slow_link(&plan),
             "thumbnail" => thumbnail::thumbnail(&plan),
-            other => panic!("unknown part {other:?}: pipelines, scenes, slow-link, thumbnail"),
+            "web" => web::web(&plan),
+            other => {
+                panic!("unknown part {other:?}: pipelines, scenes, slow-link, thumbnail, web")
+            }
         }
     }
 }

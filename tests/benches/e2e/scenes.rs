@@ -28,7 +28,7 @@ const VNC_VIEWER_ARGS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scene {
+pub(crate) enum Scene {
     Typing,
     Scrolling,
     Dragging,
@@ -112,11 +112,11 @@ pub(crate) fn scenes(plan: &Plan) {
 }
 
 /// A server and its real viewer on B, through a counting relay.
-struct Watched {
-    server: Running,
-    relay: Relay,
-    viewer: Running,
-    window: Window,
+pub(crate) struct Watched {
+    pub(crate) server: Running,
+    pub(crate) relay: Relay,
+    pub(crate) viewer: Running,
+    pub(crate) window: Window,
 }
 
 fn measure(
@@ -156,7 +156,7 @@ fn measure(
 }
 
 /// Plays `scene` for `length`.
-fn play(d: &Desktop, xterm: &mut Xterm, scene: Scene, length: Duration) {
+pub(crate) fn play(d: &Desktop, xterm: &mut Xterm, scene: Scene, length: Duration) {
     let end = Instant::now() + length;
     match scene {
         Scene::Typing => {
@@ -205,7 +205,7 @@ fn paced(end: Instant, per_second: u32, mut step: impl FnMut(u64)) {
     }
 }
 
-fn lookout(d: &Desktop) -> Watched {
+pub(crate) fn lookout(d: &Desktop) -> Watched {
     let agent = AgentProcess::start(Some(d.a.display()), &["--token", TOKEN, "--fps", "60"]);
     let relay = Relay::start(agent.addr);
     let mut cmd = command("lookout-viewer");

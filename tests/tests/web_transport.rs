@@ -1,0 +1,329 @@
+//! The browser transport (§5) against the agent library over TLS, with a
+//! plain Rust client instead of a browser: ALPN picks the transport, the
+//! page's headers, who may open the WebSocket, one frame per message, and
+//! a bad message closes only its own connection.
+
+use lookout_protocol::{
+    BindingMode, ChannelBinding, ClientMessage, ErrorCode, PROTOCOL_VERSION, RawFrame,
+    ServerMessage, auth_response,
+};
+use lookout_tests::agent::{Options, TOKEN, TestAgent};
+use lookout_tests::client::Client;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::web_support::{Socket, http, message, next, send, tls, websocket};
+use futures_util::SinkExt;
+
+async fn agent(web: bool) -> TestAgent {
+    TestAgent::start(Options {
+        tls: true,
+        web,
+        ..Options::default()
+    })
+    .await
+}
+
+/// A signed-in browser session: `hello` says `binding: none`, and the
+/// unbound proof is accepted.
+async fn signed_in(agent: &TestAgent) -> Socket {
+    let mut ws = websocket(agent.addr, None).await.expect("the upgrade");
+    let ServerMessage::Hello {
+        challenge, binding, ..
+    } = message(&mut ws).await
+    else {
+        panic!("expected hello");
+    };
+    assert_eq!(
+        binding,
+        BindingMode::None,
+        "a page cannot read the exporter"
+    );
+    let response = auth_response(TOKEN, &challenge, &ChannelBinding::None);
+    let auth = ClientMessage::Auth {
+        protocol: PROTOCOL_VERSION,
+        client: "web-test".into(),
+        response,
+    };
+    send(&mut ws, &auth).await;
+    let welcome = message(&mut ws).await;
+    assert!(
+        matches!(welcome, ServerMessage::Welcome { .. }),
+        "{welcome:?}"
+    );
+    ws
+}
+
+#[tokio::test]
+async fn alpn_http_1_1_selects_the_browser_transport_and_no_web_turns_it_off() {
+    let web = agent(true).await;
+    let alpn = |s: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>| {
+        s.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
+    };
+    let chosen = tls(web.addr, &[b"h2", b"http/1.1"]).await.unwrap();
+    assert_eq!(alpn(&chosen), Some(b"http/1.1".to_vec()), "never h2");
+    assert!(
+        tls(web.addr, &[b"h2"]).await.is_err(),
+        "an h2-only client is refused in the TLS handshake"
+    );
+    // No ALPN is the native protocol, with its channel binding.
+    let (mut native, _) = Client::welcome(web.endpoint, TOKEN).await;
+    native.ping(7).await;
+    let plain = tls(web.addr, &[]).await.unwrap();
+    assert_eq!(alpn(&plain), None);
+    web.stop().await;
+
+    let off = agent(false).await;
+    assert!(
+        tls(off.addr, &[b"http/1.1"]).await.is_err(),
+        "with --no-web, http/1.1 is not offered"
+    );
+    let chosen = tls(off.addr, &[b"http/1.1", b"lookout/2"]).await.unwrap();
+    assert_eq!(alpn(&chosen), Some(b"lookout/2".to_vec()));
+    off.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_a_strict_csp_and_no_framing_and_nothing_else_is() {
+    let agent = agent(true).await;
+    let (status, head, body) = http(agent.addr, "GET", "/").await;
+    assert_eq!(status, 200);
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.contains(r#"<canvas id="screen""#) && body.contains(r#"name="token""#));
+    for header in [
+        "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'; \
+         img-src 'self' blob: data:; connect-src 'self'; frame-ancestors 'none'; \
+         base-uri 'none'; form-action 'none'",
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "cache-control: no-store",
+        "content-type: text/html",
+    ] {
+        assert!(head.contains(header), "missing {header:?} in\n{head}");
+    }
+    let (status, head, script) = http(agent.addr, "GET", "/app.js").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    let (_, _, style) = http(agent.addr, "GET", "/app.css").await;
+    assert!(
+        script.len() + style.len() < 100 * 1024,
+        "script and style under 100 KB"
+    );
+    let (status, _, info) = http(agent.addr, "GET", "/info").await;
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
+    let fingerprint = agent.endpoint.pin.unwrap().to_string();
+    assert_eq!(info["fingerprint"], fingerprint.as_str());
+    let (status, head, _) = http(agent.addr, "GET", "/etc/passwd").await;
+    assert_eq!(status, 404);
+    assert!(head.contains("x-frame-options: deny"));
+    assert_eq!(http(agent.addr, "POST", "/").await.0, 405);
+    assert_eq!(http(agent.addr, "DELETE", "/ws").await.0, 405);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_websocket_from_a_foreign_origin_gets_403_and_the_pages_own_signs_in() {
+    let agent = agent(true).await;
+    for origin in ["https://evil.example", "http://127.0.0.1", "null"] {
+        assert_eq!(
+            websocket(agent.addr, Some(origin)).await.err(),
+            Some(403),
+            "{origin}"
+        );
+    }
+    let mut ws = signed_in(&agent).await;
+    send(&mut ws, &ClientMessage::start_monitor()).await;
+    // A frame message, then its picture: each its own binary message.
+    let ServerMessage::Frame { width, height, .. } = message(&mut ws).await else {
+        panic!("expected a frame");
+    };
+    assert!(width > 0 && height > 0);
+    let Some(RawFrame::Image(jpeg)) = next(&mut ws).await else {
+        panic!("expected the picture");
+    };
+    let picture = lookout_tests::client::decode(&jpeg);
+    assert_eq!((picture.width(), picture.height()), (width, height));
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_token_over_the_websocket_is_refused_like_a_native_one() {
+    let agent = agent(true).await;
+    let mut ws = websocket(agent.addr, None).await.unwrap();
+    let ServerMessage::Hello { challenge, .. } = message(&mut ws).await else {
+        panic!("expected hello");
+    };
+    let response = auth_response("not the token at all", &challenge, &ChannelBinding::None);
+    let auth = ClientMessage::Auth {
+        protocol: PROTOCOL_VERSION,
+        client: "web-test".into(),
+        response,
+    };
+    send(&mut ws, &auth).await;
+    let ServerMessage::Error { code, .. } = message(&mut ws).await else {
+        panic!("expected an error");
+    };
+    assert_eq!(code, ErrorCode::AuthFailed);
+    assert!(next(&mut ws).await.is_none(), "closed after auth_failed");
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_text_or_oversize_message_closes_only_that_connection() {
+    let agent = agent(true).await;
+    let (mut native, _) = Client::welcome(agent.endpoint, TOKEN).await;
+    let mut other = signed_in(&agent).await;
+
+    let mut text = signed_in(&agent).await;
+    text.send(Message::Text(r#"{"type":"ping","id":1}"#.into()))
+        .await
+        .unwrap();
+    let ServerMessage::Error { code, .. } = message(&mut text).await else {
+        panic!("expected a protocol error");
+    };
+    assert_eq!(code, ErrorCode::Protocol);
+    assert!(next(&mut text).await.is_none());
+
+    let mut big = signed_in(&agent).await;
+    let mut frame = b"HC".to_vec();
+    let payload = vec![b' '; 70 * 1024];
+    frame.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    // The agent may close before the whole message is written.
+    let _ = big.send(Message::Binary(frame.into())).await;
+    let mut closed = false;
+    for _ in 0..4 {
+        match next(&mut big).await {
+            None => {
+                closed = true;
+                break;
+            }
+            Some(_) => continue,
+        }
+    }
+    assert!(closed, "an oversize message closes its connection");
+
+    let mut two = signed_in(&agent).await;
+    let ping = ClientMessage::Ping { id: 5 };
+    let mut bytes = bytes::BytesMut::new();
+    ping.encode(&mut bytes).unwrap();
+    ping.encode(&mut bytes).unwrap();
+    two.send(Message::Binary(bytes.freeze())).await.unwrap();
+    let ServerMessage::Error { code, .. } = message(&mut two).await else {
+        panic!("two frames in one message is a protocol error");
+    };
+    assert_eq!(code, ErrorCode::Protocol);
+
+    // The others never noticed.
+    send(&mut other, &ClientMessage::Ping { id: 9 }).await;
+    assert!(matches!(
+        message(&mut other).await,
+        ServerMessage::Pong { id: 9 }
+    ));
+    native.ping(3).await;
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_browser_session_takes_a_viewer_place_like_a_native_one() {
+    let agent = TestAgent::start(Options {
+        tls: true,
+        max_viewers: 1,
+        ..Options::default()
+    })
+    .await;
+    let (_native, _) = Client::welcome(agent.endpoint, TOKEN).await;
+    let mut ws = websocket(agent.addr, None).await.unwrap();
+    let ServerMessage::Hello { challenge, .. } = message(&mut ws).await else {
+        panic!("expected hello");
+    };
+    let response = auth_response(TOKEN, &challenge, &ChannelBinding::None);
+    let auth = ClientMessage::Auth {
+        protocol: PROTOCOL_VERSION,
+        client: "web-test".into(),
+        response,
+    };
+    send(&mut ws, &auth).await;
+    let ServerMessage::Error { code, .. } = message(&mut ws).await else {
+        panic!("expected busy");
+    };
+    assert_eq!(code, ErrorCode::Busy);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_browser_costs_no_backlog_and_no_frame_rate() {
+    use crate::agent_slow_viewer::{measure, rss};
+    use std::time::Duration;
+    // 640x360 of noise: ~300 KB JPEGs, so a backlog would show at once.
+    let agent = TestAgent::start(Options {
+        big_noisy: Some((640, 360)),
+        fps: 20,
+        tls: true,
+        ..Options::default()
+    })
+    .await;
+    let (mut fast, _) = Client::welcome(agent.endpoint, TOKEN).await;
+    fast.send(ClientMessage::start_monitor()).await;
+    let (alone, _) = measure(&mut fast, Duration::from_secs(2)).await;
+
+    let mut stalled = signed_in(&agent).await;
+    send(&mut stalled, &ClientMessage::start_monitor()).await;
+    // From here on the browser reads nothing: its socket fills, then the
+    // bridge's pipe, then its session's writes wait.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss();
+    let (with_stalled, span) = measure(&mut fast, Duration::from_secs(4)).await;
+    let grown = rss().saturating_sub(before);
+    let (rate_alone, rate_with) = (alone as f64 / 2.0, with_stalled as f64 / 4.0);
+    eprintln!(
+        "alone {rate_alone:.1}/s; next to a stalled browser {rate_with:.1}/s \
+         ({with_stalled} of {span}); memory grew {} KiB",
+        grown / 1024
+    );
+    assert!(
+        with_stalled as f64 >= 0.9 * span as f64,
+        "fast viewer missed frames: {with_stalled} of {span}"
+    );
+    assert!(
+        rate_with >= 0.8 * rate_alone,
+        "fast viewer slowed down: {rate_alone:.1}/s -> {rate_with:.1}/s"
+    );
+    // Four seconds at 20 fps of 300 KB frames would be ~24 MB of backlog.
+    assert!(grown < 8 * 1024 * 1024, "memory grew by {grown} bytes");
+    drop(stalled);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn the_agent_prints_the_url_to_open_unless_no_web() {
+    use lookout_tests::process::AgentProcess;
+    let args = [
+        "--token",
+        TOKEN,
+        "--source",
+        "test-pattern",
+        "--no-discovery",
+    ];
+    let agent = AgentProcess::start(None, &args);
+    let url = format!("open https://127.0.0.1:{}/ in a browser", agent.addr.port());
+    let printed = agent
+        .process
+        .stdout
+        .wait_for(std::time::Duration::from_secs(5), |l| {
+            (l == url).then_some(())
+        });
+    assert!(printed.is_some(), "stdout: {}", agent.process.stdout.text());
+    drop(agent);
+
+    let mut off = args.to_vec();
+    off.push("--no-web");
+    let agent = AgentProcess::start(None, &off);
+    assert!(tls(agent.addr, &[b"http/1.1"]).await.is_err());
+    assert!(
+        !agent.process.stdout.text().contains("in a browser"),
+        "{}",
+        agent.process.stdout.text()
+    );
+}
