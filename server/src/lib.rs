@@ -60,6 +60,8 @@ pub mod service;
 mod session;
 pub mod settings;
 pub mod tls;
+#[cfg(target_os = "linux")]
+mod wayland;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES, Stopped};
 pub use capture::{CaptureBackend, Source};

@@ -24,6 +24,7 @@
 //! | `viewer_profiles` | the viewer binary's window on Xvfb asking a fake agent for its size, `--max-size`, `--fps`, `--quality` |
 //! | `viewer_record` | the viewer binary's `--record` and F6 on Xvfb, the real agent's test pattern, the file read by ffmpeg |
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
+//! | `wayland` | the agent binary in headless sway (wlroots capture and input), foot and xterm in it, `grim` for reference, the viewer binary's `--snapshot` |
 //! | `viewer_wall` | sixteen agent binaries on loopback, the viewer's `--wall` window on Xvfb |
 
 #[cfg(target_os = "linux")]
@@ -57,5 +58,7 @@ mod viewer_tls;
 #[cfg(target_os = "linux")]
 mod viewer_wall;
 mod viewer_x11;
+#[cfg(target_os = "linux")]
+mod wayland;
 #[cfg(target_os = "linux")]
 mod x11_capture;
