@@ -264,3 +264,192 @@ async fn the_viewer_snapshots_what_the_wayland_agent_sees() {
     let diff = mean_abs_diff(&snap, &sway.grim("HEADLESS-1"));
     assert!(diff < 4.0, "the snapshot differs from grim's: {diff:.2}");
 }
+
+#[test]
+fn a_small_change_is_captured_as_its_damage_box_and_a_still_screen_as_none() {
+    use lookout_server::capture::{Capturer, WlrCapturer};
+    let Some(sway) = sway(&[(1280, 720)]) else {
+        return;
+    };
+    // A terminal that prints one character a while after it starts.
+    sway.exec("foot --title late sh -c 'sleep 3; printf x; sleep 600'");
+    assert!(sway.wait_window("late", SHOW), "{}", sway.log());
+    let mut capturer = WlrCapturer::with_socket(sway.socket()).expect("a wlroots capturer");
+    let id = capturer.monitors()[0].id;
+    let first = capturer.capture_changes(id, None).expect("a capture");
+    assert_eq!(first.changed, None, "a first capture cannot tell");
+    let mut image = first.image;
+    // Until the screen settles (the window opening, the first damage copy,
+    // which is the whole output): bounded.
+    let deadline = Instant::now() + SHOW;
+    let mut still_since = Instant::now();
+    while still_since.elapsed() < Duration::from_millis(300) && Instant::now() < deadline {
+        if !capturer.unchanged(id) {
+            image = capturer.capture_changes(id, Some(image)).unwrap().image;
+            still_since = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Still: nothing changed, the same image back.
+    let still = capturer.capture_changes(id, Some(image.clone())).unwrap();
+    assert_eq!(still.changed, Some(Vec::new()));
+    assert!(still.image == image);
+    // The character appears: its damage box, a small part of the output.
+    assert!(wait_for(|| !capturer.unchanged(id)), "no change came");
+    let changed = capturer.capture_changes(id, Some(still.image)).unwrap();
+    let rects = changed.changed.expect("the damage is known");
+    let area: u64 = rects.iter().map(|r| r.area()).sum();
+    assert!(area > 0 && area * 20 < 1280 * 720, "damage {rects:?}");
+    // And the image read through that box is the screen.
+    let got = image::RgbImage::from_raw(1280, 720, rgb(&changed.image.to_rgba())).unwrap();
+    let diff = mean_abs_diff(&got, &sway.grim("HEADLESS-1"));
+    assert!(
+        diff < 1.0,
+        "the patched image differs from grim's: {diff:.2}"
+    );
+}
+
+fn rgb(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect()
+}
+
+/// The `monitors` message, skipping frames (bounded).
+async fn monitors_message(client: &mut Client) -> Vec<lookout_protocol::MonitorInfo> {
+    use lookout_protocol::codec::ServerFrame;
+    for _ in 0..100 {
+        match client.next().await {
+            Some(ServerFrame::Control(ServerMessage::Monitors { monitors })) => return monitors,
+            Some(_) => {}
+            None => panic!("the agent closed the connection"),
+        }
+    }
+    panic!("no monitors message among 100 items");
+}
+
+#[tokio::test]
+async fn an_output_added_while_streaming_is_announced_and_ids_stay() {
+    let Some(sway) = sway(&[(1280, 720)]) else {
+        return;
+    };
+    let agent = agent(&sway, &[]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let ServerMessage::Welcome { monitors, .. } = welcome else {
+        unreachable!()
+    };
+    let first = monitors[0].clone();
+    client.send(ClientMessage::start_monitor()).await;
+    let _ = client.image().await;
+
+    sway.msg(&["create_output"]);
+    sway.msg(&[
+        "output",
+        "HEADLESS-2",
+        "mode",
+        "800x600",
+        "position",
+        "1280",
+        "0",
+    ]);
+    let mut monitors = monitors_message(&mut client).await;
+    // The mode and place may come in a second message.
+    for _ in 0..5 {
+        if monitors
+            .iter()
+            .any(|m| m.name == "HEADLESS-2" && m.width == 800)
+        {
+            break;
+        }
+        monitors = monitors_message(&mut client).await;
+    }
+    let second = monitors
+        .iter()
+        .find(|m| m.name == "HEADLESS-2")
+        .expect("HEADLESS-2");
+    assert_eq!((second.x, second.width, second.height), (1280, 800, 600));
+    assert!(!second.primary);
+    let kept = monitors.iter().find(|m| m.name == "HEADLESS-1").unwrap();
+    assert_eq!((kept.id, kept.primary), (first.id, true));
+    // Removal is not tested: sway 1.7 has no `unplug`, and `disable`
+    // keeps the output's global (README, Wayland).
+}
+
+#[tokio::test]
+async fn auto_picks_wlroots_capture_and_input_in_a_wayland_session() {
+    let Some(sway) = sway(&[(640, 480)]) else {
+        return;
+    };
+    let agent =
+        AgentProcess::start_with_env("127.0.0.1:0", None, &sway.agent_env(), &["--token", TOKEN]);
+    let log = &agent.process.stderr;
+    for want in ["screen capture: wlroots", "input: wlroots"] {
+        let found = log.wait_for(SHOW, |line| line.contains(want).then_some(()));
+        assert!(found.is_some(), "no {want:?} in the log:\n{}", log.text());
+    }
+}
+
+#[test]
+fn wlr_capture_outside_a_wayland_session_is_a_clear_error_not_a_crash() {
+    let dir = TempDir::new("no-wayland");
+    let mut cmd = command("lookout-server");
+    cmd.args([
+        "--bind",
+        "127.0.0.1:0",
+        "--token",
+        TOKEN,
+        "--capture",
+        "wlr",
+        "--identity",
+    ])
+    .arg(dir.path().join("id"))
+    .env("LOOKOUT_CONTROL_SOCKET", dir.path().join("control.sock"))
+    .env_remove("WAYLAND_DISPLAY")
+    .env_remove("DISPLAY");
+    let mut agent = Running::spawn(cmd);
+    let status = agent
+        .wait_exit(Duration::from_secs(20))
+        .expect("the agent exits");
+    assert_eq!(status.code(), Some(1), "{}", agent.stderr.text());
+    assert!(
+        agent
+            .stderr
+            .text()
+            .contains("no Wayland session (WAYLAND_DISPLAY is not set)"),
+        "{}",
+        agent.stderr.text()
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_leaving_with_control_held_leaves_nothing_held() {
+    let Some(sway) = sway(&[(1280, 720)]) else {
+        return;
+    };
+    let agent = agent(&sway, &[]);
+    let file = sway.scratch().join("after.txt");
+    sway.exec(&format!(
+        "foot --title after sh -c 'cat > {}'",
+        file.display()
+    ));
+    assert!(sway.wait_window("after", SHOW), "{}", sway.log());
+    assert!(wait_for(|| sway.focused_name().as_deref() == Some("after")));
+    let (mut leaving, _) = Client::welcome(agent.endpoint(), TOKEN).await;
+    leaving
+        .send(ClientMessage::Key {
+            key: Key::Control,
+            pressed: true,
+        })
+        .await;
+    // A round trip: the press was read before the viewer leaves.
+    let _ = leaving.ping(1).await;
+    drop(leaving);
+    // Typed by the next viewer: with Control still held, `ab` would be
+    // ^A^B (and Enter ^M) and never end a line for cat.
+    let (mut next, _) = Client::welcome(agent.endpoint(), TOKEN).await;
+    next.send(ClientMessage::Text {
+        text: "ab\n".into(),
+    })
+    .await;
+    assert_eq!(wait_file(&file, "ab\n"), "ab\n");
+}

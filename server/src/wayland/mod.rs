@@ -29,6 +29,9 @@ pub enum WlrError {
     /// No compositor to connect to.
     #[error("cannot connect to the Wayland compositor (is WAYLAND_DISPLAY set?)")]
     Connect(#[source] ConnectError),
+    /// The compositor's socket could not be opened.
+    #[error("cannot open the Wayland socket")]
+    Socket(#[source] std::io::Error),
     /// The compositor's globals could not be listed.
     #[error("cannot list the Wayland compositor's globals")]
     Globals(#[source] GlobalError),
@@ -61,7 +64,10 @@ impl WlrError {
     pub fn is_disconnected(&self) -> bool {
         matches!(
             self,
-            WlrError::Connect(_) | WlrError::Connection(_) | WlrError::Poll(_)
+            WlrError::Connect(_)
+                | WlrError::Socket(_)
+                | WlrError::Connection(_)
+                | WlrError::Poll(_)
         )
     }
 }
@@ -102,10 +108,17 @@ pub(crate) struct Client {
 pub(crate) const ANSWER: Duration = Duration::from_secs(2);
 
 impl Client {
-    /// Connects to the compositor of `WAYLAND_DISPLAY` and reads its
-    /// outputs and their layout.
-    pub(crate) fn connect() -> Result<Self, WlrError> {
-        let conn = Connection::connect_to_env().map_err(WlrError::Connect)?;
+    /// Connects to the compositor at `socket` (`None`: the one of
+    /// `WAYLAND_DISPLAY`) and reads its outputs and their layout.
+    pub(crate) fn connect(socket: Option<&std::path::Path>) -> Result<Self, WlrError> {
+        let conn = match socket {
+            None => Connection::connect_to_env().map_err(WlrError::Connect)?,
+            Some(path) => {
+                let stream =
+                    std::os::unix::net::UnixStream::connect(path).map_err(WlrError::Socket)?;
+                Connection::from_socket(stream).map_err(WlrError::Connect)?
+            }
+        };
         let (globals, queue) = wayland_client::globals::registry_queue_init::<State>(&conn)
             .map_err(WlrError::Globals)?;
         let qh = queue.handle();

@@ -38,7 +38,18 @@ pub struct WlrCapturer {
 impl WlrCapturer {
     /// Connects to the compositor of `WAYLAND_DISPLAY` and lists its outputs.
     pub fn new() -> Result<Self, CaptureError> {
-        let client = Client::connect()?;
+        Self::connect(None)
+    }
+
+    /// Connects to the compositor listening at `socket` (a path, as
+    /// `WAYLAND_DISPLAY` may be), for tests and tools that hold several
+    /// sessions.
+    pub fn with_socket(socket: &std::path::Path) -> Result<Self, CaptureError> {
+        Self::connect(Some(socket))
+    }
+
+    fn connect(socket: Option<&std::path::Path>) -> Result<Self, CaptureError> {
+        let client = Client::connect(socket)?;
         let manager: ZwlrScreencopyManagerV1 = client.bind(1..=3, "zwlr_screencopy_manager_v1")?;
         let mut client = client;
         client.state.shm = Some(client.bind(1..=1, "wl_shm")?);

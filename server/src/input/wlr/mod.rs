@@ -74,7 +74,7 @@ impl WlrSink {
     }
 
     fn open() -> Result<Self, WlrError> {
-        let client = Client::connect()?;
+        let client = Client::connect(None)?;
         let seat = client.seat()?;
         let pointers_manager = client.bind(1..=2, "zwlr_virtual_pointer_manager_v1")?;
         let keyboards: ZwpVirtualKeyboardManagerV1 =
