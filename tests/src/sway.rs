@@ -225,14 +225,21 @@ impl Sway {
         false
     }
 
+    /// `program` run as the session's user, a client of the session
+    /// (`WAYLAND_DISPLAY`, `XDG_RUNTIME_DIR` set): `wayvnc`, `grim`...
+    pub fn user_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", SWAY_USER, "--", program])
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", &self.socket);
+        cmd
+    }
+
     /// A screenshot of output `name` (`grim -o NAME`).
     pub fn grim(&self, name: &str) -> RgbImage {
         let path = self.scratch.join(format!("grim-{}.png", unique()));
-        let mut cmd = Command::new("runuser");
-        cmd.args(["-u", SWAY_USER, "--", "grim", "-t", "png", "-o", name])
-            .arg(&path)
-            .env("XDG_RUNTIME_DIR", &self.runtime)
-            .env("WAYLAND_DISPLAY", &self.socket);
+        let mut cmd = self.user_command("grim");
+        cmd.args(["-t", "png", "-o", name]).arg(&path);
         run(cmd, "grim");
         let image = image::open(&path).expect("grim's screenshot").to_rgb8();
         let _ = std::fs::remove_file(&path);

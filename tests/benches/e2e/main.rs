@@ -18,6 +18,8 @@
 //! * `slow-link` ([`slowlink`]): a viewer behind a 10 and a 2 Mbit/s link
 //!   beside an unshaped one (needs root).
 //! * `thumbnail` ([`thumbnail`]): a 320x180, 2 fps stream's bytes and CPU.
+//! * `wayland` ([`wayland`], not in the default run: `--parts wayland`):
+//!   lookout's wlroots backend against wayvnc on headless sway (needs root).
 //!
 //! The whole default run took 273 s on the 2-core machine of
 //! BENCHMARKS.md (`--sizes 1280x720,1920x1080,3840x2160` adds 4K to the
@@ -35,6 +37,7 @@ mod relay;
 mod scenes;
 mod slowlink;
 mod thumbnail;
+mod wayland;
 
 use std::time::Duration;
 
@@ -121,7 +124,10 @@ fn main() {
             "scenes" => scenes::scenes(&plan),
             "slow-link" => slowlink::slow_link(&plan),
             "thumbnail" => thumbnail::thumbnail(&plan),
-            other => panic!("unknown part {other:?}: pipelines, scenes, slow-link, thumbnail"),
+            "wayland" => wayland::wayland(&plan),
+            other => {
+                panic!("unknown part {other:?}: pipelines, scenes, slow-link, thumbnail, wayland")
+            }
         }
     }
 }
