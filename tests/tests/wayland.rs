@@ -444,6 +444,13 @@ async fn a_viewer_leaving_with_control_held_leaves_nothing_held() {
     // A round trip: the press was read before the viewer leaves.
     let _ = leaving.ping(1).await;
     drop(leaving);
+    // The agent saw it leave (and queued the release) before the next
+    // viewer's text: otherwise a loaded machine may order them the other way.
+    let ended = agent
+        .process
+        .stderr
+        .wait_for(SHOW, |line| line.contains("session ended").then_some(()));
+    assert!(ended.is_some(), "{}", agent.process.stderr.text());
     // Typed by the next viewer: with Control still held, `ab` would be
     // ^A^B (and Enter ^M) and never end a line for cat.
     let (mut next, _) = Client::welcome(agent.endpoint(), TOKEN).await;

@@ -45,7 +45,7 @@ impl Scene {
     /// The shell loop the scene's terminal runs.
     fn script(self) -> &'static str {
         match self {
-            Scene::Scrolling => "while :; do seq 1 70; sleep 0.016; done",
+            Scene::Scrolling => "i=0; while :; do i=$((i+70)); seq $i $((i+69)); sleep 0.016; done",
             Scene::Typing => "while :; do printf x; sleep 0.083; done",
             Scene::Still => "echo a still terminal; sleep 3600",
         }
@@ -133,7 +133,11 @@ fn lookout(sway: &Sway, plan: &Plan) -> Measured {
     let start_at = Instant::now() + plan.warmup;
     let end_at = start_at + plan.scene;
     let plan_v = ViewerPlan {
-        settings: StreamSettings::default(),
+        // As lookout-viewer asks: region updates where the agent offers them.
+        settings: StreamSettings {
+            regions: true,
+            ..StreamSettings::default()
+        },
         decode: true,
         start_at,
         end_at,
