@@ -33,11 +33,16 @@ PACKAGES=(
   # The browser viewer's tests (web_page): headless chromium over WebDriver,
   # an xterm to type into.
   chromium chromium-driver xterm
+  # The Wayland tests (tests/tests/wayland.rs): headless sway, its
+  # screenshots, a native and an Xwayland terminal.
+  sway grim foot xwayland
 )
 # The end-to-end bench only (not CI's test): x11vnc and TigerVNC's viewer to
 # compare against, xterm for the everyday scenes, iproute2 (ip, tc) for the
 # slow link's namespaces.
 BENCH_PACKAGES=(x11vnc tigervnc-viewer xterm iproute2)
+# The Wayland bench compares against wayvnc on the same headless sway.
+BENCH_PACKAGES+=(wayvnc)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

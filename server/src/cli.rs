@@ -297,4 +297,13 @@ mod tests {
             config.source
         );
     }
+
+    #[test]
+    fn capture_wlr_picks_the_wlroots_backend() {
+        let config = parse(&["--capture", "wlr"]).unwrap();
+        assert_eq!(
+            config.source,
+            Source::Screen(crate::capture::CaptureBackend::Wlr)
+        );
+    }
 }

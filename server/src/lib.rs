@@ -64,6 +64,8 @@ mod session;
 pub mod settings;
 pub mod tls;
 mod web;
+#[cfg(target_os = "linux")]
+mod wayland;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES, Stopped};
 pub use capture::{CaptureBackend, Source};

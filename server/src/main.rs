@@ -122,9 +122,17 @@ async fn run(config: Config, socket: std::path::PathBuf) -> anyhow::Result<Stopp
     // Before the agent binds anything: a second agent of this user stops
     // here, with the socket's reason.
     let socket = control::ControlSocket::bind(&socket)?;
-    let agent = Agent::start(&config, capture::open(config.source), Some(desktop_input()))
-        .await
-        .context("cannot start the agent")?;
+    let backend = match config.source {
+        capture::Source::Screen(backend) => backend,
+        capture::Source::TestPattern { .. } => capture::CaptureBackend::Auto,
+    };
+    let agent = Agent::start(
+        &config,
+        capture::open(config.source),
+        Some(desktop_input(backend)),
+    )
+    .await
+    .context("cannot start the agent")?;
     tracing::info!(path = %socket.path().display(), "control socket (lookout-server status)");
     let addr = agent.local_addr()?;
     for m in agent.monitors().iter() {

@@ -7,6 +7,7 @@
 //! - [`client`]: a protocol-level test viewer;
 //! - [`process`]: the real `lookout-server` / `lookout-viewer` binaries as
 //!   child processes, and temporary directories;
+//! - [`sway`]: headless sway sessions (Wayland) and their tools;
 //! - [`x11`]: virtual X displays (Xvfb) and the tools that read and drive
 //!   them, and image comparisons.
 //!
@@ -19,4 +20,5 @@ pub mod compose;
 pub mod fake_agent;
 pub mod media;
 pub mod process;
+pub mod sway;
 pub mod x11;

@@ -288,7 +288,19 @@ impl AgentProcess {
     /// Like [`AgentProcess::start`] with a chosen bind address (to restart
     /// an agent on the same port).
     pub fn start_on(bind: &str, display: Option<&str>, args: &[&str]) -> Self {
+        Self::start_with_env(bind, display, &[], args)
+    }
+
+    /// Like [`AgentProcess::start_on`] with more environment variables
+    /// (`WAYLAND_DISPLAY` for an agent of a [`crate::sway::Sway`] session).
+    pub fn start_with_env(
+        bind: &str,
+        display: Option<&str>,
+        env: &[(String, String)],
+        args: &[&str],
+    ) -> Self {
         let mut cmd = command("lookout-server");
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.args(["--bind", bind]).args(args);
         let wants_identity = !args.iter().any(|a| *a == "--identity" || *a == "--no-tls");
         let identity = wants_identity.then(|| TempDir::new("identity"));

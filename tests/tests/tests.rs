@@ -27,6 +27,7 @@
 //! | `viewer_x11` | two Xvfb desktops: agent on one, the viewer's window on the other |
 //! | `web_transport` | the agent library's browser transport over TLS with a Rust HTTP and WebSocket client |
 //! | `web_page` | the page in headless chromium (WebDriver) against the agent binary on Xvfb |
+//! | `wayland` | the agent binary in headless sway (wlroots capture and input), foot and xterm in it, `grim` for reference, the viewer binary's `--snapshot` |
 //! | `viewer_wall` | sixteen agent binaries on loopback, the viewer's `--wall` window on Xvfb |
 
 #[cfg(target_os = "linux")]
@@ -61,6 +62,8 @@ mod viewer_tls;
 #[cfg(target_os = "linux")]
 mod viewer_wall;
 mod viewer_x11;
+#[cfg(target_os = "linux")]
+mod wayland;
 #[cfg(target_os = "linux")]
 mod x11_capture;
 // The browser viewer (§5): its transport with a Rust client, and the page

@@ -10,11 +10,17 @@ mod image;
 mod pattern;
 mod screen;
 #[cfg(target_os = "linux")]
+mod wlr;
+#[cfg(target_os = "linux")]
 mod x11;
 
+#[cfg(target_os = "linux")]
+pub use crate::wayland::WlrError;
 pub use image::{Captured, CapturedImage, PixelOrder};
 pub use pattern::TestPattern;
 pub use screen::ScreenCapturer;
+#[cfg(target_os = "linux")]
+pub use wlr::WlrCapturer;
 #[cfg(target_os = "linux")]
 pub use x11::{ImageTransport, X11Capturer, X11Error};
 
@@ -36,6 +42,17 @@ pub enum CaptureError {
     #[cfg(target_os = "linux")]
     #[error(transparent)]
     X11(#[from] X11Error),
+    /// The wlroots capturer was asked for, but this is not a Wayland
+    /// session.
+    #[error("no Wayland session (WAYLAND_DISPLAY is not set)")]
+    NoWaylandSession,
+    /// The wlroots capturer failed.
+    #[cfg(target_os = "linux")]
+    #[error(transparent)]
+    Wlr(WlrError),
+    /// No backend works in this session; each one's reason is logged.
+    #[error("no screen capture backend works here ({0}); try --capture or --source test-pattern")]
+    NoBackend(String),
     /// The capture thread could not be started.
     #[error("cannot start the capture thread")]
     Thread(#[source] std::io::Error),
@@ -65,7 +82,12 @@ impl CaptureError {
         match self {
             #[cfg(target_os = "linux")]
             CaptureError::X11(err) => err.is_disconnected(),
-            CaptureError::NoX11Session | CaptureError::NoMonitors => true,
+            #[cfg(target_os = "linux")]
+            CaptureError::Wlr(err) => err.is_disconnected(),
+            CaptureError::NoX11Session
+            | CaptureError::NoWaylandSession
+            | CaptureError::NoBackend(_)
+            | CaptureError::NoMonitors => true,
             _ => false,
         }
     }
@@ -148,14 +170,19 @@ pub enum Source {
     },
 }
 
-/// How the real screen is captured.
+/// How the real screen is captured (and input injected: input follows
+/// the capture backend, see [`crate::input::desktop_input`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CaptureBackend {
-    /// X11 (one connection, shared memory) where available, else xcap.
+    /// Chosen from the session: wlroots in a Wayland session whose
+    /// compositor offers screencopy, X11 (one connection, shared memory)
+    /// in an X11 session, else xcap.
     #[default]
     Auto,
     /// The X11 capturer only.
     X11,
+    /// wlroots screencopy only (sway, Wayfire, river, Hyprland...).
+    Wlr,
     /// xcap only: the portable path (Wayland, macOS, Windows), and the
     /// straightforward baseline the benchmarks compare against.
     Xcap,
@@ -185,12 +212,45 @@ pub fn open(source: Source) -> CapturerFactory {
     }
 }
 
-/// The screen through `backend`, and the backend used. On X11 the direct
-/// capturer (one connection, shared memory) costs a fraction of xcap per
-/// frame; xcap covers the rest, and `Auto` falls back to it when X11 fails.
+/// The screen through `backend`, and the backend used. In a Wayland
+/// session wlroots screencopy is tried first (X11 there is Xwayland, whose
+/// root window shows no Wayland window); on X11 the direct capturer (one
+/// connection, shared memory) costs a fraction of xcap per frame; xcap
+/// covers the rest, and `Auto` falls back to it when the others fail. What
+/// was chosen, and why, is logged.
 fn open_screen(
     backend: CaptureBackend,
 ) -> Result<(Box<dyn Capturer>, CaptureBackend), CaptureError> {
+    #[cfg(target_os = "linux")]
+    if matches!(backend, CaptureBackend::Auto | CaptureBackend::Wlr) {
+        match WlrCapturer::from_session() {
+            Some(Ok(wlr)) => {
+                tracing::info!(
+                    reason = "WAYLAND_DISPLAY is set and the compositor offers screencopy",
+                    "screen capture: wlroots"
+                );
+                return Ok((Box::new(wlr), CaptureBackend::Wlr));
+            }
+            Some(Err(err)) if backend == CaptureBackend::Wlr => return Err(err),
+            Some(Err(err)) => {
+                let error = &err as &dyn std::error::Error;
+                tracing::info!(
+                    error,
+                    "Wayland session without wlroots capture; trying the others"
+                );
+                if desktop_uses_portal() {
+                    tracing::warn!(
+                        "this desktop (GNOME/KDE) is captured through the screencast portal, \
+                         which this agent does not implement yet: xcap takes slow screenshots"
+                    );
+                }
+            }
+            None if backend == CaptureBackend::Wlr => {
+                return Err(CaptureError::NoWaylandSession);
+            }
+            None => {}
+        }
+    }
     #[cfg(target_os = "linux")]
     if backend != CaptureBackend::Xcap {
         match X11Capturer::from_session() {
@@ -210,7 +270,27 @@ fn open_screen(
     // Elsewhere xcap is the only screen backend, whichever was asked for.
     #[cfg(not(target_os = "linux"))]
     let _ = backend;
-    let xcap = ScreenCapturer::new()?;
+    let xcap = match ScreenCapturer::new() {
+        Ok(xcap) => xcap,
+        Err(err) if backend == CaptureBackend::Auto => {
+            let error = &err as &dyn std::error::Error;
+            tracing::warn!(error, "xcap cannot capture either");
+            return Err(CaptureError::NoBackend(
+                "no wlroots compositor, no X11 session, and xcap failed".into(),
+            ));
+        }
+        Err(err) => return Err(err),
+    };
     tracing::info!("screen capture: xcap");
     Ok((Box::new(xcap), CaptureBackend::Xcap))
+}
+
+/// Whether the desktop is one whose screen only the portals share
+/// (`XDG_CURRENT_DESKTOP` names GNOME or KDE).
+#[cfg(target_os = "linux")]
+fn desktop_uses_portal() -> bool {
+    std::env::var("XDG_CURRENT_DESKTOP").is_ok_and(|d| {
+        d.split(':')
+            .any(|d| d.eq_ignore_ascii_case("gnome") || d.eq_ignore_ascii_case("kde"))
+    })
 }

@@ -16,9 +16,13 @@
 mod enigo_sink;
 mod injector;
 mod recording;
+#[cfg(target_os = "linux")]
+mod wlr;
 
 pub use enigo_sink::EnigoSink;
 pub use recording::{InputGate, RecordingSink};
+#[cfg(target_os = "linux")]
+pub use wlr::WlrSink;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -75,6 +79,10 @@ pub enum InputError {
     /// The platform input backend could not be opened.
     #[error("cannot open the input backend: {0}")]
     Open(#[source] enigo::NewConError),
+    /// The wlroots virtual devices could not be made or used.
+    #[cfg(target_os = "linux")]
+    #[error("wlroots input failed: {0}")]
+    Wlr(#[source] crate::wayland::WlrError),
     /// The input thread could not be started.
     #[error("cannot start the input thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -97,9 +105,30 @@ pub trait InputSink {
 pub type InputSinkFactory =
     Box<dyn FnMut() -> Result<Box<dyn InputSink>, InputError> + Send + 'static>;
 
-/// The input sink factory for the real desktop.
-pub fn desktop_input() -> InputSinkFactory {
-    Box::new(|| Ok(Box::new(EnigoSink::new()?) as Box<dyn InputSink>))
+/// The input sink factory for the real desktop, following the capture
+/// `backend`: the wlroots virtual devices with `wlr`, and with `auto` in a
+/// Wayland session whose compositor offers them; enigo (X11) otherwise.
+pub fn desktop_input(backend: crate::capture::CaptureBackend) -> InputSinkFactory {
+    use crate::capture::CaptureBackend;
+    Box::new(move || {
+        #[cfg(target_os = "linux")]
+        if matches!(backend, CaptureBackend::Wlr | CaptureBackend::Auto) && WlrSink::available() {
+            match WlrSink::new() {
+                Ok(sink) => {
+                    tracing::info!("input: wlroots virtual pointer and keyboard");
+                    return Ok(Box::new(sink) as Box<dyn InputSink>);
+                }
+                Err(err) if backend == CaptureBackend::Wlr => return Err(err),
+                Err(err) => {
+                    let error = &err as &dyn std::error::Error;
+                    tracing::info!(error, "no wlroots input here; trying enigo");
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = backend;
+        Ok(Box::new(EnigoSink::new()?) as Box<dyn InputSink>)
+    })
 }
 
 /// Identifies one viewer session to the input thread.

@@ -148,6 +148,7 @@ impl Options {
                     Source::Screen(match self.capture.unwrap_or(CaptureArg::Auto) {
                         CaptureArg::Auto => CaptureBackend::Auto,
                         CaptureArg::X11 => CaptureBackend::X11,
+                        CaptureArg::Wlr => CaptureBackend::Wlr,
                         CaptureArg::Xcap => CaptureBackend::Xcap,
                     })
                 }

@@ -130,8 +130,10 @@ pub struct Options {
     #[arg(long, value_enum)]
     pub source: Option<SourceArg>,
 
-    /// How to capture the screen: auto (X11 with shared memory where
-    /// possible, else xcap), x11, or xcap (the portable path). Default: auto.
+    /// How to capture the screen (input follows): auto (wlroots in a
+    /// Wayland session that offers it, X11 with shared memory in an X11
+    /// session, else xcap), wlr, x11, or xcap (the portable path).
+    /// Default: auto.
     #[arg(long, value_enum)]
     pub capture: Option<CaptureArg>,
 
@@ -207,6 +209,8 @@ pub enum CaptureArg {
     Auto,
     /// X11 only.
     X11,
+    /// wlroots screencopy and virtual input only (sway, Wayfire, ...).
+    Wlr,
     /// xcap only.
     Xcap,
 }

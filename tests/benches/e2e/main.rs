@@ -21,6 +21,8 @@
 //! * `web` ([`web`]): the browser viewer in headless chromium: the animated
 //!   desktop's frame rate and capture-to-canvas latency, and the typing
 //!   scene's bytes against the native viewer's.
+//! * `wayland` ([`wayland`], not in the default run: `--parts wayland`):
+//!   lookout's wlroots backend against wayvnc on headless sway (needs root).
 //!
 //! The whole default run took 273 s on the 2-core machine of
 //! BENCHMARKS.md (`--sizes 1280x720,1920x1080,3840x2160` adds 4K to the
@@ -44,6 +46,7 @@ mod web;
 #[allow(dead_code)]
 #[path = "../../tests/web_browser.rs"]
 mod web_browser;
+mod wayland;
 
 use std::time::Duration;
 
@@ -131,8 +134,11 @@ fn main() {
             "slow-link" => slowlink::slow_link(&plan),
             "thumbnail" => thumbnail::thumbnail(&plan),
             "web" => web::web(&plan),
+            "wayland" => wayland::wayland(&plan),
             other => {
-                panic!("unknown part {other:?}: pipelines, scenes, slow-link, thumbnail, web")
+                panic!(
+                    "unknown part {other:?}: pipelines, scenes, slow-link, thumbnail, web, wayland"
+                )
             }
         }
     }

@@ -20,7 +20,7 @@ use crate::relay::Relay;
 /// loopback it asks for Tight at quality level 8, which x11vnc logs as
 /// "JPEG subsampling 0, Q92" (4:4:4), lossless where an area has few
 /// colours.
-const VNC_VIEWER_ARGS: &[&str] = &[
+pub(crate) const VNC_VIEWER_ARGS: &[&str] = &[
     "-PreferredEncoding=Tight",
     "-AutoSelect=1",
     "-RemoteResize=0",

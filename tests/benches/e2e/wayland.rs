@@ -1,0 +1,215 @@
+//! Wayland: lookout's wlroots backend against wayvnc, on the same headless
+//! sway (1920x1080, pixman), in the same run, each with its own viewer
+//! through a counting relay: lookout's measuring viewer (decoding, so its
+//! latency is capture to decoded picture), TigerVNC's viewer for wayvnc
+//! (its window on an Xvfb of its own).
+//!
+//! The scenes are drawn by a terminal (foot) in the session: `scrolling`
+//! prints a screenful of lines every 16 ms (the whole window changes at up
+//! to the compositor's 60 Hz: the animated desktop), `typing` one
+//! character every 83 ms (12 keys a second), `still` nothing.
+//!
+//! Needs root and the packages of dev.sh (sway, foot, wayvnc, TigerVNC's
+//! viewer); without them the part says why and is skipped.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use lookout_protocol::StreamSettings;
+use lookout_tests::client::Endpoint;
+use lookout_tests::process::{AgentProcess, Running};
+use lookout_tests::sway::Sway;
+use lookout_tests::x11::Xvfb;
+
+use crate::Plan;
+use crate::measure::{CpuMeter, TOKEN, ViewerPlan, ViewerStats, sleep_until, viewer};
+use crate::relay::Relay;
+use crate::scenes::VNC_VIEWER_ARGS;
+
+#[derive(Debug, Clone, Copy)]
+enum Scene {
+    Scrolling,
+    Typing,
+    Still,
+}
+
+impl Scene {
+    fn name(self) -> &'static str {
+        match self {
+            Scene::Scrolling => "scrolling (animated)",
+            Scene::Typing => "typing",
+            Scene::Still => "still",
+        }
+    }
+
+    /// The shell loop the scene's terminal runs.
+    fn script(self) -> &'static str {
+        match self {
+            Scene::Scrolling => "i=0; while :; do i=$((i+70)); seq $i $((i+69)); sleep 0.016; done",
+            Scene::Typing => "while :; do printf x; sleep 0.083; done",
+            Scene::Still => "echo a still terminal; sleep 3600",
+        }
+    }
+}
+
+/// One system's figures on one scene.
+#[derive(Debug, Default)]
+struct Measured {
+    bytes_per_s: f64,
+    updates_per_s: f64,
+    cpu: f64,
+    /// lookout's measuring viewer only.
+    viewer: Option<ViewerStats>,
+}
+
+pub(crate) fn wayland(plan: &Plan) {
+    let (w, h) = plan.scene_size;
+    let sway = match Sway::start(&[(w, h)]) {
+        Ok(sway) => sway,
+        Err(why) => {
+            println!("## Wayland: skipped ({why})\n");
+            return;
+        }
+    };
+    let b = Xvfb::start(w, h);
+    println!("## Wayland: lookout (wlroots) against wayvnc, headless sway {w}x{h}\n");
+    println!(
+        "| scene | lookout KiB/s | wayvnc KiB/s | lookout / wayvnc | agent CPU lookout / wayvnc | updates/s lookout / wayvnc | lookout fps, p50 / p95 capture to decoded |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for scene in [Scene::Scrolling, Scene::Typing, Scene::Still] {
+        sway.exec(&format!("foot --title scene sh -c '{}'", scene.script()));
+        assert!(
+            sway.wait_window("scene", Duration::from_secs(20)),
+            "{}",
+            sway.log()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        let l = lookout(&sway, plan);
+        let v = wayvnc(&sway, &b, plan);
+        sway.msg(&["[title=\"scene\"]", "kill"]);
+        let mut stats = l.viewer.unwrap_or_default();
+        let latency = stats.latency();
+        println!(
+            "| {} | {:.0} | {:.0} | {:.2} | {:.1}% / {:.1}% | {:.1} / {:.1} | {:.1}, {} |",
+            scene.name(),
+            l.bytes_per_s / 1024.0,
+            v.bytes_per_s / 1024.0,
+            l.bytes_per_s / v.bytes_per_s.max(1.0),
+            l.cpu,
+            v.cpu,
+            l.updates_per_s,
+            v.updates_per_s,
+            stats.fps,
+            latency,
+        );
+        if plan.smoke {
+            assert!(l.bytes_per_s > 0.0, "{scene:?}");
+        }
+        // The terminal is gone before the next scene's opens.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!();
+    println!(
+        "Agent `--capture wlr --fps 60`; wayvnc 0.5 with its defaults. Bytes counted server to viewer on the server's side; updates/s are bursts at least 4 ms apart; agent CPU is the server process's, percent of one core (sway's and foot's are not counted, and are the same for both). TigerVNC viewer options: {}.",
+        VNC_VIEWER_ARGS.join(" ")
+    );
+    println!();
+}
+
+/// The agent and the measuring viewer through a relay.
+fn lookout(sway: &Sway, plan: &Plan) -> Measured {
+    let agent = AgentProcess::start_with_env(
+        "127.0.0.1:0",
+        None,
+        &sway.agent_env(),
+        &["--token", TOKEN, "--capture", "wlr", "--fps", "60"],
+    );
+    let relay = Relay::start(agent.addr);
+    let endpoint = Endpoint {
+        addr: relay.addr(),
+        pin: agent.fingerprint,
+    };
+    let start_at = Instant::now() + plan.warmup;
+    let end_at = start_at + plan.scene;
+    let plan_v = ViewerPlan {
+        // As lookout-viewer asks: region updates where the agent offers them.
+        settings: StreamSettings {
+            regions: true,
+            ..StreamSettings::default()
+        },
+        decode: true,
+        start_at,
+        end_at,
+    };
+    let measuring = std::thread::spawn(move || viewer(endpoint, plan_v));
+    sleep_until(start_at);
+    let before = relay.counted();
+    let cpu = CpuMeter::start(agent.process.pid());
+    sleep_until(end_at);
+    let counted = relay.counted().since(before);
+    let cpu = cpu.percent();
+    let seconds = plan.scene.as_secs_f64();
+    let stats = measuring.join().expect("the measuring viewer");
+    let _ = agent.process.terminate();
+    Measured {
+        bytes_per_s: counted.bytes as f64 / seconds,
+        updates_per_s: counted.bursts as f64 / seconds,
+        cpu,
+        viewer: Some(stats),
+    }
+}
+
+/// wayvnc in the session and TigerVNC's viewer on `b`, through a relay.
+fn wayvnc(sway: &Sway, b: &Xvfb, plan: &Plan) -> Measured {
+    let port = free_port();
+    let mut cmd = sway.user_command("wayvnc");
+    cmd.args(["127.0.0.1", &port.to_string()]);
+    let server = Running::spawn(cmd);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Bounded by the deadline.
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "wayvnc does not listen: {}",
+            server.process_output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // runuser's child is wayvnc: its CPU is what counts.
+    let pid = child_of(server.pid()).unwrap_or(server.pid());
+    let relay = Relay::start(addr);
+    let mut cmd = b.command("xtigervncviewer");
+    cmd.args(VNC_VIEWER_ARGS)
+        .arg(format!("127.0.0.1::{}", relay.addr().port()));
+    let viewer = Running::spawn(cmd);
+    let start_at = Instant::now() + plan.warmup;
+    sleep_until(start_at);
+    let before = relay.counted();
+    let cpu = CpuMeter::start(pid);
+    sleep_until(start_at + plan.scene);
+    let counted = relay.counted().since(before);
+    let cpu = cpu.percent();
+    let seconds = plan.scene.as_secs_f64();
+    drop(viewer);
+    drop(relay);
+    let _ = server.terminate();
+    Measured {
+        bytes_per_s: counted.bytes as f64 / seconds,
+        updates_per_s: counted.bursts as f64 / seconds,
+        cpu,
+        viewer: None,
+    }
+}
+
+fn child_of(pid: u32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+/// A port nobody listens on now (the OS's pick, released for wayvnc).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
