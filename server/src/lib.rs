@@ -63,9 +63,9 @@ pub mod service;
 mod session;
 pub mod settings;
 pub mod tls;
-mod web;
 #[cfg(target_os = "linux")]
 mod wayland;
+mod web;
 
 pub use agent::{Agent, AgentError, MAX_PENDING_HANDSHAKES, Stopped};
 pub use capture::{CaptureBackend, Source};

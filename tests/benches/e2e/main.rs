@@ -40,13 +40,13 @@ mod relay;
 mod scenes;
 mod slowlink;
 mod thumbnail;
+mod wayland;
 mod web;
 // The page tests' chromium driver, shared with the bench (not every helper
 // is used here).
 #[allow(dead_code)]
 #[path = "../../tests/web_browser.rs"]
 mod web_browser;
-mod wayland;
 
 use std::time::Duration;
 
