@@ -22,9 +22,19 @@ pub struct SaveError {
     pub source: ImageError,
 }
 
-/// Writes `frame` as an RGB PNG at `path`. The file appears complete or not
-/// at all: it is written under a temporary name, then renamed.
+/// Writes `frame` as an RGB PNG at `path`. A file appears complete or not
+/// at all: it is written under a temporary name, then renamed. Something
+/// that is not a file (`/dev/stdout`, a pipe, `/dev/null`) is written
+/// into as it is: renamed over, a device would be replaced by a file (as
+/// root, `/dev/null` itself).
 pub fn write_png(path: &Path, frame: &DecodedFrame) -> Result<(), SaveError> {
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+    if special {
+        return encode_to(path, frame).map_err(|source| SaveError {
+            path: path.to_owned(),
+            source,
+        });
+    }
     let mut partial = path.as_os_str().to_owned();
     partial.push(".part");
     let partial = PathBuf::from(partial);
@@ -40,6 +50,7 @@ pub fn write_png(path: &Path, frame: &DecodedFrame) -> Result<(), SaveError> {
 }
 
 fn encode_to(path: &Path, frame: &DecodedFrame) -> Result<(), ImageError> {
+    // `create` truncates a file and opens a device or a pipe for writing.
     let mut out = BufWriter::new(File::create(path)?);
     PngEncoder::new(&mut out).write_image(
         &frame.to_rgb8(),
@@ -80,6 +91,48 @@ mod tests {
             screenshot_name("../x", at, 1),
             PathBuf::from("lookout-.._x-20231114-221320-1.png")
         );
+    }
+
+    /// `--snapshot /dev/null` once replaced the machine's `/dev/null` with
+    /// a file, as root: a PNG written under a temporary name in `/dev` and
+    /// renamed over it. Checked on a pipe of the test's own (a regression
+    /// must not break the machine again).
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_or_device_is_written_into_not_replaced() {
+        use std::io::Read;
+        use std::os::unix::fs::FileTypeExt;
+        let dir = std::env::temp_dir().join(format!("lookout-viewer-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("out.png");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo failed");
+            return;
+        }
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                File::open(fifo).unwrap().read_to_end(&mut bytes).unwrap();
+                bytes
+            })
+        };
+        let frame = DecodedFrame {
+            width: 1,
+            height: 1,
+            pixels: vec![0x00ff_8000],
+            seq: 1,
+            captured_at_us: 0,
+            quality: 75,
+        };
+        write_png(&fifo, &frame).unwrap();
+        // Before the reader is joined: a replaced pipe never gets a writer.
+        let kind = std::fs::metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo(), "the pipe is now {kind:?}");
+        let png = reader.join().unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{} bytes", png.len());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
