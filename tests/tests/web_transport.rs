@@ -91,7 +91,7 @@ async fn the_page_is_served_with_a_strict_csp_and_no_framing_and_nothing_else_is
     assert!(body.contains(r#"<canvas id="screen""#) && body.contains(r#"name="token""#));
     for header in [
         "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'; \
-         img-src 'self' blob: data:; connect-src 'self'; frame-ancestors 'none'; \
+         img-src 'none'; connect-src 'self'; frame-ancestors 'none'; \
          base-uri 'none'; form-action 'none'",
         "x-frame-options: deny",
         "x-content-type-options: nosniff",

@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
@@ -33,6 +33,10 @@ use crate::session::{Shared, UnsentLimit, serve_stream};
 /// Bytes the pipe holds each way: a few control messages, or a slice of
 /// a picture. The socket, not this pipe, is where a frame waits.
 const DUPLEX_BYTES: usize = 64 * 1024;
+
+/// How long a last message and the close may take once the connection is
+/// ending anyway.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// How much the downlink reads from the session at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -69,6 +73,7 @@ pub(super) async fn run(
     unsent: Option<UnsentLimit>,
 ) {
     let (session_end, bridge_end) = tokio::io::duplex(DUPLEX_BYTES);
+    let write_limit = shared.timeouts.write;
     let session = serve_stream(
         session_end,
         ChannelBinding::None,
@@ -80,19 +85,30 @@ pub(super) async fn run(
         started,
         unsent,
     );
-    tokio::join!(session, bridge(ws, bridge_end, peer));
+    let bridge = bridge(ws, bridge_end, peer, write_limit);
+    tokio::pin!(session, bridge);
+    tokio::select! {
+        // The session sees the pipe close and ends by itself (its own
+        // deadlines bound that).
+        () = &mut bridge => session.await,
+        // A browser that reads nothing could keep the bridge in a send
+        // for ever: once the session is over, it gets a moment to close.
+        () = &mut session => {
+            let _ = tokio::time::timeout(CLOSE_GRACE, bridge).await;
+        }
+    }
 }
 
 /// Moves frames between the socket and the pipe; on a bad message from the
 /// browser, says why and closes (only this connection).
-async fn bridge<P>(ws: HyperWebsocketStream, pipe: P, peer: SocketAddr)
+async fn bridge<P>(ws: HyperWebsocketStream, pipe: P, peer: SocketAddr, write_limit: Duration)
 where
     P: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
     let (from_session, mut to_session) = tokio::io::split(pipe);
     let ended = tokio::select! {
-        ended = downlink(&mut sink, from_session) => ended,
+        ended = downlink(&mut sink, from_session, write_limit) => ended,
         ended = uplink(&mut stream, &mut to_session) => ended,
     };
     // The session sees the pipe close and ends.
@@ -105,15 +121,20 @@ where
                 .encode(&mut buf)
                 .is_ok()
             {
-                let _ = sink.send(Message::Binary(buf.freeze())).await;
+                let said = sink.send(Message::Binary(buf.freeze()));
+                let _ = tokio::time::timeout(CLOSE_GRACE, said).await;
             }
         }
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
 }
 
 /// Session to browser: the byte stream cut into frames, one message each.
-async fn downlink<W, R>(sink: &mut W, mut from_session: R) -> Result<(), BridgeError>
+async fn downlink<W, R>(
+    sink: &mut W,
+    mut from_session: R,
+    write_limit: Duration,
+) -> Result<(), BridgeError>
 where
     W: futures_util::Sink<Message, Error = WsError> + Unpin,
     R: AsyncRead + Unpin,
@@ -121,7 +142,16 @@ where
     let mut buf = BytesMut::new();
     loop {
         while let Some(frame) = next_frame(&mut buf)? {
-            sink.send(Message::Binary(frame)).await?;
+            // The session's own write deadline, here where the bytes
+            // really wait: a browser that stops reading ends its bridge.
+            tokio::time::timeout(write_limit, sink.send(Message::Binary(frame)))
+                .await
+                .map_err(|_| {
+                    BridgeError::Pipe(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the browser took nothing for the write deadline",
+                    ))
+                })??;
         }
         buf.reserve(READ_CHUNK);
         if from_session.read_buf(&mut buf).await? == 0 {

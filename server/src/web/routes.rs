@@ -24,12 +24,18 @@ const APP_CSS: &str = include_str!("page/app.css");
 /// Nothing but the agent's own script, style and WebSocket; decoded frames
 /// come in as blobs.
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' blob: data:; connect-src 'self'; frame-ancestors 'none'; \
+     img-src 'none'; connect-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'none'";
 
 /// The largest WebSocket message (and frame) taken from a browser: one
 /// `HC` frame at the protocol's limit. A browser never sends `HT`.
 pub(crate) const MAX_MESSAGE: usize = HEADER_LEN + MAX_CONTROL_LEN as usize;
+
+/// The most bytes a browser connection may have waiting to be written:
+/// room for one large frame (a 4K picture at a high quality is a few MiB)
+/// and tungstenite's own write buffer. A frame larger than this ends the
+/// connection; a browser asks for its canvas's size, far below.
+pub(crate) const MAX_WRITE_BUFFER: usize = (16 << 20) + (128 << 10);
 
 type Body = Full<Bytes>;
 
@@ -104,7 +110,11 @@ fn websocket<B>(req: &mut Request<B>, peer: SocketAddr, upgrade: &UpgradeSlot) -
     }
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
+        .max_frame_size(Some(MAX_MESSAGE))
+        // tungstenite's default is no limit: a peer that sends pings and
+        // never reads would have their pongs pile up in memory. Past this,
+        // writing fails and the connection ends.
+        .max_write_buffer_size(MAX_WRITE_BUFFER);
     match hyper_tungstenite::upgrade(req, Some(config)) {
         Ok((res, ws)) => {
             *upgrade.lock().unwrap_or_else(PoisonError::into_inner) = Some(ws);
