@@ -20,6 +20,7 @@ mod pending;
 mod registry;
 mod shared;
 mod uplink;
+mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

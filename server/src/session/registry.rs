@@ -15,8 +15,9 @@ use lookout_protocol::{ErrorCode, ServerMessage};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::downlink::{Outgoing, View};
+use super::downlink::Outgoing;
 use super::handshake::Role;
+use super::view::View;
 
 /// What a session has done so far.
 #[derive(Debug, Default)]

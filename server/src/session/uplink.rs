@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use super::downlink::{Outgoing, SentSize, View};
+use super::downlink::Outgoing;
 use super::shared::Shared;
+use super::view::{SentSize, View};
 use crate::coalesce::MoveCoalescer;
 use crate::input::{InputAction, ViewerId};
 use crate::mapping::frame_to_desktop;
