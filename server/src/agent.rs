@@ -235,7 +235,12 @@ impl Agent {
             .local_addr()
             .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
         let fingerprint = self.fingerprint().map(|f| f.to_string());
-        crate::control::Handle::new(Arc::clone(&self.shared), address, fingerprint)
+        crate::control::Handle::new(
+            Arc::clone(&self.shared),
+            address,
+            fingerprint,
+            self.recording.as_ref().map(Recording::status_cell),
+        )
     }
 
     /// Whether viewers get control (not view-only and input available).

@@ -267,6 +267,17 @@ impl AgentProcess {
         Self::start_on("127.0.0.1:0", display, args)
     }
 
+    /// `lookout-server ARGS --control-socket SOCKET` against this agent,
+    /// run to the end.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        ctl(&self.control_socket, args)
+    }
+
+    /// The agent's status, as `lookout-server status --json` prints it.
+    pub fn status(&self) -> lookout_server::control::status::AgentStatus {
+        control_status(&self.control_socket)
+    }
+
     /// Where a test viewer connects: TLS pinned to the printed fingerprint,
     /// or plain TCP for a `--no-tls` agent.
     pub fn endpoint(&self) -> Endpoint {
@@ -408,4 +419,28 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// `lookout-server ARGS --control-socket SOCKET`, run to the end.
+pub fn ctl(socket: &Path, args: &[&str]) -> std::process::Output {
+    command("lookout-server")
+        .args(args)
+        .arg("--control-socket")
+        .arg(socket)
+        .output()
+        .expect("run lookout-server")
+}
+
+/// The status of the agent at `socket`, as `lookout-server status --json`
+/// prints it.
+pub fn control_status(socket: &Path) -> lookout_server::control::status::AgentStatus {
+    let out = ctl(socket, &["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(reply["ok"], true, "{reply}");
+    serde_json::from_value(reply["status"].clone()).expect("a status")
 }

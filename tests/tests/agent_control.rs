@@ -2,17 +2,16 @@
 //! `pause` and `resume` against a real agent with real viewers on loopback,
 //! who may talk to the socket, and one agent per socket.
 
-use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use lookout_protocol::codec::ServerFrame;
 use lookout_protocol::{ClientMessage, ErrorCode, ServerMessage, StreamState};
 use lookout_server::control::client;
 use lookout_server::control::request::Request;
-use lookout_server::control::status::AgentStatus;
 use lookout_tests::client::{Client, WAIT};
-use lookout_tests::process::{AgentProcess, Running, TempDir, command};
+use lookout_tests::process::{
+    AgentProcess, Running, TempDir, command, control_status as status, ctl,
+};
 use lookout_tests::x11::Xvfb;
 
 const TOKEN: &str = "control-test-token-1";
@@ -32,29 +31,6 @@ fn agent(extra: &[&str]) -> AgentProcess {
     ];
     args.extend_from_slice(extra);
     AgentProcess::start(None, &args)
-}
-
-/// `lookout-server ARGS --control-socket PATH`, run to the end.
-fn ctl(socket: &Path, args: &[&str]) -> Output {
-    command("lookout-server")
-        .args(args)
-        .arg("--control-socket")
-        .arg(socket)
-        .output()
-        .expect("run lookout-server")
-}
-
-/// The agent's status, as `lookout-server status --json` prints it.
-fn status(socket: &Path) -> AgentStatus {
-    let out = ctl(socket, &["status", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(reply["ok"], true, "{reply}");
-    serde_json::from_value(reply["status"].clone()).expect("a status")
 }
 
 /// The next control message, skipping images, within `within`.

@@ -134,6 +134,67 @@ async fn the_agent_records_what_it_streams_into_an_owner_only_file_that_plays() 
     assert!(errors.is_empty(), "ffmpeg: {errors}");
 }
 
+/// `status` while a viewer watches: the file being written, growing; then
+/// nothing once nobody watches. (The writer tells `status` every second.)
+#[tokio::test]
+async fn status_shows_the_file_being_recorded_and_when_it_waits_for_a_viewer() {
+    let root = TempDir::new("agent-record-status");
+    let dir = root.path().join("recordings");
+    let agent = agent(&dir, &[]);
+    let recording = agent.status().recording.expect("a recording status");
+    assert_eq!(recording.dir, dir.display().to_string());
+    assert!(
+        recording.files.is_empty() && recording.held.is_none(),
+        "{recording:?}"
+    );
+
+    let (mut client, _) = Client::welcome(agent.endpoint(), TOKEN).await;
+    client.send(with_regions()).await;
+    let deadline = Instant::now() + WAIT;
+    let file = loop {
+        // Keep reading, so the viewer takes the stream.
+        let _ = tokio::time::timeout(Duration::from_millis(100), client.framed.next()).await;
+        let files = agent.status().recording.expect("recording").files;
+        if let Some(file) = files.into_iter().find(|f| f.bytes > 0) {
+            break file;
+        }
+        assert!(Instant::now() < deadline, "status never showed a file");
+    };
+    assert_eq!(file.monitor, 0);
+    assert_eq!(
+        Some(Path::new(&file.path)),
+        recordings(&dir).first().map(PathBuf::as_path),
+        "status names the file on disk"
+    );
+    let out = agent.ctl(&["status"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(&format!("recording   {} (1 file", dir.display()))
+            && table.contains(&format!("monitor 0  {}", file.path)),
+        "{table}"
+    );
+
+    drop(client);
+    assert!(
+        logged(&agent, "recording closed: nobody watches", WAIT),
+        "{}",
+        agent.process.stderr.text()
+    );
+    let deadline = Instant::now() + WAIT;
+    while !agent
+        .status()
+        .recording
+        .expect("recording")
+        .files
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "status still shows a file");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let table = String::from_utf8_lossy(&agent.ctl(&["status"]).stdout).into_owned();
+    assert!(table.contains("(waiting for a viewer)"), "{table}");
+}
+
 #[tokio::test]
 async fn recordings_rotate_by_duration_and_each_file_plays() {
     if !have_ffmpeg() {

@@ -22,6 +22,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::record::StatusCell;
 use crate::session::Shared;
 use request::{DEFAULT_KICK_MESSAGE, MAX_REQUEST_LEN, Reply, Request};
 use status::AgentStatus;
@@ -136,15 +137,22 @@ pub struct Handle {
     address: String,
     fingerprint: Option<String>,
     started: Instant,
+    recording: Option<StatusCell>,
 }
 
 impl Handle {
-    pub(crate) fn new(shared: Arc<Shared>, address: String, fingerprint: Option<String>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        address: String,
+        fingerprint: Option<String>,
+        recording: Option<StatusCell>,
+    ) -> Self {
         Self {
             shared,
             address,
             fingerprint,
             started: Instant::now(),
+            recording,
         }
     }
 
@@ -167,6 +175,7 @@ impl Handle {
                 })
                 .collect(),
             sessions: self.shared.sessions.list(now),
+            recording: self.recording.as_ref().map(StatusCell::get),
         }
     }
 

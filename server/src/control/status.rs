@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::record::{RecordingFile, RecordingStatus};
 pub use crate::session::SessionStatus;
 
 /// The agent and its sessions.
@@ -23,6 +24,10 @@ pub struct AgentStatus {
     pub monitors: Vec<String>,
     /// Every live session, by id.
     pub sessions: Vec<SessionStatus>,
+    /// The recording (`--record-dir`), if the agent records. Absent from
+    /// an older agent's answer.
+    #[serde(default)]
+    pub recording: Option<RecordingStatus>,
 }
 
 /// The table `lookout-server status` prints.
@@ -39,6 +44,9 @@ pub fn render(status: &AgentStatus) -> String {
     let _ = writeln!(out, "monitors    {}", status.monitors.join(" "));
     if status.paused {
         let _ = writeln!(out, "streaming   PAUSED (lookout-server resume)");
+    }
+    if let Some(recording) = &status.recording {
+        render_recording(&mut out, recording);
     }
     if status.sessions.is_empty() {
         let _ = writeln!(out, "no viewers");
@@ -69,6 +77,32 @@ pub fn render(status: &AgentStatus) -> String {
         );
     }
     out
+}
+
+/// The `recording` lines: the directory and what holds it up, then one
+/// line per file being written.
+fn render_recording(out: &mut String, rec: &RecordingStatus) {
+    let state = match (&rec.held, rec.files.len()) {
+        (Some(why), _) => format!("HELD: {why}"),
+        (None, 0) => "waiting for a viewer".to_owned(),
+        (None, 1) => "1 file".to_owned(),
+        (None, n) => format!("{n} files"),
+    };
+    let _ = write!(out, "recording   {} ({state}", rec.dir);
+    if rec.dropped + rec.skipped > 0 {
+        let _ = write!(out, "; {} frames not recorded", rec.dropped + rec.skipped);
+    }
+    let _ = writeln!(out, ")");
+    for file in &rec.files {
+        let _ = writeln!(
+            out,
+            "            monitor {}  {}  {:.1} MiB  {}",
+            file.monitor,
+            file.path,
+            file.bytes as f64 / f64::from(1 << 20),
+            duration(file.secs)
+        );
+    }
 }
 
 /// `1h02m`, `3m05s`, `42s`.
@@ -109,6 +143,7 @@ mod tests {
             paused: false,
             monitors: vec!["1:1920x1080*".into()],
             sessions,
+            recording: None,
         }
     }
 
@@ -148,5 +183,53 @@ mod tests {
             text.contains("no viewers") && text.contains("PAUSED"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn recording_shows_its_directory_files_and_what_holds_it_up() {
+        let mut status = agent(vec![]);
+        assert!(!render(&status).contains("recording"));
+        status.recording = Some(RecordingStatus {
+            dir: "/var/rec".into(),
+            held: None,
+            files: vec![RecordingFile {
+                monitor: 1,
+                path: "/var/rec/lookout-desk-m1.mkv".into(),
+                bytes: 3 << 19,
+                secs: 125,
+            }],
+            dropped: 2,
+            skipped: 1,
+        });
+        let text = render(&status);
+        assert!(
+            text.contains("recording   /var/rec (1 file; 3 frames not recorded)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("monitor 1  /var/rec/lookout-desk-m1.mkv  1.5 MiB  2m05s"),
+            "{text}"
+        );
+        let rec = status.recording.as_mut().unwrap();
+        rec.files.clear();
+        rec.held = Some("too little free disk space".into());
+        let text = render(&status);
+        assert!(
+            text.contains("(HELD: too little free disk space;"),
+            "{text}"
+        );
+        let rec = status.recording.as_mut().unwrap();
+        rec.held = None;
+        rec.dropped = 0;
+        rec.skipped = 0;
+        assert!(render(&status).contains("/var/rec (waiting for a viewer)\n"));
+    }
+
+    #[test]
+    fn an_answer_without_recording_still_parses() {
+        let mut json = serde_json::to_value(agent(vec![])).unwrap();
+        json.as_object_mut().unwrap().remove("recording");
+        let parsed: AgentStatus = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.recording, None);
     }
 }

@@ -23,6 +23,7 @@
 //! ```
 
 mod files;
+mod status;
 mod writer;
 
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ use crate::hub::FrameHub;
 use crate::picture::Picture;
 
 pub use files::RecordError;
+pub(crate) use status::StatusCell;
+pub use status::{RecordingFile, RecordingStatus};
 
 /// Frames waiting for the writer thread: half a second of 16 monitors at
 /// the default rate. A stuck disk costs at most this many JPEGs of memory;
@@ -91,6 +94,7 @@ pub struct Recording {
     cancel: CancellationToken,
     follower: JoinHandle<()>,
     writer: std::thread::JoinHandle<()>,
+    status: StatusCell,
 }
 
 impl Recording {
@@ -105,8 +109,16 @@ impl Recording {
         files::prepare_dir(&settings.dir)?;
         let dropped = Arc::new(AtomicU64::new(0));
         let (shots, rx) = std::sync::mpsc::sync_channel(QUEUE);
-        let writer = writer::spawn(&settings, agent_name, hub.clone(), rx, Arc::clone(&dropped))
-            .map_err(RecordError::Thread)?;
+        let status = StatusCell::default();
+        let writer = writer::spawn(
+            &settings,
+            agent_name,
+            hub.clone(),
+            rx,
+            Arc::clone(&dropped),
+            status.clone(),
+        )
+        .map_err(RecordError::Thread)?;
         tracing::info!(
             dir = %settings.dir.display(),
             max_mib = settings.max_bytes >> 20,
@@ -122,7 +134,18 @@ impl Recording {
             cancel,
             follower,
             writer,
+            status,
         })
+    }
+
+    /// What the recording is doing now (up to a second old).
+    pub fn status(&self) -> RecordingStatus {
+        self.status.get()
+    }
+
+    /// Where [`Recording::status`] is read, for the control socket.
+    pub(crate) fn status_cell(&self) -> StatusCell {
+        self.status.clone()
     }
 
     /// Stops recording: frames on their way are written, every file is

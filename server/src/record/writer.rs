@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lookout_mkv::MkvWriter;
 
-use super::{RecordSettings, Shot, files};
+use super::{RecordSettings, RecordingFile, RecordingStatus, Shot, StatusCell, files};
 use crate::hub::FrameHub;
 
 /// How often the free space and the watched monitors are looked at.
@@ -50,6 +50,8 @@ struct Writer {
     dropped: Arc<AtomicU64>,
     /// Frames not written for lack of room or after a failure.
     skipped: u64,
+    /// What `status` shows.
+    status: StatusCell,
 }
 
 /// Starts the thread; it ends (closing every file cleanly) when the
@@ -60,6 +62,7 @@ pub(super) fn spawn(
     hub: FrameHub,
     shots: Receiver<Shot>,
     dropped: Arc<AtomicU64>,
+    status: StatusCell,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     let mut writer = Writer {
         settings: settings.clone(),
@@ -70,11 +73,13 @@ pub(super) fn spawn(
         retry_at: None,
         dropped,
         skipped: 0,
+        status,
     };
     std::thread::Builder::new()
         .name("lookout-record".into())
         .spawn(move || {
             writer.check_room();
+            writer.publish();
             writer.run(&shots);
         })
 }
@@ -93,12 +98,14 @@ impl Writer {
                 next_check = Instant::now() + CHECK_EVERY;
                 self.check_room();
                 self.close_unwatched();
+                self.publish();
             }
         }
         let now = now_us();
         for (_, open) in std::mem::take(&mut self.files) {
             close(open, now, "the agent stopped");
         }
+        self.publish();
         let dropped = self.dropped.load(Ordering::Relaxed);
         if dropped + self.skipped > 0 {
             tracing::info!(
@@ -107,6 +114,35 @@ impl Writer {
                 "recording ended; frames not recorded: `dropped` while the disk was behind, `skipped` for lack of room or after an error"
             );
         }
+    }
+
+    /// Tells `status` what is being written now.
+    fn publish(&self) {
+        let held = if self.short {
+            Some("too little free disk space".to_owned())
+        } else if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            Some("a write failed; trying again".to_owned())
+        } else {
+            None
+        };
+        let mut files: Vec<RecordingFile> = self
+            .files
+            .iter()
+            .map(|(monitor, open)| RecordingFile {
+                monitor: *monitor,
+                path: open.path.display().to_string(),
+                bytes: open.mkv.bytes(),
+                secs: open.last_ms / 1000,
+            })
+            .collect();
+        files.sort_by_key(|f| f.monitor);
+        self.status.set(RecordingStatus {
+            dir: self.settings.dir.display().to_string(),
+            held,
+            files,
+            dropped: self.dropped.load(Ordering::Relaxed),
+            skipped: self.skipped,
+        });
     }
 
     fn write(&mut self, shot: Shot) {
