@@ -38,8 +38,21 @@ impl Desktop {
     /// bars). With `shots`, [`Desktop::shown_difference`] keeps both
     /// screenshots there.
     pub(crate) fn start(w: u32, h: u32, shots: Option<PathBuf>) -> Self {
+        Self::start_with_b(w, h, (w + 128, h + 128), shots)
+    }
+
+    /// Like [`Desktop::start`] with B large enough that lookout-viewer's
+    /// first window (a share of the screen, `SCREEN_SHARE_PERCENT`) shows
+    /// A at 1:1 too, so that it asks for A's own size.
+    pub(crate) fn start_for_one_to_one(w: u32, h: u32) -> Self {
+        let share = lookout_viewer::layout::SCREEN_SHARE_PERCENT as u32;
+        let room = |side: u32| (side * 100).div_ceil(share) + 64;
+        Self::start_with_b(w, h, (room(w), room(h)), None)
+    }
+
+    fn start_with_b(w: u32, h: u32, b: (u32, u32), shots: Option<PathBuf>) -> Self {
         let a = Xvfb::start(w, h);
-        let b = Xvfb::start(w + 128, h + 128);
+        let b = Xvfb::start(b.0, b.1);
         a.set_root_image(&wallpaper(w, h));
         Self {
             a,

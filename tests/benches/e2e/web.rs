@@ -33,7 +33,8 @@ struct PageFigures {
 /// Runs the part and prints its table.
 pub(crate) fn web(plan: &Plan) {
     let (w, h) = plan.scene_size;
-    let desktop = Desktop::start(w, h, None);
+    // Both viewers get A at 1:1: the page's canvas and the native window.
+    let desktop = Desktop::start_for_one_to_one(w, h);
     let animator = Animator::start_with(desktop.a.display(), desktop_rgba(w, h), w, h);
     let identity = TempDir::new("web-bench");
     let dir = identity.path().join("id");
@@ -56,6 +57,7 @@ pub(crate) fn web(plan: &Plan) {
     let mut xterm = desktop.xterm();
     let native = lookout(&desktop);
     std::thread::sleep(SETTLE);
+    let window = desktop.b.geometry(native.window);
     let before = native.relay.counted();
     let started = Instant::now();
     play(&desktop, &mut xterm, Scene::Typing, plan.scene);
@@ -76,7 +78,11 @@ pub(crate) fn web(plan: &Plan) {
         page.p50_ms
     );
     println!(
-        "| typing into an xterm, 12 keys/s: KiB/s | {:.1} | {:.1} ({:+.1}%) |",
+        "| typing into an xterm, 12 keys/s: KiB/s (page canvas {}x{}, native window {}x{}) | {:.1} | {:.1} ({:+.1}%) |",
+        page.canvas.0,
+        page.canvas.1,
+        window.width,
+        window.height,
         page.typing_bytes_per_s / 1024.0,
         native_bytes / 1024.0,
         (page.typing_bytes_per_s / native_bytes.max(1.0) - 1.0) * 100.0
