@@ -33,26 +33,16 @@ pub(crate) struct Desktop {
 
 impl Desktop {
     /// A `w`x`h` display A with the test scene's desktop as wallpaper,
-    /// and a larger B, so that a viewer window shows A at 1:1 (TigerVNC's
-    /// viewer shrinks a window that would fill the screen and adds scroll
-    /// bars). With `shots`, [`Desktop::shown_difference`] keeps both
-    /// screenshots there.
+    /// and a larger B, so that every viewer window shows A at 1:1:
+    /// lookout-viewer's first window takes at most `SCREEN_SHARE_PERCENT`
+    /// of each side of the screen, and TigerVNC's viewer shrinks a window
+    /// that would fill the screen and adds scroll bars. With `shots`,
+    /// [`Desktop::shown_difference`] keeps both screenshots there.
     pub(crate) fn start(w: u32, h: u32, shots: Option<PathBuf>) -> Self {
-        Self::start_with_b(w, h, (w + 128, h + 128), shots)
-    }
-
-    /// Like [`Desktop::start`] with B large enough that lookout-viewer's
-    /// first window (a share of the screen, `SCREEN_SHARE_PERCENT`) shows
-    /// A at 1:1 too, so that it asks for A's own size.
-    pub(crate) fn start_for_one_to_one(w: u32, h: u32) -> Self {
         let share = lookout_viewer::layout::SCREEN_SHARE_PERCENT as u32;
         let room = |side: u32| (side * 100).div_ceil(share) + 64;
-        Self::start_with_b(w, h, (room(w), room(h)), None)
-    }
-
-    fn start_with_b(w: u32, h: u32, b: (u32, u32), shots: Option<PathBuf>) -> Self {
         let a = Xvfb::start(w, h);
-        let b = Xvfb::start(b.0, b.1);
+        let b = Xvfb::start(room(w), room(h));
         a.set_root_image(&wallpaper(w, h));
         Self {
             a,

@@ -33,8 +33,7 @@ struct PageFigures {
 /// Runs the part and prints its table.
 pub(crate) fn web(plan: &Plan) {
     let (w, h) = plan.scene_size;
-    // Both viewers get A at 1:1: the page's canvas and the native window.
-    let desktop = Desktop::start_for_one_to_one(w, h);
+    let desktop = Desktop::start(w, h, None);
     let animator = Animator::start_with(desktop.a.display(), desktop_rgba(w, h), w, h);
     let identity = TempDir::new("web-bench");
     let dir = identity.path().join("id");
