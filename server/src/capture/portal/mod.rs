@@ -58,7 +58,7 @@ impl PortalCapturer {
             .pipewire()
             .map_err(|e| PortalCaptureError::PipeWire(e.to_string()))?;
         let streams = portal.streams().to_vec();
-        Self::connect(Remote::Portal(fd), streams, Some(portal))
+        Self::connect(Remote::Fd(fd), streams, Some(portal))
     }
 
     /// Captures the PipeWire nodes `streams` from `remote`, without a

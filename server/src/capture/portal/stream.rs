@@ -27,11 +27,9 @@ use crate::regions::Rect;
 /// Where the PipeWire streams are.
 #[derive(Debug)]
 pub enum Remote {
-    /// The remote the portal opened for this session.
-    Portal(OwnedFd),
-    /// The user's PipeWire daemon (`PIPEWIRE_REMOTE`, else the socket in
-    /// `XDG_RUNTIME_DIR`): for tests that make their own video source.
-    Daemon,
+    /// A connected PipeWire socket: the remote the portal opened for this
+    /// session (`OpenPipeWireRemote`), or, in tests, a daemon's socket.
+    Fd(OwnedFd),
 }
 
 /// The newest frame of one stream, and what changed since it was last
@@ -145,8 +143,7 @@ fn run(
     let mainloop = pw::main_loop::MainLoopRc::new(None)?;
     let context = pw::context::ContextRc::new(&mainloop, None)?;
     let core = match remote {
-        Remote::Portal(fd) => context.connect_fd_rc(fd, None)?,
-        Remote::Daemon => context.connect_rc(None)?,
+        Remote::Fd(fd) => context.connect_fd_rc(fd, None)?,
     };
     let error_slots = slots.to_vec();
     let _core_listener = core
