@@ -8,6 +8,7 @@
 //! - [`process`]: the real `lookout-server` / `lookout-viewer` binaries as
 //!   child processes, and temporary directories;
 //! - [`pipewire`]: a private PipeWire daemon and a test video source;
+//! - [`portal`]: the desktop portals (xdg-desktop-portal-wlr) beside sway;
 //! - [`sway`]: headless sway sessions (Wayland) and their tools;
 //! - [`x11`]: virtual X displays (Xvfb) and the tools that read and drive
 //!   them, and image comparisons.
@@ -22,6 +23,8 @@ pub mod fake_agent;
 pub mod media;
 #[cfg(target_os = "linux")]
 pub mod pipewire;
+#[cfg(target_os = "linux")]
+pub mod portal;
 pub mod process;
 pub mod sway;
 pub mod x11;

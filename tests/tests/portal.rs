@@ -1,16 +1,20 @@
-//! The portal capturer's PipeWire side against a real, private PipeWire
+//! The portal backend. Its PipeWire side against a real, private PipeWire
 //! daemon: a video source made by the test (as a compositor's screen cast
 //! would be) is consumed by node id through a connected socket, exactly as
 //! the portal's `OpenPipeWireRemote` hands it over. This proves frames
 //! through PipeWire without a portal (xdg-desktop-portal-wlr 0.7 cannot
 //! start a cast under sway's pixman renderer; GNOME and KDE cannot run
-//! here).
+//! here). And the portal session against xdg-desktop-portal-wlr on
+//! headless sway, as far as that portal goes.
 
 use std::time::{Duration, Instant};
 
 use lookout_server::capture::{Capturer, PipeWireRemote, PortalCapturer};
 use lookout_server::portal::PortalStream;
 use lookout_tests::pipewire::{PipeWire, VideoSource};
+use lookout_tests::portal::PortalStack;
+use lookout_tests::process::{Running, command};
+use lookout_tests::sway::Sway;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -119,4 +123,60 @@ fn a_pipewire_daemon_that_dies_is_reported_as_the_display_gone_not_a_hang() {
     };
     assert!(err.is_disconnected(), "{err}");
     drop(source);
+}
+
+/// The agent with `--capture portal` against xdg-desktop-portal-wlr on
+/// headless sway. The session is made and its source chosen (no dialog:
+/// chooser `none`); RemoteDesktop is missing, so the agent says it runs
+/// view only. xdpw 0.7 then cannot start the cast under sway's pixman
+/// renderer (no dmabuf format): the agent must stop at once with an error
+/// that says so, not hang or crash. If a fixed xdpw starts the cast, the
+/// agent runs and says it captures through the portal.
+#[test]
+fn a_portal_session_on_xdpw_is_set_up_and_a_failed_start_is_a_clear_error_not_a_hang() {
+    let sway = match Sway::start(&[(640, 480)]) {
+        Ok(sway) => sway,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let stack = match PortalStack::start(sway.socket()) {
+        Ok(stack) => stack,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let mut cmd = command("lookout-server");
+    cmd.envs(stack.agent_env())
+        .args(["--capture", "portal", "--bind", "127.0.0.1:0"])
+        .env("LOOKOUT_TOKEN", "portal-test-token-0123456789")
+        .env("RUST_LOG", "info")
+        .env_remove("DISPLAY");
+    let mut agent = Running::spawn(cmd);
+    let status = agent.wait_exit(Duration::from_secs(60));
+    let log = agent.stderr.text();
+    assert!(
+        log.contains("no RemoteDesktop"),
+        "view only, said so:\n{log}\nportal log:\n{}",
+        stack.log()
+    );
+    match status {
+        Some(status) => {
+            assert!(
+                status.code().is_some_and(|c| c != 0),
+                "an error exit, not a crash: {status}\n{log}"
+            );
+            assert!(
+                log.contains("could not start the screen cast"),
+                "the reason, plainly:\n{log}\nportal log:\n{}",
+                stack.log()
+            );
+        }
+        None => assert!(
+            log.contains("screen capture: ScreenCast portal"),
+            "running, so capturing through the portal:\n{log}"
+        ),
+    }
 }

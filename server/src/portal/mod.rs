@@ -17,6 +17,7 @@ mod session;
 pub mod token;
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -47,6 +48,14 @@ pub enum PortalError {
     /// The user refused to share the screen in the portal's dialog.
     #[error("the screen sharing request was refused in the portal's dialog")]
     Refused,
+    /// The session was made and its sources chosen, but the portal's
+    /// backend failed to start the cast.
+    #[error(
+        "the desktop portal could not start the screen cast (see its log; \
+         xdg-desktop-portal-wlr 0.7 fails so on a compositor without dmabuf, \
+         such as sway with the pixman renderer: emersion/xdg-desktop-portal-wlr#289)"
+    )]
+    StartFailed,
     /// The portal started a session with no stream in it.
     #[error("the portal shares no monitor")]
     NoStreams,
@@ -132,6 +141,9 @@ pub struct Portal {
     streams: Vec<PortalStream>,
     pipewire: OwnedFd,
     takes_input: bool,
+    /// Its streams ended (revoked, or the compositor went): not shared
+    /// any more, the next user opens a new session.
+    ended: AtomicBool,
     requests: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -155,7 +167,9 @@ impl Portal {
         // Held while opening, so capture and input never open two
         // sessions (two dialogs) at once.
         let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(portal) = shared.upgrade() {
+        if let Some(portal) = shared.upgrade()
+            && !portal.ended.load(Ordering::Relaxed)
+        {
             return Ok(portal);
         }
         let portal = Arc::new(Self::open(TokenStore::default_place(), SETUP_TIMEOUT)?);
@@ -166,7 +180,16 @@ impl Portal {
     /// The portal session of this process, if one is open (the capturer
     /// chose the portal).
     pub fn existing() -> Option<Arc<Portal>> {
-        SHARED.lock().unwrap_or_else(|e| e.into_inner()).upgrade()
+        let shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        shared
+            .upgrade()
+            .filter(|p| !p.ended.load(Ordering::Relaxed))
+    }
+
+    /// Marks the session ended (its streams did): [`Portal::shared`]
+    /// opens a new one from now on, though some holder still has this.
+    pub fn mark_ended(&self) {
+        self.ended.store(true, Ordering::Relaxed);
     }
 
     /// Opens a new session, restoring the one saved in `store` if the
@@ -193,6 +216,7 @@ impl Portal {
                 streams,
                 pipewire,
                 takes_input,
+                ended: AtomicBool::new(false),
                 requests: Some(tx),
                 thread: Some(thread),
             }),
@@ -228,6 +252,9 @@ impl Portal {
     pub fn send(&self, event: InputEvent) -> Result<(), PortalError> {
         if !self.takes_input {
             return Err(PortalError::ViewOnly);
+        }
+        if self.ended.load(Ordering::Relaxed) {
+            return Err(PortalError::Ended);
         }
         let requests = self.requests.as_ref().ok_or(PortalError::Ended)?;
         let (reply, answer) = std::sync::mpsc::sync_channel(1);

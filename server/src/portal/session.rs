@@ -136,7 +136,8 @@ async fn open_remote(
     let started = remote
         .start(&session, None, StartOptions::default())
         .await?
-        .response()?;
+        .response()
+        .map_err(start_failed)?;
     let streams = streams(started.streams())?;
     let restore_token = started.restore_token().map(str::to_owned);
     let pipewire = cast
@@ -165,7 +166,8 @@ async fn open_cast(cast: &Screencast, token: Option<&str>) -> Result<Opened, Por
     let started = cast
         .start(&session, None, StartCastOptions::default())
         .await?
-        .response()?;
+        .response()
+        .map_err(start_failed)?;
     let streams = streams(started.streams())?;
     let restore_token = started.restore_token().map(str::to_owned);
     let pipewire = cast
@@ -179,13 +181,24 @@ async fn open_cast(cast: &Screencast, token: Option<&str>) -> Result<Opened, Por
     })
 }
 
-/// The pointer drawn into the picture where the portal can (viewers see
-/// where it is); hidden otherwise.
-async fn cursor_mode(cast: &Screencast) -> CursorMode {
-    match cast.available_cursor_modes().await {
-        Ok(modes) if modes.contains(CursorMode::Embedded) => CursorMode::Embedded,
-        _ => CursorMode::Hidden,
+/// `Start` answered with a failure that was not the user's "no": the
+/// portal's backend could not start the cast.
+fn start_failed(err: ashpd::Error) -> PortalError {
+    match err {
+        ashpd::Error::Response(ashpd::desktop::ResponseError::Other) => PortalError::StartFailed,
+        other => other.into(),
     }
+}
+
+/// The pointer drawn into the picture where the portal can (viewers see
+/// where it is), hidden where only that is offered, and the portal's own
+/// default when it does not say (asking for a mode it lacks is an error:
+/// xdg-desktop-portal-wlr offers only "embedded").
+async fn cursor_mode(cast: &Screencast) -> Option<CursorMode> {
+    let modes = cast.available_cursor_modes().await.ok()?;
+    [CursorMode::Embedded, CursorMode::Hidden]
+        .into_iter()
+        .find(|mode| modes.contains(*mode))
 }
 
 /// The portal's streams, each a monitor. One without a size (a portal

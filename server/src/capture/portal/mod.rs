@@ -46,7 +46,7 @@ pub struct PortalCapturer {
     pipewire: stream::PipeWireThread,
     streams: Vec<PortalStream>,
     monitors: Vec<MonitorInfo>,
-    _portal: Option<Arc<Portal>>,
+    portal: Option<Arc<Portal>>,
 }
 
 impl PortalCapturer {
@@ -78,7 +78,7 @@ impl PortalCapturer {
             pipewire,
             streams,
             monitors: Vec::new(),
-            _portal: portal,
+            portal,
         };
         // Sizes come from the frames: the portal's are in logical pixels
         // (scaled outputs) or missing.
@@ -222,6 +222,21 @@ fn copy_rows(from: &CapturedImage, into: &mut CapturedImage, rects: &[crate::reg
         let rect = rect.clip(from.width, from.height);
         let (start, end) = (rect.y as usize * row, (rect.y + rect.height) as usize * row);
         into.pixels[start..end].copy_from_slice(&from.pixels[start..end]);
+    }
+}
+
+impl Drop for PortalCapturer {
+    fn drop(&mut self) {
+        // Dropped because its streams ended (the display-gone path): the
+        // session is over for the input sink too, and the next capturer
+        // must not join it.
+        let ended = self.pipewire.slots.iter().any(|slot| {
+            let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
+            latest.ended.is_some()
+        });
+        if let (true, Some(portal)) = (ended, &self.portal) {
+            portal.mark_ended();
+        }
     }
 }
 
