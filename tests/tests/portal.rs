@@ -148,15 +148,26 @@ fn a_portal_session_on_xdpw_is_set_up_and_a_failed_start_is_a_clear_error_not_a_
             return;
         }
     };
+    // A restore token from an earlier start, where the agent keeps it: it
+    // is read and handed to the portal (which ignores one it never made).
+    let env = stack.agent_env();
+    let config = &env.iter().find(|(k, _)| k == "XDG_CONFIG_HOME").unwrap().1;
+    let token = std::path::Path::new(config).join("lookout-server/portal-restore-token");
+    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
+    std::fs::write(&token, "6f1c9a2e-0b7d-4c55-9e1a-2f3b4c5d6e7f\n").unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut cmd = command("lookout-server");
-    cmd.envs(stack.agent_env())
+    cmd.envs(env.clone())
         .args(["--capture", "portal", "--bind", "127.0.0.1:0"])
         .env("LOOKOUT_TOKEN", "portal-test-token-0123456789")
         .env("RUST_LOG", "info")
         .env_remove("DISPLAY");
     let mut agent = Running::spawn(cmd);
-    let status = agent.wait_exit(Duration::from_secs(60));
+    // xdg-desktop-portal may wait out a 25 s D-Bus timeout while starting
+    // (its document portal, without FUSE): slack for that on a loaded machine.
+    let status = agent.wait_exit(Duration::from_secs(90));
     let log = agent.stderr.text();
+    assert!(log.contains("restoring the session"), "token read:\n{log}");
     assert!(
         log.contains("no RemoteDesktop"),
         "view only, said so:\n{log}\nportal log:\n{}",

@@ -261,7 +261,11 @@ fn open_screen(
     }
     #[cfg(target_os = "linux")]
     if backend == CaptureBackend::Portal
-        || (backend == CaptureBackend::Auto && wayland_session() && desktop_uses_portal())
+        || (backend == CaptureBackend::Auto
+            && portal::suits(
+                std::env::var_os("WAYLAND_DISPLAY").as_deref(),
+                std::env::var("XDG_CURRENT_DESKTOP").ok().as_deref(),
+            ))
     {
         match PortalCapturer::from_portal() {
             Ok(portal) => {
@@ -314,21 +318,4 @@ fn open_screen(
     };
     tracing::info!("screen capture: xcap");
     Ok((Box::new(xcap), CaptureBackend::Xcap))
-}
-
-/// Whether this is a Wayland session (on GNOME or KDE under X11 the X11
-/// capturer needs no dialog and is preferred).
-#[cfg(target_os = "linux")]
-fn wayland_session() -> bool {
-    std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
-}
-
-/// Whether the desktop is one whose screen only the portals share
-/// (`XDG_CURRENT_DESKTOP` names GNOME or KDE).
-#[cfg(target_os = "linux")]
-fn desktop_uses_portal() -> bool {
-    std::env::var("XDG_CURRENT_DESKTOP").is_ok_and(|d| {
-        d.split(':')
-            .any(|d| d.eq_ignore_ascii_case("gnome") || d.eq_ignore_ascii_case("kde"))
-    })
 }

@@ -342,3 +342,19 @@ fn save_token(store: Option<&TokenStore>, token: Option<&str>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_dialog_is_told_apart_from_a_portal_failure() {
+        let refused = PortalError::from(ashpd::Error::Response(
+            ashpd::desktop::ResponseError::Cancelled,
+        ));
+        assert!(matches!(refused, PortalError::Refused), "{refused}");
+        assert!(refused.to_string().contains("refused"));
+        let other = PortalError::from(ashpd::Error::NoResponse);
+        assert!(matches!(other, PortalError::Portal(_)), "{other}");
+    }
+}

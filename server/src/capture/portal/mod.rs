@@ -215,6 +215,19 @@ impl Capturer for PortalCapturer {
     }
 }
 
+/// Whether `auto` tries the portal: in a Wayland session (`WAYLAND_DISPLAY`
+/// set) on a desktop whose screen only the portals share
+/// (`XDG_CURRENT_DESKTOP` names GNOME or KDE). The same desktops under X11
+/// are captured directly, with no dialog.
+pub(super) fn suits(wayland_display: Option<&std::ffi::OsStr>, desktop: Option<&str>) -> bool {
+    let wayland = wayland_display.is_some_and(|d| !d.is_empty());
+    let portal_desktop = desktop.is_some_and(|d| {
+        d.split(':')
+            .any(|d| d.eq_ignore_ascii_case("gnome") || d.eq_ignore_ascii_case("kde"))
+    });
+    wayland && portal_desktop
+}
+
 /// Copies the rows of `rects` from `from` into `into` (same size).
 fn copy_rows(from: &CapturedImage, into: &mut CapturedImage, rects: &[crate::regions::Rect]) {
     let row = from.width as usize * 4;
@@ -243,5 +256,27 @@ impl Drop for PortalCapturer {
 impl From<PortalCaptureError> for CaptureError {
     fn from(err: PortalCaptureError) -> Self {
         CaptureError::Portal(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::suits;
+
+    #[test]
+    fn auto_takes_the_portal_on_gnome_or_kde_wayland_only() {
+        let wayland = Some(OsStr::new("wayland-0"));
+        assert!(suits(wayland, Some("GNOME")));
+        assert!(suits(wayland, Some("ubuntu:GNOME")));
+        assert!(suits(wayland, Some("KDE")));
+        assert!(!suits(wayland, Some("sway")), "wlroots has its own capture");
+        assert!(!suits(wayland, None));
+        assert!(
+            !suits(None, Some("GNOME")),
+            "GNOME on X11: the X11 capturer"
+        );
+        assert!(!suits(Some(OsStr::new("")), Some("KDE")));
     }
 }
