@@ -8,6 +8,7 @@
 //! producer's damage is the change hint.
 
 mod frame;
+mod params;
 mod stream;
 
 use std::sync::Arc;
