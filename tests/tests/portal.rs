@@ -191,3 +191,25 @@ fn a_portal_session_on_xdpw_is_set_up_and_a_failed_start_is_a_clear_error_not_a_
         ),
     }
 }
+
+/// `--capture portal` with no D-Bus session bus (an agent started outside
+/// the desktop session): an error exit at once that says where to run
+/// it, not a hang or a crash.
+#[test]
+fn the_portal_backend_without_a_session_bus_says_to_run_in_the_desktop_session() {
+    let dir = lookout_tests::process::TempDir::new("portal-nobus");
+    let mut cmd = command("lookout-server");
+    cmd.args(["--capture", "portal", "--bind", "127.0.0.1:0"])
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("LOOKOUT_TOKEN", "portal-test-token-0123456789")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    let mut agent = Running::spawn(cmd);
+    let status = agent.wait_exit(WAIT);
+    let log = agent.stderr.text();
+    let status = status.unwrap_or_else(|| panic!("still running after {WAIT:?}:\n{log}"));
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("desktop session"), "{log}");
+}

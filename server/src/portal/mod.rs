@@ -42,9 +42,13 @@ const REQUESTS: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum PortalError {
     /// A D-Bus or portal call failed (no session bus, no portal, a
-    /// backend that refused).
-    #[error("desktop portal: {0}")]
-    Portal(#[source] ashpd::Error),
+    /// backend that refused). Not a `source`: the message holds it, and
+    /// the agent prints an error's chain.
+    #[error(
+        "the desktop portal failed (is the agent running in the desktop session, \
+         with its DBUS_SESSION_BUS_ADDRESS?): {0}"
+    )]
+    Portal(ashpd::Error),
     /// The user refused to share the screen in the portal's dialog.
     #[error("the screen sharing request was refused in the portal's dialog")]
     Refused,
@@ -67,7 +71,7 @@ pub enum PortalError {
     ViewOnly,
     /// The portal thread could not be started, or its runtime built.
     #[error("cannot start the portal thread: {0}")]
-    Thread(#[source] std::io::Error),
+    Thread(std::io::Error),
     /// The portal thread ended.
     #[error("the portal session ended")]
     Ended,
