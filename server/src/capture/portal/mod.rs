@@ -73,6 +73,9 @@ impl PortalCapturer {
         streams: Vec<PortalStream>,
         portal: Option<Arc<Portal>>,
     ) -> Result<Self, CaptureError> {
+        if streams.is_empty() {
+            return Err(CaptureError::NoMonitors);
+        }
         let nodes: Vec<u32> = streams.iter().map(|s| s.node).collect();
         let pipewire = stream::start(remote, &nodes).map_err(PortalCaptureError::PipeWire)?;
         let mut capturer = Self {
