@@ -36,6 +36,9 @@ PACKAGES=(
   # The Wayland tests (tests/tests/wayland.rs): headless sway, its
   # screenshots, a native and an Xwayland terminal.
   sway grim foot xwayland
+  # The portal tests (tests/tests/portal.rs): a private PipeWire with its
+  # session manager on a private D-Bus, and the wlroots desktop portal.
+  pipewire-bin wireplumber dbus-daemon xdg-desktop-portal xdg-desktop-portal-wlr
 )
 # The end-to-end bench only (not CI's test): x11vnc and TigerVNC's viewer to
 # compare against, xterm for the everyday scenes, iproute2 (ip, tc) for the

@@ -306,4 +306,13 @@ mod tests {
             Source::Screen(crate::capture::CaptureBackend::Wlr)
         );
     }
+
+    #[test]
+    fn capture_portal_picks_the_portal_backend() {
+        let config = parse(&["--capture", "portal"]).unwrap();
+        assert_eq!(
+            config.source,
+            Source::Screen(crate::capture::CaptureBackend::Portal)
+        );
+    }
 }

@@ -54,6 +54,8 @@ pub mod limiter;
 pub mod mapping;
 pub mod picture;
 pub mod pipeline;
+#[cfg(target_os = "linux")]
+pub mod portal;
 pub mod record;
 pub mod regions;
 pub mod rendition;

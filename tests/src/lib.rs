@@ -7,6 +7,8 @@
 //! - [`client`]: a protocol-level test viewer;
 //! - [`process`]: the real `lookout-server` / `lookout-viewer` binaries as
 //!   child processes, and temporary directories;
+//! - [`pipewire`]: a private PipeWire daemon and a test video source;
+//! - [`portal`]: the desktop portals (xdg-desktop-portal-wlr) beside sway;
 //! - [`sway`]: headless sway sessions (Wayland) and their tools;
 //! - [`x11`]: virtual X displays (Xvfb) and the tools that read and drive
 //!   them, and image comparisons.
@@ -19,6 +21,10 @@ pub mod client;
 pub mod compose;
 pub mod fake_agent;
 pub mod media;
+#[cfg(target_os = "linux")]
+pub mod pipewire;
+#[cfg(target_os = "linux")]
+pub mod portal;
 pub mod process;
 pub mod sway;
 pub mod x11;

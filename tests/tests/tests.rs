@@ -28,6 +28,7 @@
 //! | `web_transport` | the agent library's browser transport over TLS with a Rust HTTP and WebSocket client |
 //! | `web_page` | the page in headless chromium (WebDriver) against the agent binary on Xvfb |
 //! | `wayland` | the agent binary in headless sway (wlroots capture and input), foot and xterm in it, `grim` for reference, the viewer binary's `--snapshot` |
+//! | `portal` | the portal capturer's PipeWire side against a private PipeWire daemon and a video source the test makes |
 //! | `viewer_wall` | sixteen agent binaries on loopback, the viewer's `--wall` window on Xvfb |
 
 #[cfg(target_os = "linux")]
@@ -51,6 +52,8 @@ mod agent_x11;
 mod channel_binding;
 #[cfg(target_os = "linux")]
 mod discovery;
+#[cfg(target_os = "linux")]
+mod portal;
 mod security;
 mod viewer_network;
 #[cfg(target_os = "linux")]

@@ -8,6 +8,8 @@
 
 mod image;
 mod pattern;
+#[cfg(target_os = "linux")]
+mod portal;
 mod screen;
 #[cfg(target_os = "linux")]
 mod wlr;
@@ -18,6 +20,8 @@ mod x11;
 pub use crate::wayland::WlrError;
 pub use image::{Captured, CapturedImage, PixelOrder};
 pub use pattern::TestPattern;
+#[cfg(target_os = "linux")]
+pub use portal::{PortalCaptureError, PortalCapturer, Remote as PipeWireRemote};
 pub use screen::ScreenCapturer;
 #[cfg(target_os = "linux")]
 pub use wlr::WlrCapturer;
@@ -50,6 +54,10 @@ pub enum CaptureError {
     #[cfg(target_os = "linux")]
     #[error(transparent)]
     Wlr(WlrError),
+    /// The portal (GNOME/KDE) capturer failed.
+    #[cfg(target_os = "linux")]
+    #[error(transparent)]
+    Portal(PortalCaptureError),
     /// No backend works in this session; each one's reason is logged.
     #[error("no screen capture backend works here ({0}); try --capture or --source test-pattern")]
     NoBackend(String),
@@ -84,6 +92,9 @@ impl CaptureError {
             CaptureError::X11(err) => err.is_disconnected(),
             #[cfg(target_os = "linux")]
             CaptureError::Wlr(err) => err.is_disconnected(),
+            // A portal session that failed is gone: a new one is needed.
+            #[cfg(target_os = "linux")]
+            CaptureError::Portal(_) => true,
             CaptureError::NoX11Session
             | CaptureError::NoWaylandSession
             | CaptureError::NoBackend(_)
@@ -183,6 +194,9 @@ pub enum CaptureBackend {
     X11,
     /// wlroots screencopy only (sway, Wayfire, river, Hyprland...).
     Wlr,
+    /// The ScreenCast and RemoteDesktop portals with PipeWire (GNOME,
+    /// KDE): the consent dialog once, then its restore token.
+    Portal,
     /// xcap only: the portable path (Wayland, macOS, Windows), and the
     /// straightforward baseline the benchmarks compare against.
     Xcap,
@@ -238,12 +252,6 @@ fn open_screen(
                     error,
                     "Wayland session without wlroots capture; trying the others"
                 );
-                if desktop_uses_portal() {
-                    tracing::warn!(
-                        "this desktop (GNOME/KDE) is captured through the screencast portal, \
-                         which this agent does not implement yet: xcap takes slow screenshots"
-                    );
-                }
             }
             None if backend == CaptureBackend::Wlr => {
                 return Err(CaptureError::NoWaylandSession);
@@ -252,7 +260,34 @@ fn open_screen(
         }
     }
     #[cfg(target_os = "linux")]
-    if backend != CaptureBackend::Xcap {
+    if backend == CaptureBackend::Portal
+        || (backend == CaptureBackend::Auto
+            && portal::suits(
+                std::env::var_os("WAYLAND_DISPLAY").as_deref(),
+                std::env::var("XDG_CURRENT_DESKTOP").ok().as_deref(),
+            ))
+    {
+        match PortalCapturer::from_portal() {
+            Ok(portal) => {
+                tracing::info!(
+                    reason = if backend == CaptureBackend::Portal {
+                        "asked for (--capture portal)"
+                    } else {
+                        "XDG_CURRENT_DESKTOP names GNOME or KDE, whose screen only the portals share"
+                    },
+                    "screen capture: ScreenCast portal and PipeWire"
+                );
+                return Ok((Box::new(portal), CaptureBackend::Portal));
+            }
+            Err(err) if backend == CaptureBackend::Portal => return Err(err),
+            Err(err) => {
+                let error = &err as &dyn std::error::Error;
+                tracing::warn!(error, "the screencast portal failed; trying the others");
+            }
+        }
+    }
+    #[cfg(target_os = "linux")]
+    if !matches!(backend, CaptureBackend::Xcap | CaptureBackend::Portal) {
         match X11Capturer::from_session() {
             Some(Ok(x11)) => {
                 tracing::info!(transport = ?x11.transport(), "screen capture: X11");
@@ -283,14 +318,4 @@ fn open_screen(
     };
     tracing::info!("screen capture: xcap");
     Ok((Box::new(xcap), CaptureBackend::Xcap))
-}
-
-/// Whether the desktop is one whose screen only the portals share
-/// (`XDG_CURRENT_DESKTOP` names GNOME or KDE).
-#[cfg(target_os = "linux")]
-fn desktop_uses_portal() -> bool {
-    std::env::var("XDG_CURRENT_DESKTOP").is_ok_and(|d| {
-        d.split(':')
-            .any(|d| d.eq_ignore_ascii_case("gnome") || d.eq_ignore_ascii_case("kde"))
-    })
 }

@@ -15,11 +15,15 @@
 
 mod enigo_sink;
 mod injector;
+#[cfg(target_os = "linux")]
+mod portal;
 mod recording;
 #[cfg(target_os = "linux")]
 mod wlr;
 
 pub use enigo_sink::EnigoSink;
+#[cfg(target_os = "linux")]
+pub use portal::PortalSink;
 pub use recording::{InputGate, RecordingSink};
 #[cfg(target_os = "linux")]
 pub use wlr::WlrSink;
@@ -83,6 +87,10 @@ pub enum InputError {
     #[cfg(target_os = "linux")]
     #[error("wlroots input failed: {0}")]
     Wlr(#[source] crate::wayland::WlrError),
+    /// The RemoteDesktop portal could not be had, or refused an event.
+    #[cfg(target_os = "linux")]
+    #[error("portal input failed: {0}")]
+    Portal(#[source] crate::portal::PortalError),
     /// The input thread could not be started.
     #[error("cannot start the input thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -111,6 +119,17 @@ pub type InputSinkFactory =
 pub fn desktop_input(backend: crate::capture::CaptureBackend) -> InputSinkFactory {
     use crate::capture::CaptureBackend;
     Box::new(move || {
+        // The portal session is the capturer's (opened first, also when
+        // `auto` chose it): input goes there, or nowhere (view only) when
+        // it takes none.
+        #[cfg(target_os = "linux")]
+        if backend == CaptureBackend::Portal
+            || (backend == CaptureBackend::Auto && crate::portal::Portal::existing().is_some())
+        {
+            let sink = PortalSink::new()?;
+            tracing::info!("input: RemoteDesktop portal");
+            return Ok(Box::new(sink) as Box<dyn InputSink>);
+        }
         #[cfg(target_os = "linux")]
         if matches!(backend, CaptureBackend::Wlr | CaptureBackend::Auto) && WlrSink::available() {
             match WlrSink::new() {

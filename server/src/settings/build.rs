@@ -149,6 +149,7 @@ impl Options {
                         CaptureArg::Auto => CaptureBackend::Auto,
                         CaptureArg::X11 => CaptureBackend::X11,
                         CaptureArg::Wlr => CaptureBackend::Wlr,
+                        CaptureArg::Portal => CaptureBackend::Portal,
                         CaptureArg::Xcap => CaptureBackend::Xcap,
                     })
                 }

@@ -131,8 +131,9 @@ pub struct Options {
     pub source: Option<SourceArg>,
 
     /// How to capture the screen (input follows): auto (wlroots in a
-    /// Wayland session that offers it, X11 with shared memory in an X11
-    /// session, else xcap), wlr, x11, or xcap (the portable path).
+    /// Wayland session that offers it, the portals on GNOME/KDE Wayland,
+    /// X11 with shared memory in an X11 session, else xcap), wlr, portal,
+    /// x11, or xcap (the portable path).
     /// Default: auto.
     #[arg(long, value_enum)]
     pub capture: Option<CaptureArg>,
@@ -211,6 +212,8 @@ pub enum CaptureArg {
     X11,
     /// wlroots screencopy and virtual input only (sway, Wayfire, ...).
     Wlr,
+    /// The ScreenCast/RemoteDesktop portals and PipeWire (GNOME, KDE).
+    Portal,
     /// xcap only.
     Xcap,
 }

@@ -1,0 +1,322 @@
+//! The PipeWire side: one thread (PipeWire's main loop is not `Send`)
+//! with one stream per shared monitor, negotiating raw video in shared
+//! memory and keeping, per stream, only the newest frame ([`Latest`]):
+//! a slow capture thread skips frames, it never queues them.
+//!
+//! The process callback copies the buffer's visible part (its crop) into
+//! the newest frame, only the damaged rows when the producer says which
+//! ([`frame`]), and adds that damage to what changed since the capture
+//! thread last took a frame. A stream that fails or ends marks its slot,
+//! and the capturer reports the display gone.
+
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use pipewire as pw;
+use pw::spa;
+use spa::buffer::meta::{MetaVideoCrop, MetaVideoDamage};
+use spa::param::video::VideoInfoRaw;
+use spa::pod::Pod;
+
+use super::frame::{self, BufferLayout, SourceFormat};
+use super::params::{buffers, enum_format, meta, serialize, source_format};
+use crate::capture::CapturedImage;
+use crate::regions::Rect;
+
+/// Where the PipeWire streams are.
+#[derive(Debug)]
+pub enum Remote {
+    /// A connected PipeWire socket: the remote the portal opened for this
+    /// session (`OpenPipeWireRemote`), or, in tests, a daemon's socket.
+    Fd(OwnedFd),
+}
+
+/// The newest frame of one stream, and what changed since it was last
+/// taken.
+#[derive(Debug, Default)]
+pub(super) struct Latest {
+    /// The newest frame (its visible part), if one arrived.
+    pub image: Option<CapturedImage>,
+    /// Where frames since the last take changed; `None` when unknown.
+    pub changed: Option<Vec<Rect>>,
+    /// Whether a frame arrived since the last take.
+    pub fresh: bool,
+    /// Why the stream ended, once it did.
+    pub ended: Option<String>,
+}
+
+/// One stream's [`Latest`], and a signal for its arrivals.
+#[derive(Debug, Default)]
+pub(super) struct Slot {
+    pub latest: Mutex<Latest>,
+    pub arrived: Condvar,
+}
+
+impl Slot {
+    fn end(&self, why: String) {
+        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        latest.ended.get_or_insert(why);
+        self.arrived.notify_all();
+    }
+}
+
+/// The PipeWire thread; stopped when dropped.
+pub(super) struct PipeWireThread {
+    pub slots: Vec<Arc<Slot>>,
+    quit: pw::channel::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PipeWireThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipeWireThread")
+            .field("slots", &self.slots)
+            .finish()
+    }
+}
+
+impl Drop for PipeWireThread {
+    fn drop(&mut self) {
+        let _ = self.quit.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the thread and connects one stream to each of `nodes`.
+pub(super) fn start(remote: Remote, nodes: &[u32]) -> Result<PipeWireThread, String> {
+    let slots: Vec<Arc<Slot>> = nodes.iter().map(|_| Arc::default()).collect();
+    let (quit, quit_rx) = pw::channel::channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let thread_slots = slots.clone();
+    let nodes = nodes.to_vec();
+    let thread = std::thread::Builder::new()
+        .name("lookout-pipewire".into())
+        .spawn(move || {
+            if let Err(err) = run(remote, &nodes, &thread_slots, quit_rx, &ready_tx) {
+                let _ = ready_tx.send(Err(err.to_string()));
+            }
+            for slot in &thread_slots {
+                slot.end("the PipeWire connection closed".into());
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(PipeWireThread {
+            slots,
+            quit,
+            thread: Some(thread),
+        }),
+        Ok(Err(err)) => {
+            let _ = thread.join();
+            Err(err)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err("the PipeWire thread died while starting".into())
+        }
+    }
+}
+
+/// The negotiated format of one stream.
+struct Negotiated {
+    format: SourceFormat,
+    width: u32,
+    height: u32,
+}
+
+struct StreamState {
+    slot: Arc<Slot>,
+    negotiated: Option<Negotiated>,
+}
+
+fn run(
+    remote: Remote,
+    nodes: &[u32],
+    slots: &[Arc<Slot>],
+    quit: pw::channel::Receiver<()>,
+    ready: &std::sync::mpsc::SyncSender<Result<(), String>>,
+) -> Result<(), pw::Error> {
+    pw::init();
+    let mainloop = pw::main_loop::MainLoopRc::new(None)?;
+    let context = pw::context::ContextRc::new(&mainloop, None)?;
+    let core = match remote {
+        Remote::Fd(fd) => context.connect_fd_rc(fd, None)?,
+    };
+    let error_slots = slots.to_vec();
+    let _core_listener = core
+        .add_listener_local()
+        .error(move |id, _seq, res, message| {
+            // Id 0 is the core: the connection itself failed.
+            if id == 0 {
+                let why = format!("PipeWire error {res}: {}", message.escape_debug());
+                error_slots.iter().for_each(|s| s.end(why.clone()));
+            }
+        })
+        .register();
+    let mut streams = Vec::new();
+    for (&node, slot) in nodes.iter().zip(slots) {
+        let stream = pw::stream::StreamRc::new(
+            core.clone(),
+            "lookout-screen",
+            pw::properties::properties! {
+                *pw::keys::MEDIA_TYPE => "Video",
+                *pw::keys::MEDIA_CATEGORY => "Capture",
+                *pw::keys::MEDIA_ROLE => "Screen",
+            },
+        )?;
+        let state = StreamState {
+            slot: Arc::clone(slot),
+            negotiated: None,
+        };
+        let listener = stream
+            .add_local_listener_with_user_data(state)
+            .state_changed(|_, state, _, new| {
+                if let pw::stream::StreamState::Error(why) = new {
+                    state
+                        .slot
+                        .end(format!("PipeWire stream failed: {}", why.escape_debug()));
+                }
+            })
+            .param_changed(param_changed)
+            .process(process)
+            .register()?;
+        let format = serialize(enum_format())?;
+        let mut params = [Pod::from_bytes(&format).ok_or(pw::Error::CreationFailed)?];
+        stream.connect(
+            spa::utils::Direction::Input,
+            Some(node),
+            pw::stream::StreamFlags::AUTOCONNECT | pw::stream::StreamFlags::MAP_BUFFERS,
+            &mut params,
+        )?;
+        streams.push((stream, listener));
+    }
+    let weak = mainloop.downgrade();
+    let _quit = quit.attach(mainloop.loop_(), move |()| {
+        if let Some(mainloop) = weak.upgrade() {
+            mainloop.quit();
+        }
+    });
+    let _ = ready.send(Ok(()));
+    mainloop.run();
+    Ok(())
+}
+
+/// The format was chosen: remember it, and ask for buffers in memory we
+/// can map, with the crop and damage metadata.
+fn param_changed(
+    stream: &pw::stream::Stream,
+    state: &mut StreamState,
+    id: u32,
+    param: Option<&Pod>,
+) {
+    let Some(param) = param else { return };
+    if id != spa::param::ParamType::Format.as_raw() {
+        return;
+    }
+    let mut info = VideoInfoRaw::default();
+    if info.parse(param).is_err() {
+        return;
+    }
+    let Some(format) = source_format(info.format()) else {
+        state.slot.end(format!(
+            "PipeWire offered an unsupported format {:?}",
+            info.format()
+        ));
+        return;
+    };
+    state.negotiated = Some(Negotiated {
+        format,
+        width: info.size().width,
+        height: info.size().height,
+    });
+    let pods: Result<Vec<Vec<u8>>, _> = [
+        buffers(),
+        meta(spa::sys::SPA_META_VideoCrop, 1),
+        meta(spa::sys::SPA_META_VideoDamage, 16),
+    ]
+    .into_iter()
+    .map(serialize)
+    .collect();
+    let Ok(pods) = pods else { return };
+    let mut params: Vec<&Pod> = pods.iter().filter_map(|p| Pod::from_bytes(p)).collect();
+    if let Err(err) = stream.update_params(&mut params) {
+        tracing::debug!(error = %err, "PipeWire: cannot ask for buffer metadata");
+    }
+}
+
+/// A frame arrived: keep the newest, copy it, requeue the rest.
+fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
+    let mut newest = None;
+    // Bounded by the stream's buffer count; older ones are requeued as
+    // they are dropped.
+    while let Some(buffer) = stream.dequeue_buffer() {
+        newest = Some(buffer);
+    }
+    let (Some(mut buffer), Some(negotiated)) = (newest, state.negotiated.as_ref()) else {
+        return;
+    };
+    let crop = buffer.find_meta::<MetaVideoCrop>().and_then(|c| {
+        let region = c.meta_region();
+        region.is_valid().then(|| {
+            let (p, s) = (region.position(), region.size());
+            (p.x, p.y, s.width, s.height)
+        })
+    });
+    let damage: Vec<_> = buffer
+        .find_meta::<MetaVideoDamage>()
+        .map(|d| {
+            d.iter()
+                .take(frame::MAX_DAMAGE_RECTS * 4)
+                .map(|r| {
+                    (
+                        r.position().x,
+                        r.position().y,
+                        r.size().width,
+                        r.size().height,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let datas = buffer.datas_mut();
+    let Some(data) = datas.first_mut() else {
+        return;
+    };
+    let chunk = data.chunk();
+    if chunk.size() == 0 {
+        // Nothing new in it (a cursor-only update, say).
+        return;
+    }
+    let layout = BufferLayout {
+        offset: chunk.offset() as usize,
+        stride: usize::try_from(chunk.stride()).unwrap_or(0),
+        width: negotiated.width,
+        height: negotiated.height,
+    };
+    let format = negotiated.format;
+    let Some(bytes) = data.data() else { return };
+    let visible = frame::visible(crop, layout.width, layout.height);
+    let mut latest = state.slot.latest.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = latest.image.take();
+    let same_size = previous.as_ref().is_some_and(|p| {
+        (p.width, p.height, p.order) == (visible.width, visible.height, format.order())
+    });
+    let hint = frame::damage(&damage, visible).filter(|_| same_size);
+    match frame::copy(bytes, layout, format, visible, hint.as_deref(), previous) {
+        Ok(image) => {
+            latest.image = Some(image);
+            let since = if latest.fresh {
+                latest.changed.take()
+            } else {
+                Some(Vec::new())
+            };
+            latest.changed = frame::accumulate(since, hint);
+            latest.fresh = true;
+            state.slot.arrived.notify_all();
+        }
+        Err(err) => tracing::debug!(error = %err, "PipeWire: skipped a malformed buffer"),
+    }
+}

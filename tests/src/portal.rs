@@ -1,0 +1,167 @@
+//! The desktop portal stack beside a headless sway ([`crate::sway`]): a
+//! private D-Bus session bus, `pipewire`, `wireplumber`, and
+//! `xdg-desktop-portal` with its wlroots backend (both started by D-Bus
+//! activation when the agent first calls), configured to share
+//! `HEADLESS-1` without a chooser. Runs as root beside the session, as the
+//! agent under test does; everything is killed on drop.
+//!
+//! Needs the packages in `dev.sh`: [`PortalStack::start`] says why not
+//! when one is missing, and the tests print that and skip.
+
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long the bus and PipeWire may take to come up.
+const START: Duration = Duration::from_secs(30);
+
+/// A D-Bus session with PipeWire and the portals.
+#[derive(Debug)]
+pub struct PortalStack {
+    children: Vec<Child>,
+    dir: PathBuf,
+    bus: String,
+    wayland: PathBuf,
+}
+
+impl PortalStack {
+    /// Starts the stack for the sway session whose Wayland socket is
+    /// `wayland`. `Err` says why it cannot run here: skip then.
+    pub fn start(wayland: &Path) -> Result<Self, String> {
+        for tool in ["dbus-daemon", "pipewire", "wireplumber"] {
+            if !on_path(tool) {
+                return Err(format!("{tool} is not installed (see dev.sh PACKAGES)"));
+            }
+        }
+        for file in [
+            "/usr/libexec/xdg-desktop-portal",
+            "/usr/libexec/xdg-desktop-portal-wlr",
+        ] {
+            if !Path::new(file).exists() {
+                return Err(format!("{file} is not installed (see dev.sh PACKAGES)"));
+            }
+        }
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = PathBuf::from(format!("/tmp/lookout-portal-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let xdpw = dir.join("config").join("xdg-desktop-portal-wlr");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&xdpw)
+            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            xdpw.join("config"),
+            "[screencast]\noutput_name=HEADLESS-1\nchooser_type=none\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let mut stack = PortalStack {
+            children: Vec::new(),
+            bus: String::new(),
+            wayland: wayland.to_owned(),
+            dir,
+        };
+        // The bus's environment is what it activates the portals with.
+        let mut dbus = stack
+            .command("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start dbus-daemon: {e}"))?;
+        let out = dbus.stdout.take().ok_or("no dbus-daemon output")?;
+        stack.children.push(dbus);
+        let mut line = String::new();
+        BufReader::new(out)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        stack.bus = line.trim().to_owned();
+        if stack.bus.is_empty() {
+            return Err(format!("dbus-daemon gave no address: {}", stack.log()));
+        }
+        for program in ["pipewire", "wireplumber"] {
+            let child = stack
+                .command(program)
+                .spawn()
+                .map_err(|e| format!("cannot start {program}: {e}"))?;
+            stack.children.push(child);
+        }
+        let deadline = Instant::now() + START;
+        while !stack.dir.join("pipewire-0").exists() {
+            if Instant::now() > deadline {
+                return Err(format!("pipewire did not start: {}", stack.log()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(stack)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("log"));
+        let mut cmd = Command::new(program);
+        cmd.env("XDG_RUNTIME_DIR", &self.dir)
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("XDG_CURRENT_DESKTOP", "sway")
+            .env("WAYLAND_DISPLAY", &self.wayland)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env_remove("DISPLAY")
+            .process_group(0)
+            .stdin(Stdio::null());
+        if !self.bus.is_empty() {
+            cmd.env("DBUS_SESSION_BUS_ADDRESS", &self.bus);
+        }
+        if let Ok(log) = log {
+            if let Ok(copy) = log.try_clone() {
+                cmd.stdout(copy);
+            }
+            cmd.stderr(log);
+        }
+        cmd
+    }
+
+    /// The environment an agent of this desktop gets: the bus, the
+    /// runtime directory, the sway socket, and a config directory of its
+    /// own (where the restore token would go).
+    pub fn agent_env(&self) -> Vec<(String, String)> {
+        let dir = |p: PathBuf| p.to_string_lossy().into_owned();
+        vec![
+            ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone()),
+            ("XDG_RUNTIME_DIR".into(), dir(self.dir.clone())),
+            ("XDG_CONFIG_HOME".into(), dir(self.dir.join("agent-config"))),
+            ("XDG_CURRENT_DESKTOP".into(), "sway".into()),
+            ("WAYLAND_DISPLAY".into(), dir(self.wayland.clone())),
+        ]
+    }
+
+    /// What the bus, PipeWire and the portals logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PortalStack {
+    fn drop(&mut self) {
+        // Each child leads a group: the bus's group holds the portals it
+        // activated.
+        for child in &mut self.children {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
