@@ -3,9 +3,11 @@
 //! page's headers, who may open the WebSocket, one frame per message, and
 //! a bad message closes only its own connection.
 
+use std::time::Duration;
+
 use lookout_protocol::{
     BindingMode, ChannelBinding, ClientMessage, ErrorCode, PROTOCOL_VERSION, RawFrame,
-    ServerMessage, auth_response,
+    ServerMessage, Timeouts, auth_response,
 };
 use lookout_tests::agent::{Options, TOKEN, TestAgent};
 use lookout_tests::client::Client;
@@ -166,6 +168,82 @@ async fn a_wrong_token_over_the_websocket_is_refused_like_a_native_one() {
     };
     assert_eq!(code, ErrorCode::AuthFailed);
     assert!(next(&mut ws).await.is_none(), "closed after auth_failed");
+    agent.stop().await;
+}
+
+/// Signs in over a new WebSocket with `token`; the agent's answer.
+async fn answer_to(agent: &TestAgent, token: &str) -> ServerMessage {
+    let mut ws = websocket(agent.addr, None).await.expect("the upgrade");
+    let ServerMessage::Hello { challenge, .. } = message(&mut ws).await else {
+        panic!("expected hello");
+    };
+    let response = auth_response(token, &challenge, &ChannelBinding::None);
+    let auth = ClientMessage::Auth {
+        protocol: PROTOCOL_VERSION,
+        client: "web-test".into(),
+        response,
+    };
+    send(&mut ws, &auth).await;
+    message(&mut ws).await
+}
+
+#[tokio::test]
+async fn the_wrong_token_that_blocks_the_address_says_for_how_long() {
+    let agent = agent(true).await;
+    for _ in 0..4 {
+        let answer = answer_to(&agent, "not the token at all").await;
+        assert!(
+            matches!(
+                &answer,
+                ServerMessage::Error { code: ErrorCode::AuthFailed, message, retry_after: None }
+                    if message == "authentication failed"
+            ),
+            "{answer:?}"
+        );
+    }
+    let ServerMessage::Error {
+        code,
+        message,
+        retry_after,
+    } = answer_to(&agent, "not the token at all").await
+    else {
+        panic!("expected auth_failed");
+    };
+    assert_eq!(code, ErrorCode::AuthFailed);
+    let block = Timeouts::DEFAULT.auth_block;
+    let left = retry_after.expect("retry_after_ms on the blocking answer");
+    assert!(
+        left <= block && left + Duration::from_secs(2) > block,
+        "{left:?} of {block:?}"
+    );
+    let secs = block.as_secs();
+    assert_eq!(
+        message,
+        format!("authentication failed; this address is blocked for {secs} s")
+    );
+    // The next connection from this address is dropped at accept.
+    assert!(tls(agent.addr, &[b"http/1.1"]).await.is_err());
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn silent_connections_that_fill_an_addresss_share_give_way_to_a_browser() {
+    use tokio::io::AsyncReadExt;
+    let agent = agent(true).await;
+    // Eight silent TLS connections: every HTTP place this address has.
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(tls(agent.addr, &[b"http/1.1"]).await.unwrap());
+    }
+    // The page still loads: the longest idle connection made room.
+    let (status, _, _) = http(agent.addr, "GET", "/").await;
+    assert_eq!(status, 200);
+    let mut oldest = silent.remove(0);
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(crate::web_support::WAIT, oldest.read(&mut byte))
+        .await
+        .expect("the displaced connection is closed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     agent.stop().await;
 }
 

@@ -117,7 +117,8 @@ fn websocket<B>(req: &mut Request<B>, peer: SocketAddr, upgrade: &UpgradeSlot) -
         .max_write_buffer_size(MAX_WRITE_BUFFER);
     match hyper_tungstenite::upgrade(req, Some(config)) {
         Ok((res, ws)) => {
-            *upgrade.lock().unwrap_or_else(PoisonError::into_inner) = Some(ws);
+            *upgrade.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((ws, tokio::time::Instant::now()));
             let (parts, body) = res.into_parts();
             let mut res = Response::from_parts(parts, body);
             guard(res.headers_mut());

@@ -26,7 +26,8 @@ const stats = {
     return s[Math.floor(s.length / 2)];
   },
 };
-window.lookout = { stats, state: () => document.body.dataset.state };
+// `refusals` counts sign-ins the agent refused, for tests.
+window.lookout = { stats, state: () => document.body.dataset.state, refusals: 0 };
 
 let token = null; // kept only to reconnect
 let ws = null;
@@ -37,6 +38,9 @@ let reconnectTimer = null;
 let localViewOnly = false;
 let paused = false;
 let monitors = [];
+let blockedUntil = 0; // Date.now() when this address may sign in again
+let blockTimer = null;
+const MAX_BLOCK_MS = 24 * 3600 * 1000;
 
 function setState(state, text) {
   document.body.dataset.state = state;
@@ -58,8 +62,11 @@ function frame(tag, payload) {
   return out;
 }
 
-function send(msg) {
-  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+// Sends on `s`'s own socket, and only while `s` is the current session:
+// a late send of an old session (a proof computed, a picture decoded
+// after a reconnect) never reaches the new connection.
+function send(msg, s = session) {
+  if (!s || s !== session || s.socket !== ws || ws.readyState !== WebSocket.OPEN) return;
   const payload = enc.encode(JSON.stringify(msg));
   if (payload.length > MAX_CONTROL) return;
   ws.send(frame('HC', payload));
@@ -96,8 +103,33 @@ async function proof(challengeHex) {
   return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+// The agent drops a blocked address's connections unanswered: the page
+// keeps the block's end it was told, counts it down and keeps sign-in
+// off until then.
+function blockLeftS() {
+  return Math.ceil((blockedUntil - Date.now()) / 1000);
+}
+
+function showBlock() {
+  clearInterval(blockTimer);
+  const tick = () => {
+    const left = blockLeftS();
+    if (left > 0) {
+      $('login-error').textContent = `Too many failed sign-ins: blocked for ${left} s`;
+      $('signin').disabled = true;
+      return;
+    }
+    clearInterval(blockTimer);
+    $('signin').disabled = false;
+    $('login-error').textContent = 'The block is over: sign in again.';
+  };
+  tick();
+  blockTimer = setInterval(tick, 250);
+}
+
 $('login').addEventListener('submit', (ev) => {
   ev.preventDefault();
+  if (blockLeftS() > 0) { showBlock(); return; }
   const field = $('token');
   token = field.value;
   field.value = '';
@@ -117,6 +149,7 @@ function connect() {
   socket.binaryType = 'arraybuffer';
   ws = socket;
   session = {
+    socket, pictured: false,
     authed: false, refused: null, pending: null, queue: [], decoding: false,
     lastRx: Date.now(), pingId: 0, timer: null, settings: null,
   };
@@ -138,13 +171,21 @@ function connect() {
   socket.onclose = () => {
     if (ws !== socket) return;
     clearInterval(s.timer);
-    releaseAll(false);
+    releaseAll();
     ws = null;
     if (s.refused) {
+      window.lookout.refusals++;
       token = s.refused.keepToken ? token : null;
-      setState('refused', 'refused');
+      setState('refused', blockLeftS() > 0 ? 'blocked' : 'refused');
       $('login-error').textContent = s.refused.text;
+      if (blockLeftS() > 0) showBlock();
       $('token').focus();
+      return;
+    }
+    if (!everLive && blockLeftS() > 0) {
+      token = null;
+      setState('refused', 'blocked');
+      showBlock();
       return;
     }
     if (!everLive) {
@@ -161,16 +202,16 @@ function connect() {
   };
   s.timer = setInterval(() => {
     if (Date.now() - s.lastRx > DEAD_AFTER_MS) socket.close();
-    else send({ type: 'ping', id: ++s.pingId });
+    else send({ type: 'ping', id: ++s.pingId }, s);
   }, PING_EVERY_MS);
 }
 
 async function onControl(s, msg) {
   switch (msg.type) {
     case 'hello': {
-      if (msg.binding !== 'none') { ws.close(); return; }
+      if (msg.binding !== 'none') { s.socket.close(); return; }
       const response = msg.auth === 'none' ? '' : await proof(msg.challenge);
-      send({ type: 'auth', protocol: 2, client: CLIENT, response });
+      send({ type: 'auth', protocol: 2, client: CLIENT, response }, s);
       break;
     }
     case 'welcome':
@@ -210,6 +251,11 @@ function onError(s, msg) {
   if (msg.code === 'auth_failed') {
     const wrong = text === 'authentication failed';
     s.refused = { text: wrong ? 'Wrong token: try again.' : text, keepToken: false };
+  }
+  const retryMs = Number(msg.retry_after_ms);
+  if (Number.isFinite(retryMs) && retryMs > 0) {
+    blockedUntil = Date.now() + Math.min(retryMs, MAX_BLOCK_MS);
+    s.refused = s.refused || { text, keepToken: false };
   } else if (msg.code === 'busy' || msg.code === 'protocol') {
     s.refused = s.authed ? null : { text, keepToken: false };
   } else if (msg.code === 'control_disabled') {
@@ -269,6 +315,7 @@ function draw(s, u, bitmaps) {
     }
     u.rects.forEach(([x, y], i) => ctx.drawImage(bitmaps[i], x, y));
   }
+  s.pictured = true;
   stats.drawn++;
   const latency = Date.now() - u.meta.captured_at_us / 1000;
   stats.latencyMs = latency;
@@ -304,7 +351,7 @@ function startMonitor(s, force) {
     && s.settings.max_height === settings.max_height;
   if (same && !force) return;
   s.settings = settings;
-  send({ type: 'start_monitor', ...settings });
+  send({ type: 'start_monitor', ...settings }, s);
 }
 
 let resizeTimer = null;
@@ -340,6 +387,7 @@ function showMode(s) {
 function togglePause() {
   if (!session || !session.authed) return;
   paused = !paused;
+  if (paused) releaseAll();
   $('pause').textContent = paused ? 'resume' : 'pause';
   if (paused) { send({ type: 'stop_monitor' }); setState('paused'); }
   else { setState('connecting', 'resuming'); startMonitor(session, true); }
@@ -354,7 +402,7 @@ function nextMonitor() {
 
 function toggleViewOnly() {
   if (!session || !session.control) return;
-  releaseAll(true);
+  releaseAll();
   localViewOnly = !localViewOnly;
   showMode(session);
 }
@@ -371,9 +419,17 @@ $('monitor').addEventListener('change', () => {
 const heldKeys = new Set();
 const heldButtons = new Set();
 const BUTTONS = ['left', 'middle', 'right'];
+// `PointerEvent.buttons` bits of each button.
+const BUTTON_BITS = { left: 1, right: 2, middle: 4 };
 
 function steering() {
   return session && session.authed && session.control && !localViewOnly && !paused;
+}
+
+// The pointer steers once there is a picture to point at (before, the
+// canvas is a 16x16 placeholder and a point on it means nothing).
+function pointing() {
+  return steering() && session.pictured;
 }
 
 function input(msg) {
@@ -397,11 +453,12 @@ function toFrame(clientX, clientY) {
 
 let moveQueued = null;
 function moveTo(ev) {
+  if (!pointing()) return;
   const first = moveQueued === null;
   moveQueued = toFrame(ev.clientX, ev.clientY);
   if (first) {
     requestAnimationFrame(() => {
-      if (moveQueued) input({ type: 'mouse_move', ...moveQueued });
+      if (moveQueued && pointing()) send({ type: 'mouse_move', ...moveQueued });
       moveQueued = null;
     });
   }
@@ -409,12 +466,29 @@ function moveTo(ev) {
 
 function moveNow(ev) {
   moveQueued = null;
-  input({ type: 'mouse_move', ...toFrame(ev.clientX, ev.clientY) });
+  if (pointing()) send({ type: 'mouse_move', ...toFrame(ev.clientX, ev.clientY) });
 }
 
+// A press is sent only while steering; the release of a held button is
+// sent whatever the state, so nothing stays pressed on the agent.
 function button(name, pressed) {
-  if (pressed) heldButtons.add(name); else heldButtons.delete(name);
-  input({ type: 'mouse_button', button: name, pressed });
+  if (pressed) {
+    if (!pointing() || heldButtons.has(name)) return;
+    heldButtons.add(name);
+  } else if (!heldButtons.delete(name)) return;
+  send({ type: 'mouse_button', button: name, pressed });
+}
+
+// Brings the held buttons in line with `ev.buttons`: a second button
+// pressed or released while another is held comes as a `pointermove`.
+function syncButtons(ev) {
+  for (const name of BUTTONS) {
+    const down = (ev.buttons & BUTTON_BITS[name]) !== 0;
+    if (down !== heldButtons.has(name)) {
+      moveNow(ev);
+      button(name, down);
+    }
+  }
 }
 
 // Touch: one finger moves the pointer, a tap clicks, two fingers scroll.
@@ -430,11 +504,9 @@ canvas.addEventListener('pointerdown', (ev) => {
     if (touches.size === 1) moveNow(ev);
     return;
   }
-  const name = BUTTONS[ev.button];
-  if (!name) return;
   canvas.setPointerCapture(ev.pointerId);
   moveNow(ev);
-  button(name, true);
+  syncButtons(ev);
 });
 
 canvas.addEventListener('pointermove', (ev) => {
@@ -454,6 +526,7 @@ canvas.addEventListener('pointermove', (ev) => {
     return;
   }
   moveTo(ev);
+  syncButtons(ev);
 });
 
 function pointerEnd(ev) {
@@ -468,14 +541,13 @@ function pointerEnd(ev) {
     }
     return;
   }
-  const name = BUTTONS[ev.button];
-  if (name && heldButtons.has(name)) {
-    moveNow(ev);
-    button(name, false);
-  }
+  syncButtons(ev);
 }
 canvas.addEventListener('pointerup', pointerEnd);
-canvas.addEventListener('pointercancel', pointerEnd);
+canvas.addEventListener('pointercancel', (ev) => {
+  if (ev.pointerType === 'touch') touches.delete(ev.pointerId);
+  else releaseAll();
+});
 canvas.addEventListener('contextmenu', (ev) => ev.preventDefault());
 
 let wheelAccum = { x: 0, y: 0 };
@@ -516,19 +588,39 @@ function keyName(code) {
 
 const LOCAL_KEYS = { F7: toggleViewOnly, F8: nextMonitor, F9: togglePause };
 
+// A press is sent only while steering; the release of a held key is
+// sent whatever the state and wherever the focus.
+function key(name, pressed) {
+  if (pressed) {
+    if (!steering()) return;
+    heldKeys.add(name);
+  } else if (!heldKeys.delete(name)) return;
+  send({ type: 'key', key: name, pressed });
+}
+
 function onKey(ev, pressed) {
-  if (!session || !session.authed || document.activeElement !== canvas) return;
+  if (!session || !session.authed) return;
+  const name = keyName(ev.code);
+  if (!pressed && name && heldKeys.has(name)) {
+    key(name, false);
+    return;
+  }
+  if (document.activeElement !== canvas) return;
   if (LOCAL_KEYS[ev.code]) {
     ev.preventDefault();
     if (pressed && !ev.repeat) LOCAL_KEYS[ev.code]();
     return;
   }
-  const name = keyName(ev.code);
-  if (name) {
+  // AltGr is not Alt: what it produces is sent as text, without Alt held.
+  const altGr = ev.key === 'AltGraph' || ev.getModifierState('AltGraph');
+  const char = ev.key.length >= 1 && [...ev.key].length === 1;
+  if (altGr) {
     ev.preventDefault();
-    if (pressed) heldKeys.add(name); else heldKeys.delete(name);
-    input({ type: 'key', key: name, pressed });
-  } else if (pressed && ev.key.length >= 1 && [...ev.key].length === 1) {
+    if (pressed && char) input({ type: 'text', text: ev.key });
+  } else if (name) {
+    ev.preventDefault();
+    if (pressed) key(name, true);
+  } else if (pressed && char) {
     ev.preventDefault();
     input({ type: 'text', text: ev.key });
   }
@@ -538,18 +630,15 @@ window.addEventListener('keyup', (ev) => onKey(ev, false));
 
 // Nothing stays pressed on the remote machine when this page stops
 // hearing about the keys and buttons.
-function releaseAll(sendIt) {
-  const release = (msg) => { if (sendIt) send(msg); };
-  heldKeys.forEach((key) => release({ type: 'key', key, pressed: false }));
-  heldButtons.forEach((b) => release({ type: 'mouse_button', button: b, pressed: false }));
-  heldKeys.clear();
-  heldButtons.clear();
+function releaseAll() {
+  [...heldKeys].forEach((k) => key(k, false));
+  [...heldButtons].forEach((b) => button(b, false));
   touches.clear();
 }
-window.addEventListener('blur', () => releaseAll(true));
-window.addEventListener('pagehide', () => releaseAll(true));
+window.addEventListener('blur', releaseAll);
+window.addEventListener('pagehide', releaseAll);
 document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'hidden') releaseAll(true);
+  if (document.visibilityState === 'hidden') releaseAll();
 });
 
 // --- the agent's fingerprint ----------------------------------------------
