@@ -93,6 +93,9 @@ impl Web {
 struct WebPlace {
     _http: Arc<HttpPlace>,
     never: CancellationToken,
+    /// Alive until the token handshake ends: the bridge counts a bad
+    /// message against the address only while it is.
+    signing_in: Arc<()>,
 }
 
 impl Place for WebPlace {
@@ -175,6 +178,7 @@ pub(crate) async fn serve(
     let place = WebPlace {
         _http: place,
         never: CancellationToken::new(),
+        signing_in: Arc::new(()),
     };
     bridge::run(ws, peer, shared, place, cancel, deadline, started, unsent).await;
 }

@@ -652,7 +652,8 @@ fetch('/info', { cache: 'no-store' })
     $('fp-colon').textContent = (hex.match(/../g) || []).join(':').toUpperCase();
     const bar = document.createElement('span');
     bar.id = 'fingerprint';
-    bar.title = (hex.match(/../g) || []).join(':').toUpperCase();
+    bar.title = `${(hex.match(/../g) || []).join(':').toUpperCase()}\n`
+      + 'As sent by the server: only the browser\'s certificate viewer proves it.';
     bar.textContent = fp;
     $('mode').after(bar);
   })
