@@ -5,7 +5,7 @@
 //! serves (`binding: none`, since a page cannot read the TLS exporter).
 //!
 //! ```text
-//!  TLS (ALPN http/1.1) ─▶ hyper http/1.1 ─▶ GET / , /app.js, /app.css, /info
+//!  TLS (ALPN http/1.1) ─▶ hyper http/1.1 ─▶ GET / , /*.js, /app.css, /info
 //!   one place among          │                (page: embedded, strict CSP)
 //!   MAX_HTTP_CONNECTIONS     └─ GET /ws (same Origin) ─▶ WebSocket ─▶ bridge ─▶ session::serve_stream
 //!   until `welcome`                                       one message = one frame
