@@ -1,6 +1,7 @@
 //! Typed `HC` control messages, both directions, and their JSON form.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
@@ -180,7 +181,41 @@ pub enum ServerMessage {
         code: ErrorCode,
         /// For people.
         message: String,
+        /// An agent extension (unknown fields are ignored, §1): with
+        /// `auth_failed` for a blocked address, how long until it may try
+        /// again. On the wire `retry_after_ms`, whole milliseconds; absent
+        /// otherwise.
+        #[serde(
+            rename = "retry_after_ms",
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "millis"
+        )]
+        retry_after: Option<Duration>,
     },
+}
+
+/// `Option<Duration>` as whole milliseconds (rounded up, so that a peer
+/// waiting that long is never early).
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => {
+                s.serialize_u64(u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX))
+            }
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
 }
 
 /// Whether frames flow to a monitoring viewer (§2.3.2).
@@ -387,7 +422,31 @@ impl ServerMessage {
             message.truncate(cut);
             message.push('…');
         }
-        ServerMessage::Error { code, message }
+        ServerMessage::Error {
+            code,
+            message,
+            retry_after: None,
+        }
+    }
+
+    /// This `error` for an address that is now blocked for `left` more:
+    /// the message says for how long (in whole seconds, rounded up), and
+    /// `retry_after_ms` carries it for programs. Other messages are
+    /// returned as they are.
+    #[must_use]
+    pub fn with_retry_after(self, left: Duration) -> Self {
+        let ServerMessage::Error { code, message, .. } = self else {
+            return self;
+        };
+        let secs = left.as_millis().div_ceil(1000);
+        let mut error = ServerMessage::error(
+            code,
+            format!("{message}; this address is blocked for {secs} s"),
+        );
+        if let ServerMessage::Error { retry_after, .. } = &mut error {
+            *retry_after = Some(left);
+        }
+        error
     }
 
     /// Appends this message as one `HC` frame to `dst`.

@@ -464,6 +464,7 @@ mod tests {
         let notice = ServerMessage::Error {
             code: ErrorCode::ControlDisabled,
             message: "view only".into(),
+            retry_after: None,
         };
         assert_eq!(
             pairing.push(ServerFrame::Control(notice.clone())),

@@ -340,6 +340,22 @@ fn error_golden() {
     );
 }
 
+/// The agent's extension: a blocked address is told for how long, in the
+/// message and as `retry_after_ms` (rounded up to whole milliseconds).
+#[test]
+fn blocked_error_golden_says_for_how_long() {
+    let msg = ServerMessage::error(ErrorCode::AuthFailed, "authentication failed")
+        .with_retry_after(std::time::Duration::from_micros(9_999_500));
+    let json = r#"{"type":"error","code":"auth_failed","message":"authentication failed; this address is blocked for 10 s","retry_after_ms":10000}"#;
+    let wire = hc((json.len() as u64).to_le_bytes(), json);
+    assert_eq!(encode_server(&msg), wire);
+    let ServerMessage::Error { retry_after, .. } = ServerMessage::parse(json.as_bytes()).unwrap()
+    else {
+        panic!("an error");
+    };
+    assert_eq!(retry_after, Some(std::time::Duration::from_secs(10)));
+}
+
 /// Independent clients need not write JSON the way serde does: other key
 /// orders, whitespace, extra fields and fractional coordinates are accepted.
 #[test]

@@ -132,6 +132,7 @@ fn control_message_over_64k_is_not_encoded() {
     let msg = ServerMessage::Error {
         code: ErrorCode::Internal,
         message: "x".repeat(70_000),
+        retry_after: None,
     };
     assert!(matches!(
         msg.encode(&mut dst),

@@ -125,7 +125,7 @@ async fn kick_ends_exactly_that_session_and_its_viewer_gets_the_message() {
     );
     let told = next_message(&mut kicked, WAIT).await;
     assert!(
-        matches!(&told, Some(ServerMessage::Error { code: ErrorCode::Internal, message }) if message == "class is over"),
+        matches!(&told, Some(ServerMessage::Error { code: ErrorCode::Internal, message, .. }) if message == "class is over"),
         "{told:?}"
     );
     assert!(

@@ -40,6 +40,12 @@ impl Browser {
     /// keeps about 140 pixels of it for its own frame).
     pub(crate) async fn start_sized(identity: &Path, size: (u32, u32)) -> Option<Self> {
         if !installed("chromium") || !installed("chromedriver") {
+            // On CI (`CI` set, packages installed by `./dev.sh deps`) a
+            // missing browser is a failure, not a pass.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but chromium or chromedriver is missing"
+            );
             eprintln!("skipped: chromium and chromedriver are not installed (./dev.sh deps)");
             return None;
         }

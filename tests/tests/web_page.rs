@@ -214,3 +214,171 @@ async fn the_page_reconnects_by_itself_after_the_agent_restarts() {
     drop(again);
     browser.close().await;
 }
+
+/// Waits until the page has counted `n` refused sign-ins.
+async fn wait_refusals(browser: &Browser, n: u64) {
+    let deadline = std::time::Instant::now() + BROWSER_WAIT;
+    loop {
+        let got = browser.js("return window.lookout.refusals").await;
+        if got.as_u64() == Some(n) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "refusals: {got}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_address_is_told_for_how_long_and_sign_in_waits_it_out() {
+    let x = Xvfb::start(320, 240);
+    let Some((_agent, browser, _id)) =
+        agent_and_browser(&x, &["--timeouts", "auth-block=4s"]).await
+    else {
+        return;
+    };
+    for n in 1..=5 {
+        browser.sign_in("not-the-token-at-all-99").await;
+        wait_refusals(&browser, n).await;
+    }
+    let text = |id: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .js(&format!(
+                    "return document.getElementById('{id}').textContent"
+                ))
+                .await
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        }
+    };
+    assert_eq!(text("state-text").await, "blocked");
+    let said = text("login-error").await;
+    assert!(
+        said.starts_with("Too many failed sign-ins: blocked for "),
+        "{said}"
+    );
+    let disabled = "return document.getElementById('signin').disabled";
+    assert_eq!(browser.js(disabled).await, serde_json::Value::Bool(true));
+    // The countdown ends and sign-in works again, without reloading.
+    let deadline = std::time::Instant::now() + BROWSER_WAIT;
+    while browser.js(disabled).await != serde_json::Value::Bool(false) {
+        assert!(std::time::Instant::now() < deadline, "still disabled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.sign_in(TOKEN).await;
+    browser
+        .wait_state("live", BROWSER_WAIT)
+        .await
+        .expect("live once the block is over");
+    browser.close().await;
+}
+
+/// X's `KeyButMask` bits the tests hold.
+const SHIFT: u16 = 0x1;
+const BUTTON1: u16 = 0x100;
+const BUTTON3: u16 = 0x400;
+
+/// The X server's pointer and modifier state now (the core protocol's
+/// `KeyButMask`): which buttons and modifier keys are held, whoever
+/// pressed them.
+fn held(x: &Xvfb) -> u16 {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::ConnectionExt;
+    let (conn, screen) = x11rb::connect(Some(x.display())).expect("connect to Xvfb");
+    let root = conn.setup().roots[screen].root;
+    let reply = conn.query_pointer(root).unwrap().reply().unwrap();
+    u16::from(reply.mask)
+}
+
+/// Waits until `bits` of the X pointer state are `want` (all set or all
+/// clear); the state seen last.
+async fn wait_held(x: &Xvfb, bits: u16, set: bool) -> u16 {
+    let deadline = std::time::Instant::now() + BROWSER_WAIT;
+    loop {
+        let held = held(x);
+        let ok = if set {
+            held & bits == bits
+        } else {
+            held & bits == 0
+        };
+        if ok || std::time::Instant::now() > deadline {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_buttons_and_keys_are_released_on_pause_blur_and_chords() {
+    use fantoccini::actions::{
+        InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MOUSE_BUTTON_RIGHT, MouseActions,
+        PointerAction,
+    };
+    let x = Xvfb::start(640, 480);
+    let Some((_agent, browser, _id)) = agent_and_browser(&x, &[]).await else {
+        return;
+    };
+    browser.sign_in(TOKEN).await;
+    browser
+        .wait_state("live", BROWSER_WAIT)
+        .await
+        .expect("live");
+    let canvas = browser.client.find(Locator::Id("screen")).await.unwrap();
+    let mouse = |actions: Vec<PointerAction>| {
+        let mut m = MouseActions::new("mouse".into());
+        for a in actions {
+            m = m.then(a);
+        }
+        m
+    };
+    // Left held, then right pressed and released while left is held
+    // (chromium reports those as `pointermove`).
+    let press = mouse(vec![
+        PointerAction::MoveToElement {
+            element: canvas.clone(),
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        },
+        PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        },
+        PointerAction::Down {
+            button: MOUSE_BUTTON_RIGHT,
+        },
+    ]);
+    browser.client.perform_actions(press).await.unwrap();
+    let held = wait_held(&x, BUTTON1 | BUTTON3, true).await;
+    assert_eq!(held & (BUTTON1 | BUTTON3), BUTTON1 | BUTTON3, "{held:#x}");
+    let up = mouse(vec![PointerAction::Up {
+        button: MOUSE_BUTTON_RIGHT,
+    }]);
+    browser.client.perform_actions(up).await.unwrap();
+    let held = wait_held(&x, BUTTON3, false).await;
+    assert_eq!(held & (BUTTON1 | BUTTON3), BUTTON1, "{held:#x}");
+    // Pausing lets go of the left button still held in the browser.
+    browser.js("document.getElementById('pause').click()").await;
+    let held = wait_held(&x, BUTTON1, false).await;
+    assert_eq!(held & BUTTON1, 0, "still held after pause: {held:#x}");
+    browser.client.release_actions().await.unwrap();
+    browser.js("document.getElementById('pause').click()").await;
+    browser
+        .wait_state("live", BROWSER_WAIT)
+        .await
+        .expect("live again");
+    // A key held when the window loses focus is let go.
+    canvas.click().await.unwrap();
+    let shift = KeyActions::new("keys".into()).then(KeyAction::Down {
+        value: fantoccini::key::Key::Shift.into(),
+    });
+    browser.client.perform_actions(shift).await.unwrap();
+    let held = wait_held(&x, SHIFT, true).await;
+    assert_eq!(held & SHIFT, SHIFT, "{held:#x}");
+    browser.js("window.dispatchEvent(new Event('blur'))").await;
+    let held = wait_held(&x, SHIFT, false).await;
+    assert_eq!(held & SHIFT, 0, "still held after blur: {held:#x}");
+    browser.client.release_actions().await.unwrap();
+    browser.close().await;
+}

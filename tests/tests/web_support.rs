@@ -128,6 +128,19 @@ pub(crate) async fn websocket(addr: SocketAddr, origin: Option<&str>) -> Result<
     }
 }
 
+/// A WebSocket upgrade request to `/ws` without an `Origin` header (as a
+/// non-browser program would send); the response's status.
+pub(crate) async fn websocket_without_origin(addr: SocketAddr) -> u16 {
+    let stream = tls(addr, &[b"http/1.1"]).await.unwrap();
+    let host = format!("127.0.0.1:{}", addr.port());
+    let request = format!("wss://{host}/ws").into_client_request().unwrap();
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+        Err(err) => panic!("WebSocket handshake: {err}"),
+    }
+}
+
 /// Sends `msg` as one binary message holding one frame.
 pub(crate) async fn send(socket: &mut Socket, msg: &ClientMessage) {
     let mut buf = bytes::BytesMut::new();

@@ -41,6 +41,7 @@ pub(crate) use pending::{PendingHandshakes, PendingSlot};
 pub use registry::SessionStatus;
 pub(crate) use shared::Shared;
 
+use crate::limiter::Refused;
 use handshake::{Authenticated, HandshakeError, Role};
 use live::Admitted;
 
@@ -113,7 +114,8 @@ pub(crate) async fn serve_connection(
     let _ = tcp.set_nodelay(true);
     let unsent = UnsentLimit::of(&tcp);
     // One deadline covers TLS and the token exchange.
-    let deadline = tokio::time::Instant::now() + shared.timeouts.handshake;
+    let accepted_at = tokio::time::Instant::now();
+    let deadline = accepted_at + shared.timeouts.handshake;
     let Some(acceptor) = shared.tls.clone().map(tokio_rustls::TlsAcceptor::from) else {
         let binding = ChannelBinding::None;
         return serve_stream(
@@ -138,7 +140,7 @@ pub(crate) async fn serve_connection(
         // a WebSocket takes a place of its own for its token handshake.
         drop(pending);
         let Ok(tls) = accepted else { return };
-        return crate::web::serve(tls, peer, shared, cancel, unsent).await;
+        return crate::web::serve(tls, peer, shared, cancel, unsent, accepted_at).await;
     }
     let binding = accepted.and_then(|tls| Ok((exporter(&tls)?, tls)));
     match binding {
@@ -267,7 +269,21 @@ async fn refuse<W: AsyncWrite + Unpin>(
         blocked_for = ?blocked,
         "connection"
     );
-    if let Some(reply) = err.reply() {
+    // The answer that starts (or meets) a block says for how long, so the
+    // person at the viewer knows when to try again: the next connection
+    // from this address is dropped at accept without a word.
+    let reply = match (&err, blocked) {
+        (HandshakeError::Refused(Refused::Blocked(left)), _) => Some(
+            ServerMessage::error(
+                ErrorCode::AuthFailed,
+                "authentication failed: too many failed sign-ins from this address",
+            )
+            .with_retry_after(*left),
+        ),
+        (_, Some(left)) => err.reply().map(|reply| reply.with_retry_after(left)),
+        (_, None) => err.reply(),
+    };
+    if let Some(reply) = reply {
         send_and_close(write, &reply).await;
     }
 }

@@ -13,7 +13,7 @@
 //! native viewer (its write deadline and heartbeats apply unchanged).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -73,6 +73,10 @@ pub(super) async fn run(
     unsent: Option<UnsentLimit>,
 ) {
     let (session_end, bridge_end) = tokio::io::duplex(DUPLEX_BYTES);
+    let misbehaved = Misbehaviour {
+        shared: Arc::clone(&shared),
+        signing_in: Arc::downgrade(&place.signing_in),
+    };
     let write_limit = shared.timeouts.write;
     let session = serve_stream(
         session_end,
@@ -85,7 +89,7 @@ pub(super) async fn run(
         started,
         unsent,
     );
-    let bridge = bridge(ws, bridge_end, peer, write_limit);
+    let bridge = bridge(ws, bridge_end, peer, write_limit, misbehaved);
     tokio::pin!(session, bridge);
     tokio::select! {
         // The session sees the pipe close and ends by itself (its own
@@ -99,10 +103,32 @@ pub(super) async fn run(
     }
 }
 
+/// Counts a bad message sent before sign-in against the browser's
+/// address, as the session counts a native viewer's garbage during the
+/// handshake: the bridge checks messages before the session sees them.
+struct Misbehaviour {
+    shared: Arc<Shared>,
+    /// Alive while the session's token handshake is (its [`WebPlace`]).
+    signing_in: Weak<()>,
+}
+
+impl Misbehaviour {
+    /// Counts it if the sign-in is not over; the block it starts, if any.
+    fn count(&self, peer: SocketAddr) -> Option<Duration> {
+        self.signing_in.upgrade()?;
+        self.shared.auth_failed(peer)
+    }
+}
+
 /// Moves frames between the socket and the pipe; on a bad message from the
 /// browser, says why and closes (only this connection).
-async fn bridge<P>(ws: HyperWebsocketStream, pipe: P, peer: SocketAddr, write_limit: Duration)
-where
+async fn bridge<P>(
+    ws: HyperWebsocketStream,
+    pipe: P,
+    peer: SocketAddr,
+    write_limit: Duration,
+    misbehaved: Misbehaviour,
+) where
     P: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
@@ -116,11 +142,12 @@ where
     if let Err(err) = ended {
         tracing::debug!(%peer, error = ?err.to_string(), "browser connection ended");
         if let BridgeError::Protocol(why) = err {
+            let mut error = ServerMessage::error(ErrorCode::Protocol, why);
+            if let Some(left) = misbehaved.count(peer) {
+                error = error.with_retry_after(left);
+            }
             let mut buf = BytesMut::new();
-            if ServerMessage::error(ErrorCode::Protocol, why)
-                .encode(&mut buf)
-                .is_ok()
-            {
+            if error.encode(&mut buf).is_ok() {
                 let said = sink.send(Message::Binary(buf.freeze()));
                 let _ = tokio::time::timeout(CLOSE_GRACE, said).await;
             }

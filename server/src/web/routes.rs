@@ -18,7 +18,16 @@ use crate::session::Shared;
 
 /// The page: no inline script or style, so the CSP can forbid them.
 const INDEX_HTML: &str = include_str!("page/index.html");
-const APP_JS: &str = include_str!("page/app.js");
+/// The page's scripts, by path, in the order the page loads them (each
+/// named for what it owns; they share the page's global scope).
+const SCRIPTS: [(&str, &str); 6] = [
+    ("/page.js", include_str!("page/page.js")),
+    ("/session.js", include_str!("page/session.js")),
+    ("/canvas.js", include_str!("page/canvas.js")),
+    ("/input.js", include_str!("page/input.js")),
+    ("/status.js", include_str!("page/status.js")),
+    ("/signin.js", include_str!("page/signin.js")),
+];
 const APP_CSS: &str = include_str!("page/app.css");
 
 /// Nothing but the agent's own script, style and WebSocket; decoded frames
@@ -50,9 +59,13 @@ pub(super) fn respond<B>(
     let asset = |body: &'static str, kind: &'static str| {
         reply(StatusCode::OK, Bytes::from_static(body.as_bytes()), kind)
     };
-    let known = ["/", "/index.html", "/app.js", "/app.css", "/info", "/ws"];
+    let known = ["/", "/index.html", "/app.css", "/info", "/ws"];
     let path = req.uri().path();
-    if !known.contains(&path) {
+    let script = SCRIPTS
+        .iter()
+        .find(|(at, _)| *at == path)
+        .map(|(_, js)| *js);
+    if !known.contains(&path) && script.is_none() {
         return reply(
             StatusCode::NOT_FOUND,
             Bytes::from_static(b"not found\n"),
@@ -69,9 +82,11 @@ pub(super) fn respond<B>(
             .insert(header::ALLOW, HeaderValue::from_static("GET"));
         return res;
     }
+    if let Some(js) = script {
+        return asset(js, "text/javascript; charset=utf-8");
+    }
     match path {
         "/" | "/index.html" => asset(INDEX_HTML, "text/html; charset=utf-8"),
-        "/app.js" => asset(APP_JS, "text/javascript; charset=utf-8"),
         "/app.css" => asset(APP_CSS, "text/css; charset=utf-8"),
         "/info" => match &shared.web {
             Some(web) => reply(StatusCode::OK, web.info.clone(), "application/json"),
@@ -117,7 +132,8 @@ fn websocket<B>(req: &mut Request<B>, peer: SocketAddr, upgrade: &UpgradeSlot) -
         .max_write_buffer_size(MAX_WRITE_BUFFER);
     match hyper_tungstenite::upgrade(req, Some(config)) {
         Ok((res, ws)) => {
-            *upgrade.lock().unwrap_or_else(PoisonError::into_inner) = Some(ws);
+            *upgrade.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((ws, tokio::time::Instant::now()));
             let (parts, body) = res.into_parts();
             let mut res = Response::from_parts(parts, body);
             guard(res.headers_mut());
@@ -203,9 +219,18 @@ mod tests {
 
     #[test]
     fn the_page_script_and_style_stay_small_and_local() {
-        assert!(APP_JS.len() + APP_CSS.len() < 100 * 1024);
-        for text in [INDEX_HTML, APP_JS, APP_CSS] {
+        let scripts: usize = SCRIPTS.iter().map(|(_, js)| js.len()).sum();
+        assert!(scripts + APP_CSS.len() < 100 * 1024);
+        let texts = SCRIPTS.iter().map(|(_, js)| *js);
+        for text in texts.chain([INDEX_HTML, APP_CSS]) {
             assert!(!text.contains("http://") && !text.contains("//cdn"));
+        }
+        // The page loads every script, in the table's order.
+        let mut from = 0;
+        for (path, _) in SCRIPTS {
+            let tag = format!(r#"<script src="{path}" defer></script>"#);
+            let at = INDEX_HTML[from..].find(&tag).expect(path);
+            from += at + tag.len();
         }
         assert!(!INDEX_HTML.contains("<script>") && !INDEX_HTML.contains("style="));
     }

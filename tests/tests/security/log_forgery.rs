@@ -29,6 +29,7 @@ async fn a_forged_log_line_in_a_bad_message_is_escaped() {
     let ServerMessage::Error {
         code: ErrorCode::Protocol,
         message,
+        ..
     } = answer
     else {
         panic!("{answer:?}");

@@ -179,7 +179,7 @@ fn event_of(msg: ServerMessage) -> Result<Event, SessionError> {
             state,
             reason: crate::untrusted::shown(&reason),
         }),
-        ServerMessage::Error { code, message } => match code {
+        ServerMessage::Error { code, message, .. } => match code {
             // `internal` does not say whether the connection stays open
             // (§2.4): the agent's "input is unavailable" keeps it, a kick
             // closes it right after.

@@ -184,7 +184,7 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
             }
             (server, auth, challenge)
         }
-        ServerMessage::Error { code, message } => {
+        ServerMessage::Error { code, message, .. } => {
             return Err(SessionError::from_server(code, message));
         }
         other => {
@@ -235,7 +235,7 @@ async fn connect_and_authenticate(dial: Dial<'_>) -> Result<Connection, SessionE
                 heard,
             })
         }
-        ServerMessage::Error { code, message } => Err(SessionError::from_server(code, message)),
+        ServerMessage::Error { code, message, .. } => Err(SessionError::from_server(code, message)),
         other => Err(SessionError::Unexpected {
             expected: "welcome",
             got: other.kind(),
