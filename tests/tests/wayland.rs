@@ -128,6 +128,76 @@ async fn mouse_move_lands_on_the_right_output_of_two() {
     }
 }
 
+/// sway's logical x of output `name` (`swaymsg -t get_outputs`).
+fn logical_x(sway: &Sway, name: &str) -> i64 {
+    let outputs: serde_json::Value =
+        serde_json::from_str(&sway.msg(&["-t", "get_outputs"])).expect("sway's outputs");
+    outputs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["name"] == name)
+        .and_then(|o| o["rect"]["x"].as_i64())
+        .unwrap_or_else(|| panic!("no {name} in {outputs}"))
+}
+
+#[tokio::test]
+async fn mouse_move_lands_on_the_right_spot_of_a_scale_2_output_and_its_neighbour() {
+    let Some(sway) = sway(&[(1280, 720), (800, 600)]) else {
+        return;
+    };
+    // HEADLESS-1 becomes 640x360 logical, HEADLESS-2 moves next to it.
+    sway.msg(&["output", "HEADLESS-1", "scale", "2"]);
+    sway.msg(&["output", "HEADLESS-2", "position", "640", "0"]);
+    // X windows under the pointer on both: xdotool reads it back, in
+    // logical units (Xwayland is not scaled).
+    for (output, title) in [("HEADLESS-1", "scaled"), ("HEADLESS-2", "plain")] {
+        sway.msg(&["focus", "output", output]);
+        sway.exec(&format!("xterm -T {title} -e sleep 600"));
+        assert!(sway.wait_window(title, SHOW), "{}", sway.log());
+    }
+    let second_x = logical_x(&sway, "HEADLESS-2");
+    let agent = agent(&sway, &[]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let ServerMessage::Welcome { monitors, .. } = welcome else {
+        unreachable!()
+    };
+    let find = |name: &str| {
+        monitors
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {monitors:?}"))
+            .clone()
+    };
+    let (scaled, plain) = (find("HEADLESS-1"), find("HEADLESS-2"));
+    assert_eq!((scaled.width, scaled.height), (1280, 720), "pixels");
+    let overlap =
+        scaled.x + scaled.width as i32 > plain.x && plain.x + plain.width as i32 > scaled.x;
+    assert!(!overlap, "monitors overlap: {scaled:?} {plain:?}");
+    // Frame pixels of the scaled output are half as many logical units.
+    for (monitor, (x, y), want) in [
+        (&scaled, (600, 400), (300, 200)),
+        (&plain, (300, 200), (second_x + 300, 200)),
+        (&scaled, (1200, 100), (600, 50)),
+    ] {
+        client
+            .send(ClientMessage::SelectMonitor { id: monitor.id })
+            .await;
+        client.send(ClientMessage::MouseMove { x, y }).await;
+        let want = format!("x:{} y:{} ", want.0, want.1);
+        let mut last = String::new();
+        let landed = wait_for(|| {
+            last = sway.xdotool(&["getmouselocation"]);
+            last.starts_with(&want)
+        });
+        assert!(
+            landed,
+            "{} ({x}, {y}): wanted {want}, xdotool says {last}",
+            monitor.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_click_focuses_the_clicked_window() {
     let Some(sway) = sway(&[(1280, 720)]) else {
