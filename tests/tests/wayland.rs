@@ -131,7 +131,7 @@ async fn mouse_move_lands_on_the_right_output_of_two() {
 /// sway's logical x of output `name` (`swaymsg -t get_outputs`).
 fn logical_x(sway: &Sway, name: &str) -> i64 {
     let outputs: serde_json::Value =
-        serde_json::from_str(&sway.msg(&["-t", "get_outputs"])).expect("sway's outputs");
+        serde_json::from_str(&sway.msg_retried(&["-t", "get_outputs"])).expect("sway's outputs");
     outputs
         .as_array()
         .into_iter()
@@ -147,12 +147,12 @@ async fn mouse_move_lands_on_the_right_spot_of_a_scale_2_output_and_its_neighbou
         return;
     };
     // HEADLESS-1 becomes 640x360 logical, HEADLESS-2 moves next to it.
-    sway.msg(&["output", "HEADLESS-1", "scale", "2"]);
-    sway.msg(&["output", "HEADLESS-2", "position", "640", "0"]);
+    sway.msg_retried(&["output", "HEADLESS-1", "scale", "2"]);
+    sway.msg_retried(&["output", "HEADLESS-2", "position", "640", "0"]);
     // X windows under the pointer on both: xdotool reads it back, in
     // logical units (Xwayland is not scaled).
     for (output, title) in [("HEADLESS-1", "scaled"), ("HEADLESS-2", "plain")] {
-        sway.msg(&["focus", "output", output]);
+        sway.msg_retried(&["focus", "output", output]);
         sway.exec(&format!("xterm -T {title} -e sleep 600"));
         assert!(sway.wait_window(title, SHOW), "{}", sway.log());
     }
