@@ -51,15 +51,21 @@ pub enum EncodeError {
     Turbo(#[from] turbojpeg::Error),
 }
 
-/// Pictures up to this many pixels (a quarter of a 1920x1080 screen) are
-/// encoded with Huffman tables made for them (libjpeg-turbo's optimised
-/// baseline coding, a second pass over the data): a glyph-sized update's
-/// JPEG is mostly its tables, and the standard ones are 420 bytes of them;
-/// the strip of text a scrolling terminal changes (16x1056 in the Wayland
-/// bench) comes out about a tenth smaller. Whole screens keep the standard
-/// tables: the second pass over two million pixels, at every frame of an
-/// animated desktop, costs more CPU than its bytes are worth.
-pub const OPTIMIZE_UP_TO: u64 = 1920 * 1080 / 4;
+/// Pictures up to this many pixels are encoded with Huffman tables made
+/// for them (libjpeg-turbo's optimised baseline coding, a second pass over
+/// the data): a glyph-sized update's JPEG is mostly its tables, and the
+/// standard ones are 420 bytes of them. Larger pictures keep the standard
+/// tables: the second pass costs more there than it saves.
+pub const OPTIMIZE_UP_TO: u64 = 128 * 128;
+
+/// The same for the rectangles of a region update ([`FrameEncoder::
+/// encode_rect`]), up to a quarter of a 1920x1080 screen: the strip of
+/// text a scrolling terminal changes (16x1056 in the Wayland bench) comes
+/// out about a tenth smaller, and such strips are small next to the whole
+/// frames and renditions, which keep [`OPTIMIZE_UP_TO`] (a second pass
+/// over every frame of an animated desktop costs more CPU than its bytes
+/// are worth).
+pub const OPTIMIZE_PARTS_UP_TO: u64 = 1920 * 1080 / 4;
 
 /// Encodes captured images as baseline JPEG at a fixed quality and
 /// subsampling.
@@ -104,12 +110,23 @@ impl FrameEncoder {
             width: image.width,
             height: image.height,
         };
-        self.encode_rect(image, whole)
+        self.compress(image, whole, OPTIMIZE_UP_TO)
     }
 
     /// Encodes the part `rect` of `image` (which must lie inside it) as a
     /// JPEG of its own, straight from the image's rows: nothing is copied.
     pub fn encode_rect(&mut self, image: &CapturedImage, rect: Rect) -> Result<Bytes, EncodeError> {
+        self.compress(image, rect, OPTIMIZE_PARTS_UP_TO)
+    }
+
+    /// Encodes `rect` of `image`, with Huffman tables of its own when it
+    /// has at most `optimize_up_to` pixels.
+    fn compress(
+        &mut self,
+        image: &CapturedImage,
+        rect: Rect,
+        optimize_up_to: u64,
+    ) -> Result<Bytes, EncodeError> {
         let expected = image.width as usize * image.height as usize * 4;
         let inside = rect.width > 0
             && rect.height > 0
@@ -148,7 +165,7 @@ impl FrameEncoder {
                 none.insert(compressor)
             }
         };
-        let optimize = rect.area() <= OPTIMIZE_UP_TO;
+        let optimize = rect.area() <= optimize_up_to;
         if optimize != self.optimizing {
             compressor.set_optimize(optimize)?;
             self.optimizing = optimize;
@@ -253,15 +270,25 @@ mod tests {
             height: 1056,
         };
         let optimized = FrameEncoder::new(75).encode_rect(&image, strip).unwrap();
-        let standard = standard(&image, strip);
+        let with_standard = standard(&image, strip);
         assert!(
-            optimized.len() < standard.len(),
+            optimized.len() < with_standard.len(),
             "strip: {} bytes, {} with the standard tables",
             optimized.len(),
-            standard.len()
+            with_standard.len()
         );
         let decoded = image::load_from_memory(&optimized).unwrap().to_rgb8();
         assert_eq!(decoded.dimensions(), (16, 1056));
+        // A whole picture of that size (a rendition) keeps the standard
+        // tables: no second pass at every frame.
+        let alone = text(16, 1056);
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            ..strip
+        };
+        let encoded = FrameEncoder::new(75).encode(&alone).unwrap();
+        assert_eq!(encoded.len(), standard(&alone, whole).len());
     }
 
     fn red(width: u32, height: u32) -> CapturedImage {
