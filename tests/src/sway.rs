@@ -197,6 +197,22 @@ impl Sway {
         run(self.msg_command(args), "swaymsg")
     }
 
+    /// Like [`Sway::msg`], for a command that may be sent twice (a query,
+    /// `output NAME scale 2`): sent again (3 tries) when sway was too busy
+    /// to answer within swaymsg's own 3 s (tests running side by side on
+    /// a loaded machine).
+    pub fn msg_retried(&self, args: &[&str]) -> String {
+        const BUSY: &str = "Unable to receive IPC response";
+        for _ in 0..2 {
+            match try_run(self.msg_command(args), "swaymsg") {
+                Ok(out) => return out,
+                Err(stderr) if stderr.contains(BUSY) => continue,
+                Err(stderr) => panic!("swaymsg failed: {stderr}"),
+            }
+        }
+        self.msg(args)
+    }
+
     /// Starts `command` inside the session as its user (`swaymsg exec`):
     /// it gets the session's Wayland socket and Xwayland's `DISPLAY`.
     pub fn exec(&self, command: &str) {
@@ -205,7 +221,7 @@ impl Sway {
 
     /// The focused window's name in sway's tree, if any.
     pub fn focused_name(&self) -> Option<String> {
-        let tree = self.msg(&["-t", "get_tree"]);
+        let tree = self.msg_retried(&["-t", "get_tree"]);
         let tree: serde_json::Value = serde_json::from_str(&tree).ok()?;
         find_focused(&tree)
     }
@@ -215,7 +231,7 @@ impl Sway {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if self
-                .msg(&["-t", "get_tree"])
+                .msg_retried(&["-t", "get_tree"])
                 .contains(&format!("\"name\": \"{name}\""))
             {
                 return true;
@@ -343,7 +359,12 @@ fn find_focused(node: &serde_json::Value) -> Option<String> {
 
 /// Runs `cmd` (bounded by [`TOOL_TIME`]) and returns its stdout; panics
 /// with its stderr when it fails.
-fn run(mut cmd: Command, what: &str) -> String {
+fn run(cmd: Command, what: &str) -> String {
+    try_run(cmd, what).unwrap_or_else(|stderr| panic!("{what} failed: {stderr}"))
+}
+
+/// Like [`run`], with the stderr of a failed run as the error.
+fn try_run(mut cmd: Command, what: &str) -> Result<String, String> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -362,12 +383,10 @@ fn run(mut cmd: Command, what: &str) -> String {
         std::thread::sleep(Duration::from_millis(5));
     }
     let out = child.wait_with_output().expect("output");
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn rustix_uid() -> u32 {

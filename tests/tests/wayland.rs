@@ -128,6 +128,76 @@ async fn mouse_move_lands_on_the_right_output_of_two() {
     }
 }
 
+/// sway's logical x of output `name` (`swaymsg -t get_outputs`).
+fn logical_x(sway: &Sway, name: &str) -> i64 {
+    let outputs: serde_json::Value =
+        serde_json::from_str(&sway.msg_retried(&["-t", "get_outputs"])).expect("sway's outputs");
+    outputs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["name"] == name)
+        .and_then(|o| o["rect"]["x"].as_i64())
+        .unwrap_or_else(|| panic!("no {name} in {outputs}"))
+}
+
+#[tokio::test]
+async fn mouse_move_lands_on_the_right_spot_of_a_scale_2_output_and_its_neighbour() {
+    let Some(sway) = sway(&[(1280, 720), (800, 600)]) else {
+        return;
+    };
+    // HEADLESS-1 becomes 640x360 logical, HEADLESS-2 moves next to it.
+    sway.msg_retried(&["output", "HEADLESS-1", "scale", "2"]);
+    sway.msg_retried(&["output", "HEADLESS-2", "position", "640", "0"]);
+    // X windows under the pointer on both: xdotool reads it back, in
+    // logical units (Xwayland is not scaled).
+    for (output, title) in [("HEADLESS-1", "scaled"), ("HEADLESS-2", "plain")] {
+        sway.msg_retried(&["focus", "output", output]);
+        sway.exec(&format!("xterm -T {title} -e sleep 600"));
+        assert!(sway.wait_window(title, SHOW), "{}", sway.log());
+    }
+    let second_x = logical_x(&sway, "HEADLESS-2");
+    let agent = agent(&sway, &[]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let ServerMessage::Welcome { monitors, .. } = welcome else {
+        unreachable!()
+    };
+    let find = |name: &str| {
+        monitors
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {monitors:?}"))
+            .clone()
+    };
+    let (scaled, plain) = (find("HEADLESS-1"), find("HEADLESS-2"));
+    assert_eq!((scaled.width, scaled.height), (1280, 720), "pixels");
+    let overlap =
+        scaled.x + scaled.width as i32 > plain.x && plain.x + plain.width as i32 > scaled.x;
+    assert!(!overlap, "monitors overlap: {scaled:?} {plain:?}");
+    // Frame pixels of the scaled output are half as many logical units.
+    for (monitor, (x, y), want) in [
+        (&scaled, (600, 400), (300, 200)),
+        (&plain, (300, 200), (second_x + 300, 200)),
+        (&scaled, (1200, 100), (600, 50)),
+    ] {
+        client
+            .send(ClientMessage::SelectMonitor { id: monitor.id })
+            .await;
+        client.send(ClientMessage::MouseMove { x, y }).await;
+        let want = format!("x:{} y:{} ", want.0, want.1);
+        let mut last = String::new();
+        let landed = wait_for(|| {
+            last = sway.xdotool(&["getmouselocation"]);
+            last.starts_with(&want)
+        });
+        assert!(
+            landed,
+            "{} ({x}, {y}): wanted {want}, xdotool says {last}",
+            monitor.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_click_focuses_the_clicked_window() {
     let Some(sway) = sway(&[(1280, 720)]) else {
@@ -459,4 +529,81 @@ async fn a_viewer_leaving_with_control_held_leaves_nothing_held() {
     })
     .await;
     assert_eq!(wait_file(&file, "ab\n"), "ab\n");
+}
+
+/// The compositor's damage box is where to look, not what to send: a
+/// terminal that redraws twenty rows of the same text every 100 ms makes
+/// sway report all of them as damaged at each redraw; when one glyph then
+/// appears, the region update carries only the tiles that glyph changed
+/// (the tile comparison of `regions` on top of the damage box).
+#[tokio::test]
+async fn a_redrawn_wayland_window_sends_only_the_tiles_that_changed_not_the_damage_box() {
+    use lookout_protocol::{ServerFrame, StreamSettings};
+    use lookout_server::capture::{Capturer, WlrCapturer};
+    use lookout_server::regions::TILE;
+    let Some(sway) = sway(&[(1280, 720)]) else {
+        return;
+    };
+    let flag = sway.scratch().join("glyph");
+    // Cursor hidden: the redraws change no pixel until the flag exists.
+    sway.exec(&format!(
+        "foot --title redraw sh -c 'printf \"\\033[?25l\"; while :; do printf \"\\033[H\"; seq 1 20; [ -e {} ] && printf X; sleep 0.1; done'",
+        flag.display()
+    ));
+    assert!(sway.wait_window("redraw", SHOW), "{}", sway.log());
+    // The premise: sway reports the redraw as a damage box of many rows.
+    let mut capturer = WlrCapturer::with_socket(sway.socket()).expect("a wlroots capturer");
+    let id = capturer.monitors()[0].id;
+    let mut image = capturer.capture_changes(id, None).expect("a capture").image;
+    let mut widest = 0;
+    let deadline = Instant::now() + SHOW;
+    while widest < 100_000 && Instant::now() < deadline {
+        if !capturer.unchanged(id) {
+            let captured = capturer.capture_changes(id, Some(image)).unwrap();
+            let area: u64 = captured.changed.iter().flatten().map(|r| r.area()).sum();
+            widest = widest.max(area);
+            image = captured.image;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(widest >= 100_000, "sway's damage box: {widest} pixels");
+    drop(capturer);
+
+    let agent = agent(&sway, &[]);
+    let (mut client, _) = Client::welcome(agent.endpoint(), TOKEN).await;
+    client
+        .send(ClientMessage::StartMonitor(StreamSettings {
+            regions: true,
+            ..StreamSettings::default()
+        }))
+        .await;
+    let mut frames = Vec::new();
+    // The first frame is the whole picture; then the glyph appears.
+    while frames.len() < 2 {
+        if let Some(ServerFrame::Control(ServerMessage::Frame { rects, .. })) = client.next().await
+        {
+            frames.push(rects);
+            std::fs::write(&flag, "").unwrap();
+        }
+    }
+    assert_eq!(frames[0], None, "first: the whole picture");
+    // What else comes in the next second (the redraws go on): bounded.
+    let until = tokio::time::Instant::now() + Duration::from_secs(1);
+    while let Ok(Some(next)) = tokio::time::timeout_at(until, client.next()).await {
+        if let ServerFrame::Control(ServerMessage::Frame { rects, .. }) = next {
+            frames.push(rects);
+        }
+    }
+    let tile = u64::from(TILE * TILE);
+    for rects in &frames[1..] {
+        let rects = rects
+            .as_ref()
+            .expect("a region update, not the whole picture");
+        let area: u64 = rects
+            .iter()
+            .map(|r| u64::from(r.width) * u64::from(r.height))
+            .sum();
+        // A glyph touches at most 2x2 tiles.
+        assert!(area <= 4 * tile, "an update of {rects:?} for one glyph");
+    }
 }

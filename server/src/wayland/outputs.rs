@@ -3,6 +3,16 @@
 //! layout. Ids are given by name in the order outputs are first seen and
 //! kept for as long as the connection lives, so an output that goes away
 //! and comes back keeps its id; the first one seen is the primary.
+//!
+//! The layout is in logical units, the sizes in pixels: on a scaled
+//! output (`scale 2`: 1920x1080 pixels, 960x540 logical) the two differ,
+//! and a monitor placed at its logical position with its pixel size would
+//! overlap its neighbour. Monitors are placed at their logical position
+//! times the largest pixels-per-logical-unit of all outputs ([`Outputs::
+//! factor`]): with every output at scale 1 that is the layout as it is,
+//! and otherwise no two monitors overlap (each one's pixel size is at most
+//! its logical size times that factor), so a desktop point names one
+//! output and the pointer goes there.
 
 use std::collections::HashMap;
 
@@ -24,6 +34,9 @@ pub(crate) struct Output {
     /// Place in the layout (xdg-output's logical position).
     pub(crate) x: i32,
     pub(crate) y: i32,
+    /// Size in the layout (xdg-output's logical size); 0 while unknown.
+    logical_width: u32,
+    logical_height: u32,
     /// Size in pixels (the current mode).
     pub(crate) width: u32,
     pub(crate) height: u32,
@@ -64,6 +77,8 @@ impl Outputs {
             name: None,
             x: 0,
             y: 0,
+            logical_width: 0,
+            logical_height: 0,
             width: 0,
             height: 0,
         });
@@ -115,8 +130,19 @@ impl Outputs {
         ready
     }
 
+    /// Pixels per logical unit of the most scaled output (1 when none is,
+    /// or while logical sizes are unknown): what logical positions are
+    /// multiplied by to place the monitors.
+    pub(crate) fn factor(&mut self) -> f64 {
+        self.ready()
+            .into_iter()
+            .map(|(_, o)| pixels_per_unit(o))
+            .fold(1.0, f64::max)
+    }
+
     /// The outputs as monitors; the one with the lowest id is primary.
     pub(crate) fn infos(&mut self) -> Vec<MonitorInfo> {
+        let factor = self.factor();
         let ready = self.ready();
         let first = ready.first().map(|(id, _)| *id);
         ready
@@ -124,8 +150,8 @@ impl Outputs {
             .map(|(id, o)| MonitorInfo {
                 id,
                 name: o.name.clone().unwrap_or_default(),
-                x: o.x,
-                y: o.y,
+                x: place(o.x, factor),
+                y: place(o.y, factor),
                 width: o.width,
                 height: o.height,
                 primary: Some(id) == first,
@@ -142,19 +168,36 @@ impl Outputs {
             .map(|(_, o)| o)
     }
 
-    /// The output whose area holds the desktop point (`x`, `y`), or the
-    /// nearest one.
-    pub(crate) fn at(&mut self, x: i32, y: i32) -> Option<&Output> {
-        let distance = |o: &Output| {
-            let dx = (o.x - x).max(x - (o.x + o.width as i32 - 1)).max(0);
-            let dy = (o.y - y).max(y - (o.y + o.height as i32 - 1)).max(0);
+    /// The output whose monitor holds the desktop point (`x`, `y`) of
+    /// [`Outputs::infos`]' layout, or the nearest one, with that monitor's
+    /// top left corner.
+    pub(crate) fn at(&mut self, x: i32, y: i32) -> Option<(&Output, (i32, i32))> {
+        let factor = self.factor();
+        let distance = |(o, (ox, oy)): &(&Output, (i32, i32))| {
+            let dx = (ox - x).max(x - (ox + o.width as i32 - 1)).max(0);
+            let dy = (oy - y).max(y - (oy + o.height as i32 - 1)).max(0);
             i64::from(dx) * i64::from(dx) + i64::from(dy) * i64::from(dy)
         };
         self.ready()
             .into_iter()
-            .map(|(_, o)| o)
-            .min_by_key(|o| distance(o))
+            .map(|(_, o)| (o, (place(o.x, factor), place(o.y, factor))))
+            .min_by_key(distance)
     }
+}
+
+/// Pixels per logical unit of `o` (2 at `scale 2`), 1 while unknown.
+fn pixels_per_unit(o: &Output) -> f64 {
+    if o.logical_width == 0 || o.logical_height == 0 {
+        return 1.0;
+    }
+    let across = f64::from(o.width) / f64::from(o.logical_width);
+    let down = f64::from(o.height) / f64::from(o.logical_height);
+    across.max(down)
+}
+
+/// A logical coordinate of the layout as a coordinate of the monitors'.
+fn place(logical: i32, factor: f64) -> i32 {
+    (f64::from(logical) * factor).round() as i32
 }
 
 impl Dispatch<wl_output::WlOutput, u32> for State {
@@ -202,6 +245,10 @@ impl Dispatch<zxdg_output_v1::ZxdgOutputV1, u32> for State {
             zxdg_output_v1::Event::LogicalPosition { x, y } => {
                 (out.x, out.y) = (x, y);
             }
+            zxdg_output_v1::Event::LogicalSize { width, height } => {
+                out.logical_width = u32::try_from(width).unwrap_or(0);
+                out.logical_height = u32::try_from(height).unwrap_or(0);
+            }
             // A name from the network: kept within a sane length, shown
             // escaped wherever it is logged (`MonitorInfo` names are).
             zxdg_output_v1::Event::Name { name } => {
@@ -210,5 +257,30 @@ impl Dispatch<zxdg_output_v1::ZxdgOutputV1, u32> for State {
             _ => return,
         }
         state.outputs.changed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place;
+
+    #[test]
+    fn a_scale_2_output_and_its_scale_1_neighbour_do_not_overlap() {
+        // HEADLESS-1: 1280x720 pixels at scale 2, 640x360 logical at 0;
+        // HEADLESS-2: 800x600 at scale 1, logical x 640. Factor 2.
+        let factor = 1280.0 / 640.0;
+        let first = (place(0, factor), 1280);
+        let second = place(640, factor);
+        assert!(first.0 + first.1 <= second, "{first:?} then {second}");
+        assert_eq!(second, 1280);
+    }
+
+    #[test]
+    fn an_unscaled_layout_is_placed_as_it_is() {
+        for v in [-1920, 0, 1280, 3840] {
+            assert_eq!(place(v, 1.0), v);
+        }
+        // A fractional scale (1.5) rounds to whole pixels.
+        assert_eq!(place(1281, 1.5), 1922);
     }
 }

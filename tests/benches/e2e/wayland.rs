@@ -5,9 +5,12 @@
 //! (its window on an Xvfb of its own).
 //!
 //! The scenes are drawn by a terminal (foot) in the session: `scrolling`
-//! prints a screenful of lines every 16 ms (the whole window changes at up
-//! to the compositor's 60 Hz: the animated desktop), `typing` one
-//! character every 83 ms (12 keys a second), `still` nothing.
+//! prints a screenful of lines every 16 ms (in practice the window changes
+//! about 30 times a second), `animated` a hex dump of random bytes as fast
+//! as foot takes it (it scrolls at every frame foot draws, up to the
+//! compositor's 60 Hz, and 47 columns of every row are new each time: the
+//! scene for the 60 fps target), `typing` one character every
+//! 83 ms (12 keys a second), `still` nothing.
 //!
 //! Needs root and the packages of dev.sh (sway, foot, wayvnc, TigerVNC's
 //! viewer); without them the part says why and is skipped.
@@ -29,6 +32,7 @@ use crate::scenes::VNC_VIEWER_ARGS;
 #[derive(Debug, Clone, Copy)]
 enum Scene {
     Scrolling,
+    Animated,
     Typing,
     Still,
 }
@@ -36,7 +40,8 @@ enum Scene {
 impl Scene {
     fn name(self) -> &'static str {
         match self {
-            Scene::Scrolling => "scrolling (animated)",
+            Scene::Scrolling => "scrolling",
+            Scene::Animated => "animated (60 Hz)",
             Scene::Typing => "typing",
             Scene::Still => "still",
         }
@@ -46,6 +51,7 @@ impl Scene {
     fn script(self) -> &'static str {
         match self {
             Scene::Scrolling => "i=0; while :; do i=$((i+70)); seq $i $((i+69)); sleep 0.016; done",
+            Scene::Animated => "od -x /dev/urandom",
             Scene::Typing => "while :; do printf x; sleep 0.083; done",
             Scene::Still => "echo a still terminal; sleep 3600",
         }
@@ -77,7 +83,12 @@ pub(crate) fn wayland(plan: &Plan) {
         "| scene | lookout KiB/s | wayvnc KiB/s | lookout / wayvnc | agent CPU lookout / wayvnc | updates/s lookout / wayvnc | lookout fps, p50 / p95 capture to decoded |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for scene in [Scene::Scrolling, Scene::Typing, Scene::Still] {
+    for scene in [
+        Scene::Scrolling,
+        Scene::Animated,
+        Scene::Typing,
+        Scene::Still,
+    ] {
         sway.exec(&format!("foot --title scene sh -c '{}'", scene.script()));
         assert!(
             sway.wait_window("scene", Duration::from_secs(20)),

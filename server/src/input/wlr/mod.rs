@@ -132,11 +132,14 @@ impl WlrSink {
         x: i32,
         y: i32,
     ) -> Option<(&ZwlrVirtualPointerV1, u32, u32, u32, u32)> {
-        let out = self.client.state.outputs.at(x, y)?;
+        // In the output's pixels, with its pixel size as the extent: the
+        // compositor maps that onto the output's logical area, whatever
+        // its scale.
+        let (out, (ox, oy)) = self.client.state.outputs.at(x, y)?;
         let (global, wl) = (out.global(), out.wl.clone());
         let (w, h) = (out.width.max(1), out.height.max(1));
-        let px = (x - out.x).clamp(0, w as i32 - 1) as u32;
-        let py = (y - out.y).clamp(0, h as i32 - 1) as u32;
+        let px = (x - ox).clamp(0, w as i32 - 1) as u32;
+        let py = (y - oy).clamp(0, h as i32 - 1) as u32;
         let manager = &self.pointers_manager;
         let (seat, qh) = (&self.seat, &self.client.qh);
         let pointer = self.pointers.entry(global).or_insert_with(|| {
