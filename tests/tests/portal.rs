@@ -213,3 +213,78 @@ fn the_portal_backend_without_a_session_bus_says_to_run_in_the_desktop_session()
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains("desktop session"), "{log}");
 }
+
+/// Two portal sessions, one after the other, in one process: the second
+/// must be answered as the first was (here: xdpw's failed start), not wait
+/// out its set-up time. ashpd keeps one D-Bus connection per process, read
+/// by a task on the runtime that made it; when each session had a runtime
+/// of its own, the first one's end took that reader with it and every
+/// later session waited for replies that were never read. Runs in a child
+/// process (the ignored test below), which alone gets the portal's bus.
+#[test]
+fn a_second_portal_session_in_one_process_is_answered_not_left_waiting() {
+    let sway = match Sway::start(&[(640, 480)]) {
+        Ok(sway) => sway,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let stack = match PortalStack::start(sway.socket()) {
+        Ok(stack) => stack,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("this test binary"));
+    cmd.args([
+        "portal::two_portal_sessions_in_a_row_child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+    ])
+    .envs(stack.agent_env())
+    .env("LOOKOUT_PORTAL_CHILD", "1")
+    .env_remove("DISPLAY");
+    let mut child = Running::spawn(cmd);
+    let status = child.wait_exit(Duration::from_secs(200));
+    let out = child.process_output();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{out}\nportal log:\n{}",
+        stack.log()
+    );
+    assert!(out.contains("second session answered"), "{out}");
+}
+
+/// The child of the test above: only with `LOOKOUT_PORTAL_CHILD` set.
+#[test]
+#[ignore = "run by a_second_portal_session_in_one_process_is_answered_not_left_waiting"]
+fn two_portal_sessions_in_a_row_child() {
+    use lookout_server::portal::{Portal, PortalError};
+    if std::env::var_os("LOOKOUT_PORTAL_CHILD").is_none() {
+        return;
+    }
+    // Far below the agent's 120 s, far above a slow first start (the
+    // portal may sit out a 25 s D-Bus timeout).
+    let limit = Duration::from_secs(60);
+    let describe = |r: &Result<Portal, PortalError>| match r {
+        Ok(_) => "a session".to_owned(),
+        Err(err) => err.to_string(),
+    };
+    let first = Portal::open(None, limit);
+    eprintln!("first session: {}", describe(&first));
+    assert!(
+        !matches!(first, Err(PortalError::Timeout(_))),
+        "the first session was never answered"
+    );
+    drop(first);
+    let second = Portal::open(None, limit);
+    eprintln!("second session: {}", describe(&second));
+    assert!(
+        !matches!(second, Err(PortalError::Timeout(_))),
+        "the second session was never answered"
+    );
+    eprintln!("second session answered");
+}

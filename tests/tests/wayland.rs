@@ -117,15 +117,45 @@ async fn mouse_move_lands_on_the_right_output_of_two() {
         .send(ClientMessage::SelectMonitor { id: right.id })
         .await;
     for (x, y) in [(300, 200), (650, 450)] {
-        client.send(ClientMessage::MouseMove { x, y }).await;
         let want = format!("x:{} y:{} ", 1280 + x, y);
-        let mut last = String::new();
-        let landed = wait_for(|| {
-            last = sway.xdotool(&["getmouselocation"]);
-            last.starts_with(&want)
-        });
-        assert!(landed, "wanted {want}, xdotool says {last}");
+        let (landed, last) = move_and_read_back(&mut client, &sway, (x, y), &want).await;
+        assert!(
+            landed,
+            "wanted {want}, xdotool says {last}; tree: {}; agent: {}",
+            sway.msg_retried(&["-t", "get_tree"]),
+            agent.process.stderr.text()
+        );
     }
+}
+
+/// Moves the pointer to frame pixel `at` and waits (bounded by [`SHOW`])
+/// until xdotool in Xwayland reads `want` back. xdotool sees the pointer
+/// only through Xwayland, which learns of it from the motion events sway
+/// sends while it is over an X window; on a loaded machine the first
+/// motion can arrive before Xwayland follows the window under it, and
+/// Xwayland keeps an old position. So the move is sent again, after a
+/// one-pixel nudge, until the position reads back: the last move sent is
+/// always `at`, and a wrong mapping never reads back as `want`.
+async fn move_and_read_back(
+    client: &mut Client,
+    sway: &Sway,
+    (x, y): (i32, i32),
+    want: &str,
+) -> (bool, String) {
+    let deadline = Instant::now() + SHOW;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        client.send(ClientMessage::MouseMove { x, y }).await;
+        for _ in 0..10 {
+            last = sway.xdotool(&["getmouselocation"]);
+            if last.starts_with(want) {
+                return (true, last);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        client.send(ClientMessage::MouseMove { x: x + 1, y }).await;
+    }
+    (false, last)
 }
 
 /// sway's logical x of output `name` (`swaymsg -t get_outputs`).
@@ -183,13 +213,8 @@ async fn mouse_move_lands_on_the_right_spot_of_a_scale_2_output_and_its_neighbou
         client
             .send(ClientMessage::SelectMonitor { id: monitor.id })
             .await;
-        client.send(ClientMessage::MouseMove { x, y }).await;
         let want = format!("x:{} y:{} ", want.0, want.1);
-        let mut last = String::new();
-        let landed = wait_for(|| {
-            last = sway.xdotool(&["getmouselocation"]);
-            last.starts_with(&want)
-        });
+        let (landed, last) = move_and_read_back(&mut client, &sway, (x, y), &want).await;
         assert!(
             landed,
             "{} ({x}, {y}): wanted {want}, xdotool says {last}",

@@ -1,10 +1,14 @@
 //! The desktop portals (xdg-desktop-portal): how GNOME and KDE share their
 //! screen and take input from a program that is not the compositor.
 //!
-//! One [`Portal`] is one portal session, owned by a thread of its own with
-//! a small single-threaded tokio runtime for ashpd (the capture and input
-//! factories call from plain threads, and D-Bus calls must not block the
-//! agent's executor). The session is shared by the capturer and the input
+//! One [`Portal`] is one portal session, owned by a task on the process's
+//! portal runtime: one worker thread that lives as long as the process
+//! (the capture and input factories call from plain threads, and D-Bus
+//! calls must not block the agent's executor). One runtime for every
+//! session, because ashpd keeps one D-Bus connection per process and zbus
+//! reads it from a task on the runtime that made it: a runtime per session
+//! would take the connection's reader with it when its session ended, and
+//! the next session's calls would never be answered. The session is shared by the capturer and the input
 //! sink ([`Portal::shared`]): one session is one consent dialog, and input
 //! goes to the streams the capturer shows. It ends when the last holder
 //! drops it.
@@ -18,8 +22,7 @@ pub mod token;
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -44,9 +47,11 @@ pub enum PortalError {
     /// A D-Bus or portal call failed (no session bus, no portal, a
     /// backend that refused). Not a `source`: the message holds it, and
     /// the agent prints an error's chain.
+    /// The D-Bus message comes from another program: shown escaped.
     #[error(
         "the desktop portal failed (is the agent running in the desktop session, \
-         with its DBUS_SESSION_BUS_ADDRESS?): {0}"
+         with its DBUS_SESSION_BUS_ADDRESS?): {}",
+        .0.to_string().escape_debug()
     )]
     Portal(ashpd::Error),
     /// The user refused to share the screen in the portal's dialog.
@@ -149,7 +154,8 @@ pub struct Portal {
     /// any more, the next user opens a new session.
     ended: AtomicBool,
     requests: Option<mpsc::Sender<Request>>,
-    thread: Option<JoinHandle<()>>,
+    /// Told when the session's task has closed the session.
+    closed: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl std::fmt::Debug for Request {
@@ -201,20 +207,11 @@ impl Portal {
     pub fn open(store: Option<TokenStore>, timeout: Duration) -> Result<Self, PortalError> {
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let (tx, rx) = mpsc::channel(REQUESTS);
-        let thread = std::thread::Builder::new()
-            .name("lookout-portal".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(runtime) => runtime.block_on(run(store, timeout, ready_tx, rx)),
-                    Err(err) => {
-                        let _ = ready_tx.send(Err(PortalError::Thread(err)));
-                    }
-                }
-            })
-            .map_err(PortalError::Thread)?;
+        let (closed_tx, closed) = std::sync::mpsc::sync_channel(1);
+        runtime()?.spawn(async move {
+            run(store, timeout, ready_tx, rx).await;
+            let _ = closed_tx.send(());
+        });
         match ready_rx.recv() {
             Ok(Ok((streams, pipewire, takes_input))) => Ok(Self {
                 streams,
@@ -222,16 +219,10 @@ impl Portal {
                 takes_input,
                 ended: AtomicBool::new(false),
                 requests: Some(tx),
-                thread: Some(thread),
+                closed: Mutex::new(Some(closed)),
             }),
-            Ok(Err(err)) => {
-                let _ = thread.join();
-                Err(err)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(PortalError::Ended)
-            }
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(PortalError::Ended),
         }
     }
 
@@ -277,12 +268,31 @@ impl Portal {
 
 impl Drop for Portal {
     fn drop(&mut self) {
-        // The thread closes the session when its queue ends.
+        // The task closes the session when its queue ends (within
+        // CALL_TIMEOUT).
         self.requests.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let closed = self.closed.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(closed) = closed.take() {
+            let _ = closed.recv_timeout(CALL_TIMEOUT * 2);
         }
     }
+}
+
+/// The process's portal runtime, started on first use.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, PortalError> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("lookout-portal")
+                .enable_all()
+                .build()
+                .map_err(|err| tracing::warn!(error = %err, "cannot start the portal runtime"))
+                .ok()
+        })
+        .as_ref()
+        .ok_or_else(|| PortalError::Thread(std::io::Error::other("no portal runtime")))
 }
 
 type Ready = Result<(Vec<PortalStream>, OwnedFd, bool), PortalError>;

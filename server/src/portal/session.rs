@@ -31,6 +31,10 @@ pub(super) enum Held {
     Remote {
         proxy: RemoteDesktop,
         session: Session<RemoteDesktop>,
+        /// Both the keyboard and the pointer were granted (the user may
+        /// switch remote control off in the dialog, and a restored
+        /// session may come back with fewer devices).
+        granted: bool,
     },
     Cast {
         session: Session<Screencast>,
@@ -40,7 +44,7 @@ pub(super) enum Held {
 impl Held {
     /// Whether input can be sent.
     pub(super) fn takes_input(&self) -> bool {
-        matches!(self, Held::Remote { .. })
+        matches!(self, Held::Remote { granted: true, .. })
     }
 
     /// Closes the session (the portal also does when our D-Bus
@@ -57,7 +61,7 @@ impl Held {
 
     /// Sends one input event to the portal.
     pub(super) async fn send(&self, event: InputEvent) -> Result<(), PortalError> {
-        let Held::Remote { proxy, session } = self else {
+        let Held::Remote { proxy, session, .. } = self else {
             return Err(PortalError::ViewOnly);
         };
         let state = |pressed| {
@@ -140,6 +144,14 @@ async fn open_remote(
         .map_err(start_failed)?;
     let streams = streams(started.streams())?;
     let restore_token = started.restore_token().map(str::to_owned);
+    let devices = started.devices();
+    let granted = devices.contains(DeviceType::Keyboard | DeviceType::Pointer);
+    if !granted {
+        tracing::warn!(
+            ?devices,
+            "portal: remote control was not granted (keyboard and pointer); viewers can watch but not control"
+        );
+    }
     let pipewire = cast
         .open_pipe_wire_remote(&session, Default::default())
         .await?;
@@ -150,6 +162,7 @@ async fn open_remote(
         held: Held::Remote {
             proxy: remote,
             session,
+            granted,
         },
     })
 }

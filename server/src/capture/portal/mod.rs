@@ -43,7 +43,8 @@ pub enum PortalCaptureError {
 /// Captures the monitors a portal session shares.
 #[derive(Debug)]
 pub struct PortalCapturer {
-    // Dropped after the streams, which use its PipeWire remote.
+    // The PipeWire thread, on the portal's remote: its streams end when
+    // it is dropped.
     pipewire: stream::PipeWireThread,
     streams: Vec<PortalStream>,
     monitors: Vec<MonitorInfo>,

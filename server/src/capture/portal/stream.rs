@@ -22,7 +22,9 @@ use spa::pod::Pod;
 use super::frame::{self, BufferLayout, SourceFormat};
 use super::params::{buffers, enum_format, meta, serialize, source_format};
 use crate::capture::CapturedImage;
+// The same bound as the wlroots backend's: a picture side nobody has.
 use crate::regions::Rect;
+use crate::wayland::screencopy::MAX_SIDE;
 
 /// Where the PipeWire streams are.
 #[derive(Debug)]
@@ -130,6 +132,10 @@ struct Negotiated {
 struct StreamState {
     slot: Arc<Slot>,
     negotiated: Option<Negotiated>,
+    /// A buffer was passed over (an older one dequeued with a newer, or
+    /// one that could not be read): its damage is unknown, so the next
+    /// picture is copied whole and reported as all changed.
+    damage_lost: bool,
 }
 
 fn run(
@@ -170,6 +176,7 @@ fn run(
         let state = StreamState {
             slot: Arc::clone(slot),
             negotiated: None,
+            damage_lost: false,
         };
         let listener = stream
             .add_local_listener_with_user_data(state)
@@ -227,10 +234,17 @@ fn param_changed(
         ));
         return;
     };
+    let (width, height) = (info.size().width, info.size().height);
+    if !(1..=MAX_SIDE).contains(&width) || !(1..=MAX_SIDE).contains(&height) {
+        state.slot.end(format!(
+            "PipeWire offered a {width}x{height} picture (at most {MAX_SIDE} a side)"
+        ));
+        return;
+    }
     state.negotiated = Some(Negotiated {
         format,
-        width: info.size().width,
-        height: info.size().height,
+        width,
+        height,
     });
     let pods: Result<Vec<Vec<u8>>, _> = [
         buffers(),
@@ -250,11 +264,13 @@ fn param_changed(
 /// A frame arrived: keep the newest, copy it, requeue the rest.
 fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
     let mut newest = None;
+    let mut passed_over = false;
     // Bounded by the stream's buffer count; older ones are requeued as
-    // they are dropped.
+    // they are dropped, their damage unread.
     while let Some(buffer) = stream.dequeue_buffer() {
-        newest = Some(buffer);
+        passed_over |= newest.replace(buffer).is_some();
     }
+    state.damage_lost |= passed_over;
     let (Some(mut buffer), Some(negotiated)) = (newest, state.negotiated.as_ref()) else {
         return;
     };
@@ -283,6 +299,7 @@ fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
         .unwrap_or_default();
     let datas = buffer.datas_mut();
     let Some(data) = datas.first_mut() else {
+        state.damage_lost = true;
         return;
     };
     let chunk = data.chunk();
@@ -297,14 +314,17 @@ fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
         height: negotiated.height,
     };
     let format = negotiated.format;
-    let Some(bytes) = data.data() else { return };
+    let Some(bytes) = data.data() else {
+        state.damage_lost = true;
+        return;
+    };
     let visible = frame::visible(crop, layout.width, layout.height);
     let mut latest = state.slot.latest.lock().unwrap_or_else(|e| e.into_inner());
     let previous = latest.image.take();
     let same_size = previous.as_ref().is_some_and(|p| {
         (p.width, p.height, p.order) == (visible.width, visible.height, format.order())
     });
-    let hint = frame::damage(&damage, visible).filter(|_| same_size);
+    let hint = frame::damage(&damage, visible).filter(|_| same_size && !state.damage_lost);
     match frame::copy(bytes, layout, format, visible, hint.as_deref(), previous) {
         Ok(image) => {
             latest.image = Some(image);
@@ -315,6 +335,7 @@ fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
             };
             latest.changed = frame::accumulate(since, hint);
             latest.fresh = true;
+            state.damage_lost = false;
             state.slot.arrived.notify_all();
         }
         Err(err) => tracing::debug!(error = %err, "PipeWire: skipped a malformed buffer"),
