@@ -169,6 +169,11 @@ pub(crate) async fn serve(
     let Some((ws, asked)) = ws else {
         return;
     };
+    // Displaced between answering the upgrade and being marked upgraded:
+    // its place is gone, so it may not become a viewer on it.
+    if place.evicted.is_cancelled() {
+        return tracing::debug!(%peer, "HTTP connection displaced while it upgraded");
+    }
     let deadline = asked + shared.timeouts.handshake;
     let ws = match tokio::time::timeout_at(deadline, ws).await {
         Ok(Ok(ws)) => ws,

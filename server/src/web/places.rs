@@ -2,9 +2,11 @@
 //! and a smaller one per address (a browser opens at most six connections
 //! to one host).
 //!
-//! When the table (or an address's share) is full, a new connection
-//! displaces the connection that has been idle longest: one that has not
-//! upgraded to a WebSocket, whose last request is the oldest. Holding
+//! When an address's share is full, a new connection from it displaces
+//! its connection idle longest (not upgraded to a WebSocket, the oldest
+//! last request); when the whole table is full, the idlest connection of
+//! the address that holds the most places goes, so that many addresses
+//! opening fresh connections displace their own and not a browser's. Holding
 //! silent connections open therefore keeps nobody out for long: a
 //! browser's fresh connection outranks them, as in the native pending
 //! table (`session/pending.rs`). Upgraded connections are never displaced
@@ -74,7 +76,10 @@ impl HttpPlaces {
         if mine >= MAX_HTTP_PER_ADDRESS {
             table.evict_idlest(|e| e.address == address)?;
         } else if table.entries.len() >= self.max {
-            table.evict_idlest(|_| true)?;
+            // From the address holding the most: many addresses opening
+            // fresh connections displace their own, not a browser's.
+            let crowded = table.most_crowded()?;
+            table.evict_idlest(|e| e.address == crowded)?;
         }
         let id = table.next;
         table.next += 1;
@@ -101,6 +106,20 @@ impl HttpPlaces {
 }
 
 impl Table {
+    /// The address with the most displaceable entries (of two with as
+    /// many, the one whose idlest is older).
+    fn most_crowded(&self) -> Option<IpAddr> {
+        let mut held: HashMap<IpAddr, (usize, (Instant, u64))> = HashMap::new();
+        for (&id, e) in self.entries.iter().filter(|(_, e)| !e.upgraded) {
+            let (count, idlest) = held.entry(e.address).or_insert((0, (e.active, id)));
+            *count += 1;
+            *idlest = (*idlest).min((e.active, id));
+        }
+        held.into_iter()
+            .max_by_key(|(_, (count, idlest))| (*count, std::cmp::Reverse(*idlest)))
+            .map(|(address, _)| address)
+    }
+
     /// Removes the entry idle longest among those `which` picks, and tells
     /// its connection; `None` if there is none to displace.
     fn evict_idlest(&mut self, which: impl Fn(&Entry) -> bool) -> Option<()> {
@@ -208,5 +227,32 @@ mod tests {
         ws.iter().for_each(HttpPlace::upgraded);
         assert!(places.take("192.0.2.7".parse().unwrap(), t0).is_none());
         assert!(ws.iter().all(|p| !p.evicted.is_cancelled()));
+    }
+
+    /// Four addresses (four IPv6 /64s) holding every place and opening
+    /// ever fresher connections: they displace their own. (Only an
+    /// attacker with about as many addresses as there are places could
+    /// bring every address down to one place, where age decides again.)
+    #[test]
+    fn a_few_addresses_opening_fresh_connections_displace_their_own_not_a_browser() {
+        let places = HttpPlaces::new(32);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let attacker = |i: u64| IpAddr::from([10, 0, 0, (i % 4) as u8]);
+        let mut held: Vec<HttpPlace> = (0..32)
+            .map(|i| places.take(attacker(i), at(i)).unwrap())
+            .collect();
+        let browser = places
+            .take("192.0.2.7".parse().unwrap(), at(100))
+            .expect("a place for the browser");
+        for i in 0..200 {
+            held.push(places.take(attacker(i), at(200 + i)).expect("a place"));
+            assert!(
+                !browser.evicted.is_cancelled(),
+                "the browser was displaced at {i}"
+            );
+        }
+        held.retain(|p| !p.evicted.is_cancelled());
+        assert_eq!(held.len() + 1, places.lock().entries.len());
     }
 }

@@ -41,7 +41,7 @@ let reconnectTimer = null;
 let localViewOnly = false;
 let paused = false;
 let monitors = [];
-let blockedUntil = 0; // Date.now() when this address may sign in again
+let blockedUntil = 0; // performance.now() (monotonic) when this address may sign in again
 let blockTimer = null;
 const MAX_BLOCK_MS = 24 * 3600 * 1000;
 

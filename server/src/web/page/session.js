@@ -49,12 +49,12 @@ function connect() {
   session = {
     socket, pictured: false,
     authed: false, refused: null, pending: null, queue: [], decoding: false,
-    lastRx: Date.now(), pingId: 0, timer: null, settings: null,
+    lastRx: performance.now(), pingId: 0, timer: null, settings: null,
   };
   const s = session;
   socket.onmessage = (ev) => {
     if (ws !== socket) return;
-    s.lastRx = Date.now();
+    s.lastRx = performance.now();
     stats.bytes += ev.data.byteLength;
     let f;
     try {
@@ -99,8 +99,8 @@ function connect() {
     backoffMs = Math.min(backoffMs * 2, 8000);
   };
   s.timer = setInterval(() => {
-    if (Date.now() - s.lastRx > DEAD_AFTER_MS) socket.close();
-    else send({ type: 'ping', id: ++s.pingId }, s);
+    if (performance.now() - s.lastRx > DEAD_AFTER_MS) socket.close();
+    else if (s.authed) send({ type: 'ping', id: ++s.pingId }, s);
   }, PING_EVERY_MS);
 }
 
@@ -152,7 +152,7 @@ function onError(s, msg) {
   }
   const retryMs = Number(msg.retry_after_ms);
   if (Number.isFinite(retryMs) && retryMs > 0) {
-    blockedUntil = Date.now() + Math.min(retryMs, MAX_BLOCK_MS);
+    blockedUntil = performance.now() + Math.min(retryMs, MAX_BLOCK_MS);
     s.refused = s.refused || { text, keepToken: false };
   } else if (msg.code === 'busy' || msg.code === 'protocol') {
     s.refused = s.authed ? null : { text, keepToken: false };

@@ -21,7 +21,7 @@ async function proof(challengeHex) {
 // keeps the block's end it was told, counts it down and keeps sign-in
 // off until then.
 function blockLeftS() {
-  return Math.ceil((blockedUntil - Date.now()) / 1000);
+  return Math.ceil((blockedUntil - performance.now()) / 1000);
 }
 
 function showBlock() {
