@@ -125,6 +125,19 @@ fn a_pipewire_daemon_that_dies_is_reported_as_the_display_gone_not_a_hang() {
     drop(source);
 }
 
+/// Headless sway with the portal stack beside it (bus, pipewire,
+/// wireplumber, xdg-desktop-portal-wlr), or `None` (said why) where they
+/// cannot run.
+fn sway_and_portal() -> Option<(Sway, PortalStack)> {
+    let sway = Sway::start(&[(640, 480)])
+        .map_err(|why| eprintln!("skipped: {why}"))
+        .ok()?;
+    let stack = PortalStack::start(sway.socket())
+        .map_err(|why| eprintln!("skipped: {why}"))
+        .ok()?;
+    Some((sway, stack))
+}
+
 /// The agent with `--capture portal` against xdg-desktop-portal-wlr on
 /// headless sway. The session is made and its source chosen (no dialog:
 /// chooser `none`); RemoteDesktop is missing, so the agent says it runs
@@ -134,19 +147,8 @@ fn a_pipewire_daemon_that_dies_is_reported_as_the_display_gone_not_a_hang() {
 /// agent runs and says it captures through the portal.
 #[test]
 fn a_portal_session_on_xdpw_is_set_up_and_a_failed_start_is_a_clear_error_not_a_hang() {
-    let sway = match Sway::start(&[(640, 480)]) {
-        Ok(sway) => sway,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
-    let stack = match PortalStack::start(sway.socket()) {
-        Ok(stack) => stack,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some((_sway, stack)) = sway_and_portal() else {
+        return;
     };
     // A restore token from an earlier start, where the agent keeps it: it
     // is read and handed to the portal (which ignores one it never made).
@@ -223,19 +225,8 @@ fn the_portal_backend_without_a_session_bus_says_to_run_in_the_desktop_session()
 /// process (the ignored test below), which alone gets the portal's bus.
 #[test]
 fn a_second_portal_session_in_one_process_is_answered_not_left_waiting() {
-    let sway = match Sway::start(&[(640, 480)]) {
-        Ok(sway) => sway,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
-    let stack = match PortalStack::start(sway.socket()) {
-        Ok(stack) => stack,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some((_sway, stack)) = sway_and_portal() else {
+        return;
     };
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("this test binary"));
     cmd.args([
