@@ -466,8 +466,11 @@ async fn an_output_added_while_streaming_is_announced_and_ids_stay() {
     assert!(!second.primary);
     let kept = monitors.iter().find(|m| m.name == "HEADLESS-1").unwrap();
     assert_eq!((kept.id, kept.primary), (first.id, true));
-    // Removal is not tested: sway 1.7 has no `unplug`, and `disable`
-    // keeps the output's global (README, Wayland).
+    // Removal is not tested: sway 1.7 has no `unplug`; `disable` keeps
+    // the output's global, its wlr-output-management head says every
+    // headless output is disabled from the start and sends nothing on
+    // `disable`, and a copy of a disabled output still succeeds, so
+    // nothing a client sees changes (README, Wayland).
 }
 
 #[tokio::test]
@@ -630,5 +633,88 @@ async fn a_redrawn_wayland_window_sends_only_the_tiles_that_changed_not_the_dama
             .sum();
         // A glyph touches at most 2x2 tiles.
         assert!(area <= 4 * tile, "an update of {rects:?} for one glyph");
+    }
+}
+
+/// A rotated output (`transform 90`) is shown upright, as its user sees
+/// it: the monitor is as tall as the mode is wide, and the frame matches
+/// grim's screenshot of it, the first (a whole copy) and one after a
+/// change (the damage box's rows, turned).
+#[tokio::test]
+async fn a_rotated_output_is_sent_upright_and_matches_grim() {
+    let Some(sway) = sway(&[(1280, 720)]) else {
+        return;
+    };
+    sway.msg_retried(&["output", "HEADLESS-1", "transform", "90"]);
+    let flag = sway.scratch().join("more");
+    // A listing in the top left corner, then more once the flag exists:
+    // a picture turned the wrong way differs from grim's everywhere.
+    sway.exec(&format!(
+        "foot --title listing sh -c 'ls -la /usr/bin | head -30; while [ ! -e {0} ]; do sleep 0.05; done; ls -la /usr/lib | head -20; sleep 600'",
+        flag.display()
+    ));
+    assert!(sway.wait_window("listing", SHOW), "{}", sway.log());
+    std::thread::sleep(Duration::from_millis(500));
+    let agent = agent(&sway, &["--quality", "95"]);
+    let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+    let ServerMessage::Welcome { monitors, .. } = welcome else {
+        unreachable!()
+    };
+    assert_eq!((monitors[0].width, monitors[0].height), (720, 1280));
+    client.send(ClientMessage::start_monitor()).await;
+    let (_, jpeg) = client.image().await;
+    let diff = mean_abs_diff(&decode(&jpeg), &sway.grim("HEADLESS-1"));
+    assert!(diff < 4.0, "the first frame differs from grim's: {diff:.2}");
+
+    // After the change: frames until one matches (bounded), each a full
+    // frame built from the damage copy.
+    std::fs::write(&flag, "").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let reference = sway.grim("HEADLESS-1");
+    let mut best = f64::MAX;
+    for _ in 0..60 {
+        let (_, jpeg) = client.image().await;
+        best = best.min(mean_abs_diff(&decode(&jpeg), &reference));
+        if best < 4.0 {
+            break;
+        }
+    }
+    assert!(
+        best < 4.0,
+        "after a change the frame differs from grim's: {best:.2}"
+    );
+}
+
+/// On a rotated or mirrored output the pointer lands where the viewer
+/// points in the upright picture (Xwayland reads it back in layout units,
+/// scale 1), for quarter and half turns and a mirrored quarter turn.
+#[tokio::test]
+async fn mouse_move_lands_on_the_right_spot_of_a_rotated_output() {
+    let Some(sway) = sway(&[(1280, 720)]) else {
+        return;
+    };
+    sway.exec("xterm -T rotated -e sleep 600");
+    assert!(sway.wait_window("rotated", SHOW), "{}", sway.log());
+    let agent = agent(&sway, &[]);
+    let (mut client, _) = Client::welcome(agent.endpoint(), TOKEN).await;
+    // Points that a wrong turn would put elsewhere (or clamp).
+    let portrait = [(600, 1100), (100, 200)];
+    let landscape = [(1100, 600), (200, 100)];
+    for (transform, points) in [
+        ("90", portrait),
+        ("180", landscape),
+        ("270", portrait),
+        ("flipped-90", portrait),
+    ] {
+        sway.msg_retried(&["output", "HEADLESS-1", "transform", transform]);
+        for (x, y) in points {
+            let want = format!("x:{x} y:{y} ");
+            let (landed, last) = move_and_read_back(&mut client, &sway, (x, y), &want).await;
+            assert!(
+                landed,
+                "transform {transform}, ({x}, {y}): xdotool says {last}; agent: {}",
+                agent.process.stderr.text()
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@
 
 pub(crate) mod outputs;
 pub(crate) mod screencopy;
+pub(crate) mod transform;
 
 use std::time::{Duration, Instant};
 

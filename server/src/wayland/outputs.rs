@@ -12,7 +12,8 @@
 //! factor`]): with every output at scale 1 that is the layout as it is,
 //! and otherwise no two monitors overlap (each one's pixel size is at most
 //! its logical size times that factor), so a desktop point names one
-//! output and the pointer goes there.
+//! output and the pointer goes there. A rotated output's size is its
+//! upright one ([`super::transform`]).
 
 use std::collections::HashMap;
 
@@ -22,6 +23,7 @@ use wayland_client::{Connection, Dispatch, Proxy as _, QueueHandle};
 use wayland_protocols::xdg::xdg_output::zv1::client::{zxdg_output_manager_v1, zxdg_output_v1};
 
 use super::State;
+use super::transform::Transform;
 
 /// What is known of one output.
 #[derive(Debug)]
@@ -37,9 +39,14 @@ pub(crate) struct Output {
     /// Size in the layout (xdg-output's logical size); 0 while unknown.
     logical_width: u32,
     logical_height: u32,
-    /// Size in pixels (the current mode).
+    /// Size in pixels, upright ([`Transform::upright_size`] of the current
+    /// mode): what a viewer sees and the pointer's extent.
     pub(crate) width: u32,
     pub(crate) height: u32,
+    /// The current mode's size, as the compositor's buffers have it.
+    mode: (u32, u32),
+    /// How the output's buffers are turned from the upright picture.
+    pub(crate) transform: Transform,
 }
 
 /// The outputs, in the order they were bound.
@@ -55,6 +62,11 @@ impl Output {
     /// The registry's name of its global: stable while it exists.
     pub(crate) fn global(&self) -> u32 {
         self.global
+    }
+
+    /// The upright size from the mode and the transform.
+    fn set_size(&mut self) {
+        (self.width, self.height) = self.transform.upright_size(self.mode.0, self.mode.1);
     }
 }
 
@@ -81,6 +93,8 @@ impl Outputs {
             logical_height: 0,
             width: 0,
             height: 0,
+            mode: (0, 0),
+            transform: Transform::default(),
         });
         self.changed = true;
     }
@@ -212,20 +226,32 @@ impl Dispatch<wl_output::WlOutput, u32> for State {
         let Some(out) = state.outputs.by_global(*global) else {
             return;
         };
-        if let wl_output::Event::Mode {
-            flags,
-            width,
-            height,
-            ..
-        } = event
-            && flags
+        match event {
+            wl_output::Event::Mode {
+                flags,
+                width,
+                height,
+                ..
+            } if flags
                 .into_result()
-                .is_ok_and(|f| f.contains(wl_output::Mode::Current))
-        {
-            out.width = u32::try_from(width).unwrap_or(0);
-            out.height = u32::try_from(height).unwrap_or(0);
-            state.outputs.changed = true;
+                .is_ok_and(|f| f.contains(wl_output::Mode::Current)) =>
+            {
+                // From the compositor: an absurd size is no size.
+                let side = |v: i32| {
+                    u32::try_from(v)
+                        .ok()
+                        .filter(|v| *v <= super::screencopy::MAX_SIDE)
+                        .unwrap_or(0)
+                };
+                out.mode = (side(width), side(height));
+            }
+            wl_output::Event::Geometry { transform, .. } => {
+                out.transform = Transform::from(transform);
+            }
+            _ => return,
         }
+        out.set_size();
+        state.outputs.changed = true;
     }
 }
 

@@ -20,6 +20,7 @@ use lookout_protocol::MonitorInfo;
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
 
 use super::{CaptureError, Captured, CapturedImage, Capturer};
+use crate::regions::Rect;
 use crate::wayland::screencopy::{CopyMode, Phase};
 use crate::wayland::{Client, WlrError};
 
@@ -119,19 +120,29 @@ impl WlrCapturer {
         if !done {
             return Err(WlrError::Timeout(WHOLE_COPY).into());
         }
-        let image = self.read(id, canvas, None)?;
+        let (image, _) = self.read(id, canvas, None)?;
         Ok(Captured {
             image,
             changed: None,
         })
     }
 
+    /// The finished copy of monitor `id` upright, read into `canvas` (only
+    /// the rows of the damage box `only`, when given), with that box
+    /// upright.
     fn read(
-        &self,
+        &mut self,
         id: u32,
         canvas: Option<CapturedImage>,
-        only: Option<crate::regions::Rect>,
-    ) -> Result<CapturedImage, CaptureError> {
+        only: Option<Rect>,
+    ) -> Result<(CapturedImage, Option<Rect>), CaptureError> {
+        let transform = self
+            .client
+            .state
+            .outputs
+            .output(id)
+            .map(|o| o.transform)
+            .unwrap_or_default();
         let slot = self
             .client
             .state
@@ -142,7 +153,11 @@ impl WlrCapturer {
             return Err(WlrError::CopyFailed(id).into());
         }
         let buffer = slot.buffer.as_ref().ok_or(WlrError::Format(id))?;
-        read::image(buffer, slot.y_invert, canvas, only).map_err(|e| WlrError::Memory(e).into())
+        let (width, height) = (buffer.layout.width, buffer.layout.height);
+        let image = read::image(buffer, slot.y_invert, transform, canvas, only)
+            .map_err(WlrError::Memory)?;
+        let only = only.map(|rect| transform.rect_to_upright(rect, width, height));
+        Ok((image, only))
     }
 }
 
@@ -184,7 +199,7 @@ impl Capturer for WlrCapturer {
                 let slot = self.client.state.frames.slot(id);
                 let damage = slot.and_then(|s| s.damage);
                 let size = (previous.width, previous.height);
-                let image = self.read(id, Some(previous), damage)?;
+                let (image, damage) = self.read(id, Some(previous), damage)?;
                 let changed = match damage {
                     Some(rect) if (image.width, image.height) == size => {
                         Some(vec![rect.clip(image.width, image.height)])

@@ -134,12 +134,13 @@ impl WlrSink {
     ) -> Option<(&ZwlrVirtualPointerV1, u32, u32, u32, u32)> {
         // In the output's pixels, with its pixel size as the extent: the
         // compositor maps that onto the output's logical area, whatever
-        // its scale.
+        // its scale; on a turned output, turned as it expects.
         let (out, (ox, oy)) = self.client.state.outputs.at(x, y)?;
         let (global, wl) = (out.global(), out.wl.clone());
         let (w, h) = (out.width.max(1), out.height.max(1));
         let px = (x - ox).clamp(0, w as i32 - 1) as u32;
         let py = (y - oy).clamp(0, h as i32 - 1) as u32;
+        let (px, py, w, h) = out.transform.pointer(px, py, w, h);
         let manager = &self.pointers_manager;
         let (seat, qh) = (&self.seat, &self.client.qh);
         let pointer = self.pointers.entry(global).or_insert_with(|| {
