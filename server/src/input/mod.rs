@@ -13,6 +13,7 @@
 //! when the queue is full, from any thread, and also when the session task
 //! panics or is dropped.
 
+mod choose;
 mod enigo_sink;
 mod injector;
 #[cfg(target_os = "linux")]
@@ -21,6 +22,8 @@ mod recording;
 #[cfg(target_os = "linux")]
 mod wlr;
 
+pub use choose::desktop_input;
+pub(crate) use choose::explain as explain_no_input;
 pub use enigo_sink::EnigoSink;
 #[cfg(target_os = "linux")]
 pub use portal::PortalSink;
@@ -112,43 +115,6 @@ pub trait InputSink {
 /// when the old one has kept failing (its display went away).
 pub type InputSinkFactory =
     Box<dyn FnMut() -> Result<Box<dyn InputSink>, InputError> + Send + 'static>;
-
-/// The input sink factory for the real desktop, following the capture
-/// `backend`: the wlroots virtual devices with `wlr`, and with `auto` in a
-/// Wayland session whose compositor offers them; enigo (X11) otherwise.
-pub fn desktop_input(backend: crate::capture::CaptureBackend) -> InputSinkFactory {
-    use crate::capture::CaptureBackend;
-    Box::new(move || {
-        // The portal session is the capturer's (opened first, also when
-        // `auto` chose it): input goes there, or nowhere (view only) when
-        // it takes none.
-        #[cfg(target_os = "linux")]
-        if backend == CaptureBackend::Portal
-            || (backend == CaptureBackend::Auto && crate::portal::Portal::existing().is_some())
-        {
-            let sink = PortalSink::new()?;
-            tracing::info!("input: RemoteDesktop portal");
-            return Ok(Box::new(sink) as Box<dyn InputSink>);
-        }
-        #[cfg(target_os = "linux")]
-        if matches!(backend, CaptureBackend::Wlr | CaptureBackend::Auto) && WlrSink::available() {
-            match WlrSink::new() {
-                Ok(sink) => {
-                    tracing::info!("input: wlroots virtual pointer and keyboard");
-                    return Ok(Box::new(sink) as Box<dyn InputSink>);
-                }
-                Err(err) if backend == CaptureBackend::Wlr => return Err(err),
-                Err(err) => {
-                    let error = &err as &dyn std::error::Error;
-                    tracing::info!(error, "no wlroots input here; trying enigo");
-                }
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = backend;
-        Ok(Box::new(EnigoSink::new()?) as Box<dyn InputSink>)
-    })
-}
 
 /// Identifies one viewer session to the input thread.
 pub type ViewerId = u64;

@@ -15,6 +15,9 @@ use ashpd::desktop::screencast::{
 };
 use ashpd::desktop::{PersistMode, Session};
 
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+
 use super::{InputEvent, PortalError, PortalStream};
 
 /// An open portal session: what it shares, and the D-Bus side kept alive
@@ -57,6 +60,27 @@ impl Held {
         if let Err(err) = closed {
             tracing::debug!(error = %err, "closing the portal session");
         }
+    }
+
+    /// The session's `Closed` signal (the user stopped sharing from the
+    /// desktop, or the compositor ended the cast), one item per signal;
+    /// the stream ends with the D-Bus connection. Never ends nor yields
+    /// where the signal cannot be subscribed to (said at debug level).
+    pub(super) async fn closed(&self) -> BoxStream<'_, ()> {
+        let signals = match self {
+            Held::Remote { session, .. } => session
+                .receive_closed()
+                .await
+                .map(|s| s.map(|_| ()).boxed()),
+            Held::Cast { session } => session
+                .receive_closed()
+                .await
+                .map(|s| s.map(|_| ()).boxed()),
+        };
+        signals.unwrap_or_else(|err| {
+            tracing::debug!(error = %err, "portal: cannot watch the session's Closed signal");
+            futures_util::stream::pending().boxed()
+        })
     }
 
     /// Sends one input event to the portal.

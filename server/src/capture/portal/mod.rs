@@ -102,8 +102,20 @@ impl PortalCapturer {
             .ok_or(CaptureError::NoSuchMonitor(id))
     }
 
+    /// The session was closed from the desktop: what the streams still
+    /// hold is no longer the screen.
+    fn session_ended(&self) -> Result<(), CaptureError> {
+        match &self.portal {
+            Some(portal) if portal.is_ended() => {
+                Err(PortalCaptureError::Portal(PortalError::Ended).into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Waits (bounded) until monitor `id` has a frame.
     fn wait_first(&self, id: u32) -> Result<(), CaptureError> {
+        self.session_ended()?;
         let slot = self.slot(id)?;
         let deadline = Instant::now() + FIRST_FRAME;
         let mut latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
@@ -213,10 +225,11 @@ impl Capturer for PortalCapturer {
     }
 
     fn unchanged(&mut self, id: u32) -> bool {
-        self.slot(id).is_ok_and(|slot| {
-            let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
-            latest.image.is_some() && !latest.fresh && latest.ended.is_none()
-        })
+        self.session_ended().is_ok()
+            && self.slot(id).is_ok_and(|slot| {
+                let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
+                latest.image.is_some() && !latest.fresh && latest.ended.is_none()
+            })
     }
 }
 

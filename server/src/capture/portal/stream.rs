@@ -171,6 +171,11 @@ fn run(
                 *pw::keys::MEDIA_TYPE => "Video",
                 *pw::keys::MEDIA_CATEGORY => "Capture",
                 *pw::keys::MEDIA_ROLE => "Screen",
+                // When the cast stops, the session manager destroys this
+                // stream (it becomes unconnected: ended) instead of leaving
+                // it paused on a frozen picture, or linking it to another
+                // source.
+                *pw::keys::NODE_DONT_RECONNECT => "true",
             },
         )?;
         let state = StreamState {
@@ -181,10 +186,8 @@ fn run(
         let listener = stream
             .add_local_listener_with_user_data(state)
             .state_changed(|_, state, _, new| {
-                if let pw::stream::StreamState::Error(why) = new {
-                    state
-                        .slot
-                        .end(format!("PipeWire stream failed: {}", why.escape_debug()));
+                if let Some(why) = ended(&new) {
+                    state.slot.end(why);
                 }
             })
             .param_changed(param_changed)
@@ -209,6 +212,21 @@ fn run(
     let _ = ready.send(Ok(()));
     mainloop.run();
     Ok(())
+}
+
+/// Why a stream in state `new` has ended, if it has: failed, or
+/// disconnected (its source went: a cast stopped from the desktop, whose
+/// stream may otherwise only pause and show its last picture for ever).
+fn ended(new: &pw::stream::StreamState) -> Option<String> {
+    match new {
+        pw::stream::StreamState::Error(why) => {
+            Some(format!("PipeWire stream failed: {}", why.escape_debug()))
+        }
+        pw::stream::StreamState::Unconnected => {
+            Some("the PipeWire stream was disconnected (the cast stopped)".into())
+        }
+        _ => None,
+    }
 }
 
 /// The format was chosen: remember it, and ask for buffers in memory we
