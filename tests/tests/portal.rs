@@ -21,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn capturer(pipewire: &PipeWire, source: &VideoSource) -> PortalCapturer {
     let stream = PortalStream {
         node: source.node(),
-        position: (100, 50),
+        position: Some((100, 50)),
         size: None,
     };
     let fd = pipewire.connect().expect("a connection");

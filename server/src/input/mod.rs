@@ -109,6 +109,11 @@ pub enum InputError {
 pub trait InputSink {
     /// Carries out one action.
     fn apply(&mut self, action: &InputAction) -> Result<(), InputError>;
+
+    /// Releases what the sink itself holds beyond the viewers' tracked
+    /// buttons and keys (a typed key whose release failed); called when a
+    /// viewer leaves. Nothing by default.
+    fn release_held(&mut self) {}
 }
 
 /// Builds the input sink on the input thread: once at start, and again
@@ -293,7 +298,10 @@ fn run(
                 track(&mut held, viewer, &action);
                 sink.apply(&action, Instant::now());
             }
-            Command::ReleaseAll(viewer) => release(&mut sink, held.remove(&viewer)),
+            Command::ReleaseAll(viewer) => {
+                release(&mut sink, held.remove(&viewer));
+                sink.release_held();
+            }
             Command::Shutdown => break,
         }
     }

@@ -18,6 +18,7 @@
 //! answers the dialog once.
 
 mod consent;
+mod layout;
 mod session;
 mod task;
 pub mod token;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+pub use layout::{Placed, place};
 pub use token::TokenStore;
 
 /// How long the session set-up may take, the consent dialog included: a
@@ -100,8 +102,8 @@ impl From<ashpd::Error> for PortalError {
 pub struct PortalStream {
     /// The PipeWire node to connect to.
     pub node: u32,
-    /// Its top-left corner in the desktop (0, 0 when the portal says not).
-    pub position: (i32, i32),
+    /// Its top-left corner in the desktop, when the portal says.
+    pub position: Option<(i32, i32)>,
     /// Its size in desktop pixels, when the portal says.
     pub size: Option<(u32, u32)>,
 }
@@ -158,6 +160,9 @@ pub struct Portal {
     /// portal's `Closed` signal.
     ended: Arc<AtomicBool>,
     requests: Option<mpsc::Sender<Request>>,
+    /// Where the capturer placed the monitors ([`place`]): input goes
+    /// to the stream of the monitor under the point.
+    placed: Mutex<Vec<Placed>>,
     /// Told when the session's task has closed the session.
     closed: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
@@ -226,6 +231,7 @@ impl Portal {
                 takes_input,
                 ended,
                 requests: Some(tx),
+                placed: Mutex::new(Vec::new()),
                 closed: Mutex::new(Some(closed)),
             }),
             Ok(Err(err)) => Err(err),
@@ -236,6 +242,19 @@ impl Portal {
     /// The shared monitors, in the portal's order.
     pub fn streams(&self) -> &[PortalStream] {
         &self.streams
+    }
+
+    /// The monitors as the capturer placed them (the viewers' desktop).
+    pub fn placed(&self) -> Vec<Placed> {
+        self.placed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Tells where the capturer placed the monitors.
+    pub fn set_placed(&self, placed: Vec<Placed>) {
+        *self.placed.lock().unwrap_or_else(|e| e.into_inner()) = placed;
     }
 
     /// A new handle on the PipeWire remote the streams are on (each

@@ -248,7 +248,7 @@ fn streams(streams: &[Stream]) -> Result<Vec<PortalStream>, PortalError> {
         .iter()
         .map(|s| PortalStream {
             node: s.pipe_wire_node_id(),
-            position: s.position().unwrap_or((0, 0)),
+            position: s.position(),
             size: s
                 .size()
                 .and_then(|(w, h)| Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))),

@@ -138,20 +138,37 @@ impl PortalCapturer {
         }
     }
 
+    /// The monitors, placed ([`crate::portal::place`]: sized by their
+    /// pictures, none overlapping), and told to the portal session so
+    /// that input goes to the stream of the monitor under the point.
     fn list(&self) -> Vec<MonitorInfo> {
+        let sizes: Vec<_> = self
+            .pipewire
+            .slots
+            .iter()
+            .map(|slot| {
+                let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
+                latest.image.as_ref().map(|i| (i.width, i.height))
+            })
+            .collect();
+        let placed = crate::portal::place(&self.streams, &sizes);
+        if let Some(portal) = &self.portal {
+            portal.set_placed(placed.clone());
+        }
+        // Monitor ids are stream indexes: one that has no size yet (no
+        // picture: cannot happen after the first frames) is 0x0.
         self.streams
             .iter()
-            .zip(&self.pipewire.slots)
             .enumerate()
-            .map(|(i, (s, slot))| {
-                let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
-                let size = latest.image.as_ref().map(|i| (i.width, i.height));
-                let (width, height) = size.or(s.size).unwrap_or((0, 0));
+            .map(|(i, s)| {
+                let at = placed.iter().find(|p| p.node == s.node);
+                let (x, y) = at.map_or((0, 0), |p| p.position);
+                let (width, height) = at.map_or((0, 0), |p| p.size);
                 MonitorInfo {
                     id: i as u32,
                     name: format!("portal-{}", s.node),
-                    x: s.position.0,
-                    y: s.position.1,
+                    x,
+                    y,
                     width,
                     height,
                     primary: i == 0,
