@@ -136,6 +136,11 @@ struct StreamState {
     /// one that could not be read): its damage is unknown, so the next
     /// picture is copied whole and reported as all changed.
     damage_lost: bool,
+    /// An older picture to copy the next one into (so the copy is done
+    /// outside the slot's lock), and where it differs from the newest
+    /// (`None`: unknown, copied whole).
+    spare: Option<CapturedImage>,
+    spare_stale: Option<Vec<Rect>>,
 }
 
 fn run(
@@ -182,6 +187,8 @@ fn run(
             slot: Arc::clone(slot),
             negotiated: None,
             damage_lost: false,
+            spare: None,
+            spare_stale: None,
         };
         let listener = stream
             .add_local_listener_with_user_data(state)
@@ -321,41 +328,78 @@ fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
         return;
     };
     let chunk = data.chunk();
-    if chunk.size() == 0 {
+    let chunk = frame::Chunk {
+        offset: chunk.offset(),
+        size: chunk.size(),
+        stride: chunk.stride(),
+        flags: chunk.flags().bits(),
+    };
+    if chunk.size == 0 && chunk.flags == 0 {
         // Nothing new in it (a cursor-only update, say).
         return;
     }
-    let layout = BufferLayout {
-        offset: chunk.offset() as usize,
-        stride: usize::try_from(chunk.stride()).unwrap_or(0),
-        width: negotiated.width,
-        height: negotiated.height,
-    };
-    let format = negotiated.format;
     let Some(bytes) = data.data() else {
         state.damage_lost = true;
         return;
     };
-    let visible = frame::visible(crop, layout.width, layout.height);
-    let mut latest = state.slot.latest.lock().unwrap_or_else(|e| e.into_inner());
-    let previous = latest.image.take();
-    let same_size = previous.as_ref().is_some_and(|p| {
-        (p.width, p.height, p.order) == (visible.width, visible.height, format.order())
-    });
-    let hint = frame::damage(&damage, visible).filter(|_| same_size && !state.damage_lost);
-    match frame::copy(bytes, layout, format, visible, hint.as_deref(), previous) {
-        Ok(image) => {
-            latest.image = Some(image);
-            let since = if latest.fresh {
-                latest.changed.take()
-            } else {
-                Some(Vec::new())
-            };
-            latest.changed = frame::accumulate(since, hint);
-            latest.fresh = true;
-            state.damage_lost = false;
-            state.slot.arrived.notify_all();
+    // Checked against the mapping before a byte of it is read.
+    let (region, stride) = match frame::chunk_region(chunk, bytes.len()) {
+        Ok(region) => region,
+        Err(err) => {
+            // A corrupted picture's damage is lost with it; an empty one
+            // changed nothing.
+            state.damage_lost |= chunk.flags & frame::CHUNK_CORRUPTED != 0 || chunk.flags == 0;
+            tracing::debug!(error = %err, "PipeWire: skipped a buffer");
+            return;
         }
-        Err(err) => tracing::debug!(error = %err, "PipeWire: skipped a malformed buffer"),
-    }
+    };
+    let layout = BufferLayout {
+        offset: 0,
+        stride,
+        width: negotiated.width,
+        height: negotiated.height,
+    };
+    let format = negotiated.format;
+    let visible = frame::visible(crop, layout.width, layout.height);
+    // What changed since the last picture; unknown after one passed over.
+    let hint = frame::damage(&damage, visible).filter(|_| !state.damage_lost);
+    // The copy is made into the spare image, an older picture, without
+    // the slot's lock: the rows changed since it, and in this frame.
+    let rows = frame::accumulate(state.spare_stale.take(), hint.clone());
+    let spare = state.spare.take();
+    let image = match frame::copy(
+        &bytes[region],
+        layout,
+        format,
+        visible,
+        rows.as_deref(),
+        spare,
+    ) {
+        Ok(image) => image,
+        Err(err) => {
+            state.damage_lost = true;
+            tracing::debug!(error = %err, "PipeWire: skipped a malformed buffer");
+            return;
+        }
+    };
+    let (width, height, order) = (image.width, image.height, image.order);
+    let mut latest = state.slot.latest.lock().unwrap_or_else(|e| e.into_inner());
+    // Swapped in under the lock; the picture it replaces is the next spare.
+    let replaced = latest.image.replace(image);
+    let same_size = replaced
+        .as_ref()
+        .is_some_and(|p| (p.width, p.height, p.order) == (width, height, order));
+    let hint = hint.filter(|_| same_size);
+    let since = if latest.fresh {
+        latest.changed.take()
+    } else {
+        Some(Vec::new())
+    };
+    latest.changed = frame::accumulate(since, hint.clone());
+    latest.fresh = true;
+    state.slot.arrived.notify_all();
+    drop(latest);
+    state.spare = replaced;
+    state.spare_stale = hint;
+    state.damage_lost = false;
 }
