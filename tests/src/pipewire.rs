@@ -11,9 +11,8 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -24,6 +23,11 @@ use pw::spa;
 use spa::pod::{Object, Pod, Property, PropertyFlags, Value};
 use spa::utils::{Fraction, Id, Rectangle};
 
+use crate::tools::{GroupLeader, on_path, remove_run_dir, sweep_stale};
+
+/// The daemons' directories: `PREFIX<pid>-<n>`.
+const PREFIX: &str = "/tmp/lookout-pipewire-";
+
 /// How long the daemon may take to open its socket (well under a second
 /// idle; a loaded CI machine gets slack).
 const START: Duration = Duration::from_secs(30);
@@ -31,7 +35,7 @@ const START: Duration = Duration::from_secs(30);
 /// A private PipeWire daemon with its session manager.
 #[derive(Debug)]
 pub struct PipeWire {
-    child: Child,
+    child: GroupLeader,
     runtime: PathBuf,
 }
 
@@ -44,30 +48,38 @@ impl PipeWire {
                 return Err(format!("{tool} is not installed (see dev.sh PACKAGES)"));
             }
         }
+        sweep_stale(PREFIX);
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let runtime = PathBuf::from(format!("/tmp/lookout-pipewire-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&runtime);
+        let runtime = PathBuf::from(format!("{PREFIX}{}-{n}", std::process::id()));
+        remove_run_dir(&runtime);
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&runtime)
             .map_err(|e| e.to_string())?;
         let log = std::fs::File::create(runtime.join("log")).map_err(|e| e.to_string())?;
-        let child = Command::new("dbus-run-session")
-            .args(["--", "sh", "-c", "pipewire & exec wireplumber"])
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env_remove("PIPEWIRE_REMOTE")
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start pipewire: {e}"))?;
+        let log_copy = log.try_clone().map_err(|e| e.to_string())?;
+        let spawned = GroupLeader::spawn(
+            Command::new("dbus-run-session")
+                .args(["--", "sh", "-c", "pipewire & exec wireplumber"])
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .env_remove("PIPEWIRE_REMOTE")
+                .env_remove("DBUS_SESSION_BUS_ADDRESS")
+                .stdin(Stdio::null())
+                .stdout(log_copy)
+                .stderr(log),
+        );
+        let child = match spawned {
+            Ok(child) => child,
+            Err(err) => {
+                remove_run_dir(&runtime);
+                return Err(format!("cannot start pipewire: {err}"));
+            }
+        };
         let mut pipewire = PipeWire { child, runtime };
         let deadline = Instant::now() + START;
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = pipewire.child.try_wait() {
+            if let Some(status) = pipewire.child.try_wait() {
                 return Err(format!("pipewire exited ({status}): {}", pipewire.log()));
             }
             if pipewire.connect().is_ok() {
@@ -89,27 +101,18 @@ impl PipeWire {
         std::fs::read_to_string(self.runtime.join("log")).unwrap_or_default()
     }
 
-    /// Stops the daemon (its streams end), now.
+    /// Stops the daemon (its streams end), now; once.
     pub fn kill(&mut self) {
         // The group: dbus-daemon, pipewire and wireplumber.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 }
 
 impl Drop for PipeWire {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.runtime);
+        remove_run_dir(&self.runtime);
     }
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
 /// The picture a [`VideoSource`] sends as frame `n`: blue is `x`, green is

@@ -222,6 +222,12 @@ fn a_portal_session_on_xdpw_is_set_up_and_a_failed_start_is_a_clear_error_not_a_
             "running, so capturing through the portal:\n{log}"
         ),
     }
+    // The portals the agent woke (the document portal mounts a FUSE
+    // directory in it) go with the stack, and so does its directory.
+    drop(agent);
+    let dir = stack.dir().to_owned();
+    drop(stack);
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }
 
 /// `--capture portal` with no D-Bus session bus (an agent started outside
