@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use pipewire as pw;
 use pw::spa;
-use spa::pod::{Object, Pod, Property, PropertyFlags, Value};
+use spa::pod::{Object, Pod, Value};
 use spa::utils::{Fraction, Id, Rectangle};
+
+use lookout_server::capture::pipewire_params::{self, prop, raw_video};
 
 use crate::tools::{GroupLeader, on_path, remove_run_dir, sweep_stale};
 
@@ -274,33 +276,12 @@ fn run_source(
     Ok(())
 }
 
-fn prop(key: u32, value: Value) -> Property {
-    Property {
-        key,
-        flags: PropertyFlags::empty(),
-        value,
-    }
-}
-
 fn format(width: u32, height: u32) -> Object {
-    use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
+    use spa::param::format::FormatProperties;
     use spa::param::video::VideoFormat;
-    Object {
-        type_: spa::utils::SpaTypes::ObjectParamFormat.as_raw(),
-        id: spa::param::ParamType::EnumFormat.as_raw(),
-        properties: vec![
-            prop(
-                FormatProperties::MediaType.as_raw(),
-                Value::Id(Id(MediaType::Video.as_raw())),
-            ),
-            prop(
-                FormatProperties::MediaSubtype.as_raw(),
-                Value::Id(Id(MediaSubtype::Raw.as_raw())),
-            ),
-            prop(
-                FormatProperties::VideoFormat.as_raw(),
-                Value::Id(Id(VideoFormat::BGRx.as_raw())),
-            ),
+    raw_video(
+        Value::Id(Id(VideoFormat::BGRx.as_raw())),
+        vec![
             prop(
                 FormatProperties::VideoSize.as_raw(),
                 Value::Rectangle(Rectangle { width, height }),
@@ -310,7 +291,7 @@ fn format(width: u32, height: u32) -> Object {
                 Value::Fraction(Fraction { num: 30, denom: 1 }),
             ),
         ],
-    }
+    )
 }
 
 /// Shared-memory buffers (memfd) of one tightly packed picture each.
@@ -336,11 +317,5 @@ fn buffers(width: u32, height: u32) -> Object {
 }
 
 fn serialize(object: Object) -> Vec<u8> {
-    spa::pod::serialize::PodSerializer::serialize(
-        std::io::Cursor::new(Vec::new()),
-        &Value::Object(object),
-    )
-    .expect("a pod serializes")
-    .0
-    .into_inner()
+    pipewire_params::serialize(object).expect("a pod serializes")
 }

@@ -21,6 +21,8 @@ pub use crate::wayland::WlrError;
 pub use image::{Captured, CapturedImage, PixelOrder};
 pub use pattern::TestPattern;
 #[cfg(target_os = "linux")]
+pub use portal::params as pipewire_params;
+#[cfg(target_os = "linux")]
 pub use portal::{PortalCaptureError, PortalCapturer, Remote as PipeWireRemote};
 pub use screen::ScreenCapturer;
 #[cfg(target_os = "linux")]

@@ -156,11 +156,9 @@ async fn open_remote(
         .set_persist_mode(PersistMode::ExplicitlyRevoked)
         .set_restore_token(token);
     remote.select_devices(&session, devices).await?.response()?;
-    let sources = SelectSourcesOptions::default()
-        .set_sources(Some(SourceType::Monitor.into()))
-        .set_multiple(true)
-        .set_cursor_mode(cursor_mode(cast).await);
-    cast.select_sources(&session, sources).await?.response()?;
+    cast.select_sources(&session, every_monitor(cast).await)
+        .await?
+        .response()?;
     let started = remote
         .start(&session, None, StartOptions::default())
         .await?
@@ -193,10 +191,8 @@ async fn open_remote(
 
 async fn open_cast(cast: &Screencast, token: Option<&str>) -> Result<Opened, PortalError> {
     let session = cast.create_session(Default::default()).await?;
-    let sources = SelectSourcesOptions::default()
-        .set_sources(Some(SourceType::Monitor.into()))
-        .set_multiple(true)
-        .set_cursor_mode(cursor_mode(cast).await)
+    let sources = every_monitor(cast)
+        .await
         .set_persist_mode(PersistMode::ExplicitlyRevoked)
         .set_restore_token(token);
     cast.select_sources(&session, sources).await?.response()?;
@@ -216,6 +212,14 @@ async fn open_cast(cast: &Screencast, token: Option<&str>) -> Result<Opened, Por
         restore_token,
         held: Held::Cast { session },
     })
+}
+
+/// The sources every session asks for: all monitors, with the pointer.
+async fn every_monitor(cast: &Screencast) -> SelectSourcesOptions {
+    SelectSourcesOptions::default()
+        .set_sources(Some(SourceType::Monitor.into()))
+        .set_multiple(true)
+        .set_cursor_mode(cursor_mode(cast).await)
 }
 
 /// `Start` answered with a failure that was not the user's "no": the

@@ -8,7 +8,7 @@
 //! producer's damage is the change hint.
 
 mod frame;
-mod params;
+pub mod params;
 mod stream;
 
 use std::sync::Arc;
