@@ -7,6 +7,7 @@
 //! arrived (a still screen costs a mutex lock per tick), and the
 //! producer's damage is the change hint.
 
+mod buffer;
 mod frame;
 pub mod params;
 mod stream;

@@ -15,11 +15,10 @@ use std::thread::JoinHandle;
 
 use pipewire as pw;
 use pw::spa;
-use spa::buffer::meta::{MetaVideoCrop, MetaVideoDamage};
 use spa::param::video::VideoInfoRaw;
 use spa::pod::Pod;
 
-use super::frame::{self, BufferLayout, SourceFormat};
+use super::frame::SourceFormat;
 use super::params::{buffers, enum_format, meta, serialize, source_format};
 use crate::capture::CapturedImage;
 // The same bound as the wlroots backend's: a picture side nobody has.
@@ -123,24 +122,24 @@ pub(super) fn start(remote: Remote, nodes: &[u32]) -> Result<PipeWireThread, Str
 }
 
 /// The negotiated format of one stream.
-struct Negotiated {
-    format: SourceFormat,
-    width: u32,
-    height: u32,
+pub(super) struct Negotiated {
+    pub(super) format: SourceFormat,
+    pub(super) width: u32,
+    pub(super) height: u32,
 }
 
-struct StreamState {
-    slot: Arc<Slot>,
-    negotiated: Option<Negotiated>,
+pub(super) struct StreamState {
+    pub(super) slot: Arc<Slot>,
+    pub(super) negotiated: Option<Negotiated>,
     /// A buffer was passed over (an older one dequeued with a newer, or
     /// one that could not be read): its damage is unknown, so the next
     /// picture is copied whole and reported as all changed.
-    damage_lost: bool,
+    pub(super) damage_lost: bool,
     /// An older picture to copy the next one into (so the copy is done
     /// outside the slot's lock), and where it differs from the newest
     /// (`None`: unknown, copied whole).
-    spare: Option<CapturedImage>,
-    spare_stale: Option<Vec<Rect>>,
+    pub(super) spare: Option<CapturedImage>,
+    pub(super) spare_stale: Option<Vec<Rect>>,
 }
 
 fn run(
@@ -198,7 +197,7 @@ fn run(
                 }
             })
             .param_changed(param_changed)
-            .process(process)
+            .process(super::buffer::process)
             .register()?;
         let format = serialize(enum_format())?;
         let mut params = [Pod::from_bytes(&format).ok_or(pw::Error::CreationFailed)?];
@@ -284,122 +283,4 @@ fn param_changed(
     if let Err(err) = stream.update_params(&mut params) {
         tracing::debug!(error = %err, "PipeWire: cannot ask for buffer metadata");
     }
-}
-
-/// A frame arrived: keep the newest, copy it, requeue the rest.
-fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
-    let mut newest = None;
-    let mut passed_over = false;
-    // Bounded by the stream's buffer count; older ones are requeued as
-    // they are dropped, their damage unread.
-    while let Some(buffer) = stream.dequeue_buffer() {
-        passed_over |= newest.replace(buffer).is_some();
-    }
-    state.damage_lost |= passed_over;
-    let (Some(mut buffer), Some(negotiated)) = (newest, state.negotiated.as_ref()) else {
-        return;
-    };
-    let crop = buffer.find_meta::<MetaVideoCrop>().and_then(|c| {
-        let region = c.meta_region();
-        region.is_valid().then(|| {
-            let (p, s) = (region.position(), region.size());
-            (p.x, p.y, s.width, s.height)
-        })
-    });
-    let damage: Vec<_> = buffer
-        .find_meta::<MetaVideoDamage>()
-        .map(|d| {
-            d.iter()
-                .take(frame::MAX_DAMAGE_RECTS * 4)
-                .map(|r| {
-                    (
-                        r.position().x,
-                        r.position().y,
-                        r.size().width,
-                        r.size().height,
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let datas = buffer.datas_mut();
-    let Some(data) = datas.first_mut() else {
-        state.damage_lost = true;
-        return;
-    };
-    let chunk = data.chunk();
-    let chunk = frame::Chunk {
-        offset: chunk.offset(),
-        size: chunk.size(),
-        stride: chunk.stride(),
-        flags: chunk.flags().bits(),
-    };
-    if chunk.size == 0 && chunk.flags == 0 {
-        // Nothing new in it (a cursor-only update, say).
-        return;
-    }
-    let Some(bytes) = data.data() else {
-        state.damage_lost = true;
-        return;
-    };
-    // Checked against the mapping before a byte of it is read.
-    let (region, stride) = match frame::chunk_region(chunk, bytes.len()) {
-        Ok(region) => region,
-        Err(err) => {
-            // A corrupted picture's damage is lost with it; an empty one
-            // changed nothing.
-            state.damage_lost |= chunk.flags & frame::CHUNK_CORRUPTED != 0 || chunk.flags == 0;
-            tracing::debug!(error = %err, "PipeWire: skipped a buffer");
-            return;
-        }
-    };
-    let layout = BufferLayout {
-        offset: 0,
-        stride,
-        width: negotiated.width,
-        height: negotiated.height,
-    };
-    let format = negotiated.format;
-    let visible = frame::visible(crop, layout.width, layout.height);
-    // What changed since the last picture; unknown after one passed over.
-    let hint = frame::damage(&damage, visible).filter(|_| !state.damage_lost);
-    // The copy is made into the spare image, an older picture, without
-    // the slot's lock: the rows changed since it, and in this frame.
-    let rows = frame::accumulate(state.spare_stale.take(), hint.clone());
-    let spare = state.spare.take();
-    let image = match frame::copy(
-        &bytes[region],
-        layout,
-        format,
-        visible,
-        rows.as_deref(),
-        spare,
-    ) {
-        Ok(image) => image,
-        Err(err) => {
-            state.damage_lost = true;
-            tracing::debug!(error = %err, "PipeWire: skipped a malformed buffer");
-            return;
-        }
-    };
-    let (width, height, order) = (image.width, image.height, image.order);
-    let mut latest = state.slot.latest.lock().unwrap_or_else(|e| e.into_inner());
-    // Swapped in under the lock; the picture it replaces is the next spare.
-    let replaced = latest.image.replace(image);
-    let same_size = replaced
-        .as_ref()
-        .is_some_and(|p| (p.width, p.height, p.order) == (width, height, order));
-    let hint = hint.filter(|_| same_size);
-    let since = if latest.fresh {
-        latest.changed.take()
-    } else {
-        Some(Vec::new())
-    };
-    latest.changed = frame::accumulate(since, hint.clone());
-    latest.fresh = true;
-    state.slot.arrived.notify_all();
-    drop(latest);
-    state.spare = replaced;
-    state.spare_stale = hint;
-    state.damage_lost = false;
 }
