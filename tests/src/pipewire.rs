@@ -27,6 +27,13 @@ use lookout_server::capture::pipewire_params::{self, prop, raw_video};
 
 use crate::tools::{GroupLeader, on_path, remove_run_dir, sweep_stale};
 
+/// pipewire, then wireplumber once pipewire's socket is there (started
+/// together, wireplumber may find no daemon on a loaded machine and exit,
+/// and no stream is ever linked); the wait is bounded (30 s).
+const PIPEWIRE_THEN_WIREPLUMBER: &str = "pipewire & i=0; \
+    while [ ! -S \"$XDG_RUNTIME_DIR/pipewire-0\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+    exec wireplumber";
+
 /// The daemons' directories: `PREFIX<pid>-<n>`.
 const PREFIX: &str = "/tmp/lookout-pipewire-";
 
@@ -63,7 +70,7 @@ impl PipeWire {
         let log_copy = log.try_clone().map_err(|e| e.to_string())?;
         let spawned = GroupLeader::spawn(
             Command::new("dbus-run-session")
-                .args(["--", "sh", "-c", "pipewire & exec wireplumber"])
+                .args(["--", "sh", "-c", PIPEWIRE_THEN_WIREPLUMBER])
                 .env("XDG_RUNTIME_DIR", &runtime)
                 .env_remove("PIPEWIRE_REMOTE")
                 .env_remove("DBUS_SESSION_BUS_ADDRESS")

@@ -79,13 +79,16 @@ impl PortalStack {
         stack.children.push(dbus);
         stack.wait_for(&socket, "dbus-daemon")?;
         stack.bus = format!("unix:path={}", socket.display());
-        for program in ["pipewire", "wireplumber"] {
-            let child = GroupLeader::spawn(&mut stack.command(program))
-                .map_err(|e| format!("cannot start {program}: {e}"))?;
-            stack.children.push(child);
-        }
-        let pipewire = stack.dir.join("pipewire-0");
-        stack.wait_for(&pipewire, "pipewire")?;
+        // wireplumber once pipewire listens: started together, it may
+        // find no daemon on a loaded machine and exit.
+        let pipewire = GroupLeader::spawn(&mut stack.command("pipewire"))
+            .map_err(|e| format!("cannot start pipewire: {e}"))?;
+        stack.children.push(pipewire);
+        let socket = stack.dir.join("pipewire-0");
+        stack.wait_for(&socket, "pipewire")?;
+        let wireplumber = GroupLeader::spawn(&mut stack.command("wireplumber"))
+            .map_err(|e| format!("cannot start wireplumber: {e}"))?;
+        stack.children.push(wireplumber);
         Ok(stack)
     }
 
