@@ -397,6 +397,35 @@ mod tests {
             .unwrap();
     }
 
+    #[test]
+    fn a_viewer_leaving_lets_the_sink_release_what_it_holds_of_its_own() {
+        /// Counts its `release_held` calls (a portal sink's typed keys).
+        struct Holder(Arc<std::sync::atomic::AtomicUsize>);
+        impl InputSink for Holder {
+            fn apply(&mut self, _: &InputAction) -> Result<(), InputError> {
+                Ok(())
+            }
+            fn release_held(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let sink_calls = Arc::clone(&calls);
+        let (thread, handle) = InputThread::spawn(
+            Box::new(move || Ok(Box::new(Holder(Arc::clone(&sink_calls))) as Box<dyn InputSink>)),
+            watch::channel(Availability::Live).1,
+        )
+        .unwrap();
+        // A viewer that held nothing the thread tracks leaves.
+        drop(handle.release_on_drop(3));
+        let deadline = Instant::now() + WAIT;
+        while calls.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        thread.stop();
+    }
+
     #[tokio::test]
     async fn a_stopped_input_thread_refuses_actions_instead_of_hanging() {
         let sink = RecordingSink::new();
