@@ -96,11 +96,29 @@ fn check_meta(_: &Path, _: &std::fs::Metadata) -> Result<(), OwnerOnlyError> {
 /// The token in `path`: its first line, once the file passed the check
 /// (on the open handle, so the file checked is the file read).
 pub fn read_token(path: &Path) -> Result<String, SecretFileError> {
+    read_from(path, std::fs::OpenOptions::new().read(true))
+}
+
+/// [`read_token`] that refuses a symbolic link (`O_NOFOLLOW`): for a
+/// file the agent wrote itself, which nobody should have replaced by a
+/// link to some other file.
+pub fn read_token_no_symlink(path: &Path) -> Result<String, SecretFileError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+    );
+    read_from(path, &options)
+}
+
+fn read_from(path: &Path, options: &std::fs::OpenOptions) -> Result<String, SecretFileError> {
     let io = |source| SecretFileError::Io {
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = options.open(path).map_err(io)?;
     check_meta(path, &file.metadata().map_err(io)?)?;
     let mut text = String::new();
     // A token is a line; a megabyte is plenty and bounds a mistaken path.
@@ -131,6 +149,31 @@ mod tests {
         assert_eq!(read_token(&path).unwrap(), "a-token-of-sixteen-chars");
         std::fs::write(&path, "\n").unwrap();
         assert!(matches!(read_token(&path), Err(SecretFileError::Empty(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_token_read_without_following_links_refuses_a_symlink() {
+        let dir = std::env::temp_dir().join(format!("lookout-secret-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = dir.join("real");
+        std::fs::write(&real, "a-token-of-sixteen-chars\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(
+            read_token(&link).is_ok(),
+            "an operator's token file may be a link"
+        );
+        assert!(
+            read_token_no_symlink(&link).is_err(),
+            "the agent's own file may not"
+        );
+        assert_eq!(
+            read_token_no_symlink(&real).unwrap(),
+            "a-token-of-sixteen-chars"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -419,7 +419,7 @@ fn pick_monitor(monitors: &[MonitorInfo], wanted: Option<u32>) -> Result<u32, Ag
 }
 
 fn warn_no_input(err: &InputError) {
-    tracing::warn!(error = %err, "input is unavailable: viewers can watch but not control");
+    tracing::warn!(error = %err, "{}", crate::input::explain_no_input(err));
 }
 
 #[cfg(test)]

@@ -126,10 +126,12 @@ async fn run(config: Config, socket: std::path::PathBuf) -> anyhow::Result<Stopp
         capture::Source::Screen(backend) => backend,
         capture::Source::TestPattern { .. } => capture::CaptureBackend::Auto,
     };
+    // Input follows the backend the capturer settles on.
+    let chosen = capture::ChosenBackend::default();
     let agent = Agent::start(
         &config,
-        capture::open(config.source),
-        Some(desktop_input(backend)),
+        capture::open(config.source, chosen.clone()),
+        Some(desktop_input(backend, chosen)),
     )
     .await
     .context("cannot start the agent")?;

@@ -79,13 +79,34 @@ pub const TOKEN_FILE: &str = "token";
 /// never half-written. Makes `dir` (0700) if needed. Returns the path.
 pub fn save_token(dir: &Path, token: &str) -> std::io::Result<PathBuf> {
     let path = dir.join(TOKEN_FILE);
-    let temp = dir.join(format!(".{TOKEN_FILE}.{}.tmp", std::process::id()));
+    write_private(&path, token)?;
+    Ok(path)
+}
+
+/// Writes `line` and a newline to `path`, owner-only (0600) from its
+/// first byte and never half-written: under a temporary name created with
+/// that mode, then renamed over any older file. Makes its directory
+/// (0700) if needed. The agent's secrets (its generated token, the
+/// portal's restore token) are all written so.
+pub fn write_private(path: &Path, line: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?
+        .to_string_lossy();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir)?;
+        // Whatever the umask: the directory we made is ours alone.
+        #[cfg(unix)]
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     }
     // A leftover of a crashed start with our pid: not ours to trust.
     match std::fs::remove_file(&temp) {
@@ -97,15 +118,15 @@ pub fn save_token(dir: &Path, token: &str) -> std::io::Result<PathBuf> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let written = options.open(&temp).and_then(|mut file| {
-        file.write_all(token.as_bytes())?;
+        file.write_all(line.as_bytes())?;
         file.write_all(b"\n")?;
         file.sync_all()
     });
-    if let Err(err) = written.and_then(|()| std::fs::rename(&temp, &path)) {
+    if let Err(err) = written.and_then(|()| std::fs::rename(&temp, path)) {
         let _ = std::fs::remove_file(&temp);
         return Err(err);
     }
-    Ok(path)
+    Ok(())
 }
 
 #[cfg(test)]

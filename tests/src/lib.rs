@@ -27,4 +27,5 @@ pub mod pipewire;
 pub mod portal;
 pub mod process;
 pub mod sway;
+pub mod tools;
 pub mod x11;

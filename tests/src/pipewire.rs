@@ -11,9 +11,8 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -21,8 +20,22 @@ use std::time::{Duration, Instant};
 
 use pipewire as pw;
 use pw::spa;
-use spa::pod::{Object, Pod, Property, PropertyFlags, Value};
+use spa::pod::{Object, Pod, Value};
 use spa::utils::{Fraction, Id, Rectangle};
+
+use lookout_server::capture::pipewire_params::{self, prop, raw_video};
+
+use crate::tools::{GroupLeader, on_path, remove_run_dir, sweep_stale};
+
+/// pipewire, then wireplumber once pipewire's socket is there (started
+/// together, wireplumber may find no daemon on a loaded machine and exit,
+/// and no stream is ever linked); the wait is bounded (30 s).
+const PIPEWIRE_THEN_WIREPLUMBER: &str = "pipewire & i=0; \
+    while [ ! -S \"$XDG_RUNTIME_DIR/pipewire-0\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+    exec wireplumber";
+
+/// The daemons' directories: `PREFIX<pid>-<n>`.
+const PREFIX: &str = "/tmp/lookout-pipewire-";
 
 /// How long the daemon may take to open its socket (well under a second
 /// idle; a loaded CI machine gets slack).
@@ -31,7 +44,7 @@ const START: Duration = Duration::from_secs(30);
 /// A private PipeWire daemon with its session manager.
 #[derive(Debug)]
 pub struct PipeWire {
-    child: Child,
+    child: GroupLeader,
     runtime: PathBuf,
 }
 
@@ -44,30 +57,38 @@ impl PipeWire {
                 return Err(format!("{tool} is not installed (see dev.sh PACKAGES)"));
             }
         }
+        sweep_stale(PREFIX);
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let runtime = PathBuf::from(format!("/tmp/lookout-pipewire-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&runtime);
+        let runtime = PathBuf::from(format!("{PREFIX}{}-{n}", std::process::id()));
+        remove_run_dir(&runtime);
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&runtime)
             .map_err(|e| e.to_string())?;
         let log = std::fs::File::create(runtime.join("log")).map_err(|e| e.to_string())?;
-        let child = Command::new("dbus-run-session")
-            .args(["--", "sh", "-c", "pipewire & exec wireplumber"])
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env_remove("PIPEWIRE_REMOTE")
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start pipewire: {e}"))?;
+        let log_copy = log.try_clone().map_err(|e| e.to_string())?;
+        let spawned = GroupLeader::spawn(
+            Command::new("dbus-run-session")
+                .args(["--", "sh", "-c", PIPEWIRE_THEN_WIREPLUMBER])
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .env_remove("PIPEWIRE_REMOTE")
+                .env_remove("DBUS_SESSION_BUS_ADDRESS")
+                .stdin(Stdio::null())
+                .stdout(log_copy)
+                .stderr(log),
+        );
+        let child = match spawned {
+            Ok(child) => child,
+            Err(err) => {
+                remove_run_dir(&runtime);
+                return Err(format!("cannot start pipewire: {err}"));
+            }
+        };
         let mut pipewire = PipeWire { child, runtime };
         let deadline = Instant::now() + START;
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = pipewire.child.try_wait() {
+            if let Some(status) = pipewire.child.try_wait() {
                 return Err(format!("pipewire exited ({status}): {}", pipewire.log()));
             }
             if pipewire.connect().is_ok() {
@@ -89,27 +110,18 @@ impl PipeWire {
         std::fs::read_to_string(self.runtime.join("log")).unwrap_or_default()
     }
 
-    /// Stops the daemon (its streams end), now.
+    /// Stops the daemon (its streams end), now; once.
     pub fn kill(&mut self) {
         // The group: dbus-daemon, pipewire and wireplumber.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 }
 
 impl Drop for PipeWire {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.runtime);
+        remove_run_dir(&self.runtime);
     }
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
 /// The picture a [`VideoSource`] sends as frame `n`: blue is `x`, green is
@@ -271,33 +283,12 @@ fn run_source(
     Ok(())
 }
 
-fn prop(key: u32, value: Value) -> Property {
-    Property {
-        key,
-        flags: PropertyFlags::empty(),
-        value,
-    }
-}
-
 fn format(width: u32, height: u32) -> Object {
-    use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
+    use spa::param::format::FormatProperties;
     use spa::param::video::VideoFormat;
-    Object {
-        type_: spa::utils::SpaTypes::ObjectParamFormat.as_raw(),
-        id: spa::param::ParamType::EnumFormat.as_raw(),
-        properties: vec![
-            prop(
-                FormatProperties::MediaType.as_raw(),
-                Value::Id(Id(MediaType::Video.as_raw())),
-            ),
-            prop(
-                FormatProperties::MediaSubtype.as_raw(),
-                Value::Id(Id(MediaSubtype::Raw.as_raw())),
-            ),
-            prop(
-                FormatProperties::VideoFormat.as_raw(),
-                Value::Id(Id(VideoFormat::BGRx.as_raw())),
-            ),
+    raw_video(
+        Value::Id(Id(VideoFormat::BGRx.as_raw())),
+        vec![
             prop(
                 FormatProperties::VideoSize.as_raw(),
                 Value::Rectangle(Rectangle { width, height }),
@@ -307,7 +298,7 @@ fn format(width: u32, height: u32) -> Object {
                 Value::Fraction(Fraction { num: 30, denom: 1 }),
             ),
         ],
-    }
+    )
 }
 
 /// Shared-memory buffers (memfd) of one tightly packed picture each.
@@ -333,11 +324,5 @@ fn buffers(width: u32, height: u32) -> Object {
 }
 
 fn serialize(object: Object) -> Vec<u8> {
-    spa::pod::serialize::PodSerializer::serialize(
-        std::io::Cursor::new(Vec::new()),
-        &Value::Object(object),
-    )
-    .expect("a pod serializes")
-    .0
-    .into_inner()
+    pipewire_params::serialize(object).expect("a pod serializes")
 }

@@ -8,13 +8,16 @@
 //! Needs the packages in `dev.sh`: [`PortalStack::start`] says why not
 //! when one is missing, and the tests print that and skip.
 
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::DirBuilderExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::tools::{GroupLeader, find_program, on_path, remove_run_dir, sweep_stale};
+
+/// The stack's directories: `PREFIX<pid>-<n>`.
+const PREFIX: &str = "/tmp/lookout-portal-";
 
 /// How long the bus and PipeWire may take to come up.
 const START: Duration = Duration::from_secs(30);
@@ -22,7 +25,7 @@ const START: Duration = Duration::from_secs(30);
 /// A D-Bus session with PipeWire and the portals.
 #[derive(Debug)]
 pub struct PortalStack {
-    children: Vec<Child>,
+    children: Vec<GroupLeader>,
     dir: PathBuf,
     bus: String,
     wayland: PathBuf,
@@ -37,18 +40,15 @@ impl PortalStack {
                 return Err(format!("{tool} is not installed (see dev.sh PACKAGES)"));
             }
         }
-        for file in [
-            "/usr/libexec/xdg-desktop-portal",
-            "/usr/libexec/xdg-desktop-portal-wlr",
-        ] {
-            if !Path::new(file).exists() {
-                return Err(format!("{file} is not installed (see dev.sh PACKAGES)"));
-            }
+        // Started by D-Bus activation; looked for only to skip cleanly.
+        for program in ["xdg-desktop-portal", "xdg-desktop-portal-wlr"] {
+            find_program(program)?;
         }
+        sweep_stale(PREFIX);
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = PathBuf::from(format!("/tmp/lookout-portal-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = PathBuf::from(format!("{PREFIX}{}-{n}", std::process::id()));
+        remove_run_dir(&dir);
         let xdpw = dir.join("config").join("xdg-desktop-portal-wlr");
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -67,37 +67,44 @@ impl PortalStack {
             dir,
         };
         // The bus's environment is what it activates the portals with.
-        let mut dbus = stack
-            .command("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start dbus-daemon: {e}"))?;
-        let out = dbus.stdout.take().ok_or("no dbus-daemon output")?;
+        // Its address is chosen here, so nothing waits on its output.
+        let socket = stack.dir.join("bus");
+        let dbus = GroupLeader::spawn(
+            stack
+                .command("dbus-daemon")
+                .args(["--session", "--nofork"])
+                .arg(format!("--address=unix:path={}", socket.display())),
+        )
+        .map_err(|e| format!("cannot start dbus-daemon: {e}"))?;
         stack.children.push(dbus);
-        let mut line = String::new();
-        BufReader::new(out)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        stack.bus = line.trim().to_owned();
-        if stack.bus.is_empty() {
-            return Err(format!("dbus-daemon gave no address: {}", stack.log()));
-        }
-        for program in ["pipewire", "wireplumber"] {
-            let child = stack
-                .command(program)
-                .spawn()
-                .map_err(|e| format!("cannot start {program}: {e}"))?;
-            stack.children.push(child);
-        }
+        stack.wait_for(&socket, "dbus-daemon")?;
+        stack.bus = format!("unix:path={}", socket.display());
+        // wireplumber once pipewire listens: started together, it may
+        // find no daemon on a loaded machine and exit.
+        let pipewire = GroupLeader::spawn(&mut stack.command("pipewire"))
+            .map_err(|e| format!("cannot start pipewire: {e}"))?;
+        stack.children.push(pipewire);
+        let socket = stack.dir.join("pipewire-0");
+        stack.wait_for(&socket, "pipewire")?;
+        let wireplumber = GroupLeader::spawn(&mut stack.command("wireplumber"))
+            .map_err(|e| format!("cannot start wireplumber: {e}"))?;
+        stack.children.push(wireplumber);
+        Ok(stack)
+    }
+
+    /// Waits (bounded) for `program` to make the socket `path`.
+    fn wait_for(&mut self, path: &Path, program: &str) -> Result<(), String> {
         let deadline = Instant::now() + START;
-        while !stack.dir.join("pipewire-0").exists() {
+        while !path.exists() {
             if Instant::now() > deadline {
-                return Err(format!("pipewire did not start: {}", stack.log()));
+                return Err(format!("{program} did not start: {}", self.log()));
+            }
+            if self.children.iter_mut().any(|c| c.try_wait().is_some()) {
+                return Err(format!("{program} exited: {}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(stack)
+        Ok(())
     }
 
     fn command(&self, program: &str) -> Command {
@@ -112,7 +119,6 @@ impl PortalStack {
             .env("WAYLAND_DISPLAY", &self.wayland)
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .env_remove("DISPLAY")
-            .process_group(0)
             .stdin(Stdio::null());
         if !self.bus.is_empty() {
             cmd.env("DBUS_SESSION_BUS_ADDRESS", &self.bus);
@@ -140,6 +146,11 @@ impl PortalStack {
         ]
     }
 
+    /// The stack's directory (its runtime directory), removed on drop.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// What the bus, PipeWire and the portals logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
@@ -149,19 +160,10 @@ impl PortalStack {
 impl Drop for PortalStack {
     fn drop(&mut self) {
         // Each child leads a group: the bus's group holds the portals it
-        // activated.
+        // activated. Killed once each, before the directory goes.
         for child in &mut self.children {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .stderr(Stdio::null())
-                .status();
-            let _ = child.wait();
+            child.kill();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove_run_dir(&self.dir);
     }
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }

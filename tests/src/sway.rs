@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
+use crate::tools::on_path;
+
 /// The system user the sessions run as.
 pub const SWAY_USER: &str = "lookout-sway";
 
@@ -398,11 +400,6 @@ fn rustix_uid() -> u32 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|u| u.parse().ok())
         .unwrap_or(u32::MAX)
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
 /// The uid of [`SWAY_USER`], created (a system user with a home) if missing.

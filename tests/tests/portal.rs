@@ -21,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn capturer(pipewire: &PipeWire, source: &VideoSource) -> PortalCapturer {
     let stream = PortalStream {
         node: source.node(),
-        position: (100, 50),
+        position: Some((100, 50)),
         size: None,
     };
     let fd = pipewire.connect().expect("a connection");
@@ -125,6 +125,36 @@ fn a_pipewire_daemon_that_dies_is_reported_as_the_display_gone_not_a_hang() {
     drop(source);
 }
 
+/// A cast stopped from the desktop: its source goes, and our stream is
+/// disconnected. That must read as the display gone (the capturer is made
+/// anew, the viewers told), not as a still screen showing the last
+/// picture for ever.
+#[test]
+fn a_source_that_stops_is_reported_as_the_display_gone_not_a_frozen_picture() {
+    let pipewire = pipewire_or_skip!();
+    let source = VideoSource::start(pipewire.connect().unwrap(), 32, 16, u32::MAX).unwrap();
+    let mut capturer = capturer(&pipewire, &source);
+    capturer.capture(0).unwrap();
+    drop(source);
+    let deadline = Instant::now() + WAIT;
+    let err = loop {
+        assert!(
+            Instant::now() < deadline,
+            "still capturing {WAIT:?} after the source stopped:\n{}",
+            pipewire.log()
+        );
+        match capturer.capture(0) {
+            Err(err) => break err,
+            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    assert!(err.is_disconnected(), "{err}");
+    assert!(
+        !capturer.unchanged(0),
+        "an ended stream is not a still screen"
+    );
+}
+
 /// Headless sway with the portal stack beside it (bus, pipewire,
 /// wireplumber, xdg-desktop-portal-wlr), or `None` (said why) where they
 /// cannot run.
@@ -192,6 +222,12 @@ fn a_portal_session_on_xdpw_is_set_up_and_a_failed_start_is_a_clear_error_not_a_
             "running, so capturing through the portal:\n{log}"
         ),
     }
+    // The portals the agent woke (the document portal mounts a FUSE
+    // directory in it) go with the stack, and so does its directory.
+    drop(agent);
+    let dir = stack.dir().to_owned();
+    drop(stack);
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }
 
 /// `--capture portal` with no D-Bus session bus (an agent started outside

@@ -21,6 +21,8 @@ pub use crate::wayland::WlrError;
 pub use image::{Captured, CapturedImage, PixelOrder};
 pub use pattern::TestPattern;
 #[cfg(target_os = "linux")]
+pub use portal::params as pipewire_params;
+#[cfg(target_os = "linux")]
 pub use portal::{PortalCaptureError, PortalCapturer, Remote as PipeWireRemote};
 pub use screen::ScreenCapturer;
 #[cfg(target_os = "linux")]
@@ -202,6 +204,23 @@ pub enum CaptureBackend {
     Xcap,
 }
 
+/// The screen backend the capturer settled on, shared with the input
+/// factory ([`crate::input::desktop_input`]) so that input follows it.
+/// Cheap to clone; empty until a screen capturer opened.
+#[derive(Debug, Clone, Default)]
+pub struct ChosenBackend(std::sync::Arc<std::sync::Mutex<Option<CaptureBackend>>>);
+
+impl ChosenBackend {
+    /// The backend chosen, once one is.
+    pub fn get(&self) -> Option<CaptureBackend> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set(&self, backend: CaptureBackend) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(backend);
+    }
+}
+
 /// The capturer factory for `source`. The capturer itself is built when
 /// the capture thread calls the factory, and that is when a backend that
 /// cannot run here is found out.
@@ -209,11 +228,13 @@ pub enum CaptureBackend {
 /// With [`CaptureBackend::Auto`], the backend that worked first is kept
 /// for every later call: when the X server is restarting, X11 fails for a
 /// moment, and falling back to xcap then would keep the slow path for good.
-pub fn open(source: Source) -> CapturerFactory {
+/// The backend used is told to `chosen`, which input follows.
+pub fn open(source: Source, chosen: ChosenBackend) -> CapturerFactory {
     match source {
         Source::Screen(mut backend) => Box::new(move || {
             let (capturer, used) = open_screen(backend)?;
             backend = used;
+            chosen.set(used);
             Ok(capturer)
         }),
         Source::TestPattern {

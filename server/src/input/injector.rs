@@ -72,6 +72,13 @@ impl Injector {
         }
     }
 
+    /// Lets the sink release what it holds of its own (a viewer left).
+    pub(super) fn release_held(&mut self) {
+        if let Some(sink) = &mut self.sink {
+            sink.release_held();
+        }
+    }
+
     /// The display came back after it went away (the capture side saw
     /// it): the sink's connection belongs to the old one, so a new sink is
     /// made now, before the next action is lost to the old one.

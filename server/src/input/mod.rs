@@ -13,6 +13,7 @@
 //! when the queue is full, from any thread, and also when the session task
 //! panics or is dropped.
 
+mod choose;
 mod enigo_sink;
 mod injector;
 #[cfg(target_os = "linux")]
@@ -21,6 +22,8 @@ mod recording;
 #[cfg(target_os = "linux")]
 mod wlr;
 
+pub use choose::desktop_input;
+pub(crate) use choose::explain as explain_no_input;
 pub use enigo_sink::EnigoSink;
 #[cfg(target_os = "linux")]
 pub use portal::PortalSink;
@@ -106,49 +109,17 @@ pub enum InputError {
 pub trait InputSink {
     /// Carries out one action.
     fn apply(&mut self, action: &InputAction) -> Result<(), InputError>;
+
+    /// Releases what the sink itself holds beyond the viewers' tracked
+    /// buttons and keys (a typed key whose release failed); called when a
+    /// viewer leaves. Nothing by default.
+    fn release_held(&mut self) {}
 }
 
 /// Builds the input sink on the input thread: once at start, and again
 /// when the old one has kept failing (its display went away).
 pub type InputSinkFactory =
     Box<dyn FnMut() -> Result<Box<dyn InputSink>, InputError> + Send + 'static>;
-
-/// The input sink factory for the real desktop, following the capture
-/// `backend`: the wlroots virtual devices with `wlr`, and with `auto` in a
-/// Wayland session whose compositor offers them; enigo (X11) otherwise.
-pub fn desktop_input(backend: crate::capture::CaptureBackend) -> InputSinkFactory {
-    use crate::capture::CaptureBackend;
-    Box::new(move || {
-        // The portal session is the capturer's (opened first, also when
-        // `auto` chose it): input goes there, or nowhere (view only) when
-        // it takes none.
-        #[cfg(target_os = "linux")]
-        if backend == CaptureBackend::Portal
-            || (backend == CaptureBackend::Auto && crate::portal::Portal::existing().is_some())
-        {
-            let sink = PortalSink::new()?;
-            tracing::info!("input: RemoteDesktop portal");
-            return Ok(Box::new(sink) as Box<dyn InputSink>);
-        }
-        #[cfg(target_os = "linux")]
-        if matches!(backend, CaptureBackend::Wlr | CaptureBackend::Auto) && WlrSink::available() {
-            match WlrSink::new() {
-                Ok(sink) => {
-                    tracing::info!("input: wlroots virtual pointer and keyboard");
-                    return Ok(Box::new(sink) as Box<dyn InputSink>);
-                }
-                Err(err) if backend == CaptureBackend::Wlr => return Err(err),
-                Err(err) => {
-                    let error = &err as &dyn std::error::Error;
-                    tracing::info!(error, "no wlroots input here; trying enigo");
-                }
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = backend;
-        Ok(Box::new(EnigoSink::new()?) as Box<dyn InputSink>)
-    })
-}
 
 /// Identifies one viewer session to the input thread.
 pub type ViewerId = u64;
@@ -327,7 +298,10 @@ fn run(
                 track(&mut held, viewer, &action);
                 sink.apply(&action, Instant::now());
             }
-            Command::ReleaseAll(viewer) => release(&mut sink, held.remove(&viewer)),
+            Command::ReleaseAll(viewer) => {
+                release(&mut sink, held.remove(&viewer));
+                sink.release_held();
+            }
             Command::Shutdown => break,
         }
     }
@@ -421,6 +395,35 @@ mod tests {
         tokio::task::spawn_blocking(move || thread.stop())
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn a_viewer_leaving_lets_the_sink_release_what_it_holds_of_its_own() {
+        /// Counts its `release_held` calls (a portal sink's typed keys).
+        struct Holder(Arc<std::sync::atomic::AtomicUsize>);
+        impl InputSink for Holder {
+            fn apply(&mut self, _: &InputAction) -> Result<(), InputError> {
+                Ok(())
+            }
+            fn release_held(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let sink_calls = Arc::clone(&calls);
+        let (thread, handle) = InputThread::spawn(
+            Box::new(move || Ok(Box::new(Holder(Arc::clone(&sink_calls))) as Box<dyn InputSink>)),
+            watch::channel(Availability::Live).1,
+        )
+        .unwrap();
+        // A viewer that held nothing the thread tracks leaves.
+        drop(handle.release_on_drop(3));
+        let deadline = Instant::now() + WAIT;
+        while calls.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        thread.stop();
     }
 
     #[tokio::test]

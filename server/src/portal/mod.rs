@@ -17,7 +17,10 @@
 //! returns is saved ([`token`]) and passed on the next start, so the user
 //! answers the dialog once.
 
+mod consent;
+mod layout;
 mod session;
+mod task;
 pub mod token;
 
 use std::os::fd::OwnedFd;
@@ -27,6 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+pub use layout::{Placed, place};
 pub use token::TokenStore;
 
 /// How long the session set-up may take, the consent dialog included: a
@@ -98,8 +102,8 @@ impl From<ashpd::Error> for PortalError {
 pub struct PortalStream {
     /// The PipeWire node to connect to.
     pub node: u32,
-    /// Its top-left corner in the desktop (0, 0 when the portal says not).
-    pub position: (i32, i32),
+    /// Its top-left corner in the desktop, when the portal says.
+    pub position: Option<(i32, i32)>,
     /// Its size in desktop pixels, when the portal says.
     pub size: Option<(u32, u32)>,
 }
@@ -150,10 +154,15 @@ pub struct Portal {
     streams: Vec<PortalStream>,
     pipewire: OwnedFd,
     takes_input: bool,
-    /// Its streams ended (revoked, or the compositor went): not shared
-    /// any more, the next user opens a new session.
-    ended: AtomicBool,
+    /// Its streams ended (revoked, closed from the desktop, or the
+    /// compositor went): not shared any more, the next user opens a new
+    /// session. Set by the capturer, and by the session's task on the
+    /// portal's `Closed` signal.
+    ended: Arc<AtomicBool>,
     requests: Option<mpsc::Sender<Request>>,
+    /// Where the capturer placed the monitors ([`place`]): input goes
+    /// to the stream of the monitor under the point.
+    placed: Mutex<Vec<Placed>>,
     /// Told when the session's task has closed the session.
     closed: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
@@ -165,6 +174,9 @@ impl std::fmt::Debug for Request {
             .finish()
     }
 }
+
+/// The user's answer, kept while the process runs.
+static CONSENT: consent::Consent = consent::Consent::new();
 
 /// The session of this process, while someone holds it.
 static SHARED: Mutex<Weak<Portal>> = Mutex::new(Weak::new());
@@ -182,18 +194,16 @@ impl Portal {
         {
             return Ok(portal);
         }
-        let portal = Arc::new(Self::open(TokenStore::default_place(), SETUP_TIMEOUT)?);
+        let portal = CONSENT.ask(|| Self::open(TokenStore::default_place(), SETUP_TIMEOUT))?;
+        let portal = Arc::new(portal);
         *shared = Arc::downgrade(&portal);
         Ok(portal)
     }
 
-    /// The portal session of this process, if one is open (the capturer
-    /// chose the portal).
-    pub fn existing() -> Option<Arc<Portal>> {
-        let shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        shared
-            .upgrade()
-            .filter(|p| !p.ended.load(Ordering::Relaxed))
+    /// Whether the session ended (closed from the desktop, or its
+    /// streams did): what it shows is no longer the screen.
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
     }
 
     /// Marks the session ended (its streams did): [`Portal::shared`]
@@ -208,8 +218,10 @@ impl Portal {
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let (tx, rx) = mpsc::channel(REQUESTS);
         let (closed_tx, closed) = std::sync::mpsc::sync_channel(1);
+        let ended = Arc::new(AtomicBool::new(false));
+        let task_ended = Arc::clone(&ended);
         runtime()?.spawn(async move {
-            run(store, timeout, ready_tx, rx).await;
+            task::run(store, timeout, ready_tx, rx, task_ended).await;
             let _ = closed_tx.send(());
         });
         match ready_rx.recv() {
@@ -217,8 +229,9 @@ impl Portal {
                 streams,
                 pipewire,
                 takes_input,
-                ended: AtomicBool::new(false),
+                ended,
                 requests: Some(tx),
+                placed: Mutex::new(Vec::new()),
                 closed: Mutex::new(Some(closed)),
             }),
             Ok(Err(err)) => Err(err),
@@ -229,6 +242,19 @@ impl Portal {
     /// The shared monitors, in the portal's order.
     pub fn streams(&self) -> &[PortalStream] {
         &self.streams
+    }
+
+    /// The monitors as the capturer placed them (the viewers' desktop).
+    pub fn placed(&self) -> Vec<Placed> {
+        self.placed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Tells where the capturer placed the monitors.
+    pub fn set_placed(&self, placed: Vec<Placed>) {
+        *self.placed.lock().unwrap_or_else(|e| e.into_inner()) = placed;
     }
 
     /// A new handle on the PipeWire remote the streams are on (each
@@ -293,68 +319,6 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, PortalError> {
         })
         .as_ref()
         .ok_or_else(|| PortalError::Thread(std::io::Error::other("no portal runtime")))
-}
-
-type Ready = Result<(Vec<PortalStream>, OwnedFd, bool), PortalError>;
-
-/// The portal thread: set the session up, report it, then carry input
-/// events until the [`Portal`] is dropped, and close the session.
-async fn run(
-    store: Option<TokenStore>,
-    timeout: Duration,
-    ready: std::sync::mpsc::SyncSender<Ready>,
-    mut requests: mpsc::Receiver<Request>,
-) {
-    let token = store.as_ref().and_then(TokenStore::load);
-    if token.is_some() {
-        tracing::info!("portal: restoring the session the user allowed before");
-    }
-    let opened = match tokio::time::timeout(timeout, session::open(token.as_deref())).await {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(err)) => {
-            let _ = ready.send(Err(err));
-            return;
-        }
-        Err(_) => {
-            let _ = ready.send(Err(PortalError::Timeout(timeout)));
-            return;
-        }
-    };
-    save_token(store.as_ref(), opened.restore_token.as_deref());
-    let takes_input = opened.held.takes_input();
-    if ready
-        .send(Ok((opened.streams, opened.pipewire, takes_input)))
-        .is_err()
-    {
-        opened.held.close().await;
-        return;
-    }
-    while let Some(request) = requests.recv().await {
-        let result = match tokio::time::timeout(CALL_TIMEOUT, opened.held.send(request.event)).await
-        {
-            Ok(result) => result,
-            Err(_) => Err(PortalError::Timeout(CALL_TIMEOUT)),
-        };
-        let _ = request.reply.send(result);
-    }
-    let _ = tokio::time::timeout(CALL_TIMEOUT, opened.held.close()).await;
-}
-
-fn save_token(store: Option<&TokenStore>, token: Option<&str>) {
-    let (Some(store), Some(token)) = (store, token) else {
-        tracing::info!("portal: no restore token given; the dialog will show at the next start");
-        return;
-    };
-    match store.save(token) {
-        Ok(()) => tracing::info!(
-            path = %store.path().display(),
-            "portal: saved the restore token; the next start needs no dialog"
-        ),
-        Err(err) => {
-            let error = &err as &dyn std::error::Error;
-            tracing::warn!(error, "portal: cannot save the restore token");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ use ashpd::desktop::screencast::{
 };
 use ashpd::desktop::{PersistMode, Session};
 
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+
 use super::{InputEvent, PortalError, PortalStream};
 
 /// An open portal session: what it shares, and the D-Bus side kept alive
@@ -57,6 +60,27 @@ impl Held {
         if let Err(err) = closed {
             tracing::debug!(error = %err, "closing the portal session");
         }
+    }
+
+    /// The session's `Closed` signal (the user stopped sharing from the
+    /// desktop, or the compositor ended the cast), one item per signal;
+    /// the stream ends with the D-Bus connection. Never ends nor yields
+    /// where the signal cannot be subscribed to (said at debug level).
+    pub(super) async fn closed(&self) -> BoxStream<'_, ()> {
+        let signals = match self {
+            Held::Remote { session, .. } => session
+                .receive_closed()
+                .await
+                .map(|s| s.map(|_| ()).boxed()),
+            Held::Cast { session } => session
+                .receive_closed()
+                .await
+                .map(|s| s.map(|_| ()).boxed()),
+        };
+        signals.unwrap_or_else(|err| {
+            tracing::debug!(error = %err, "portal: cannot watch the session's Closed signal");
+            futures_util::stream::pending().boxed()
+        })
     }
 
     /// Sends one input event to the portal.
@@ -132,11 +156,9 @@ async fn open_remote(
         .set_persist_mode(PersistMode::ExplicitlyRevoked)
         .set_restore_token(token);
     remote.select_devices(&session, devices).await?.response()?;
-    let sources = SelectSourcesOptions::default()
-        .set_sources(Some(SourceType::Monitor.into()))
-        .set_multiple(true)
-        .set_cursor_mode(cursor_mode(cast).await);
-    cast.select_sources(&session, sources).await?.response()?;
+    cast.select_sources(&session, every_monitor(cast).await)
+        .await?
+        .response()?;
     let started = remote
         .start(&session, None, StartOptions::default())
         .await?
@@ -169,10 +191,8 @@ async fn open_remote(
 
 async fn open_cast(cast: &Screencast, token: Option<&str>) -> Result<Opened, PortalError> {
     let session = cast.create_session(Default::default()).await?;
-    let sources = SelectSourcesOptions::default()
-        .set_sources(Some(SourceType::Monitor.into()))
-        .set_multiple(true)
-        .set_cursor_mode(cursor_mode(cast).await)
+    let sources = every_monitor(cast)
+        .await
         .set_persist_mode(PersistMode::ExplicitlyRevoked)
         .set_restore_token(token);
     cast.select_sources(&session, sources).await?.response()?;
@@ -192,6 +212,14 @@ async fn open_cast(cast: &Screencast, token: Option<&str>) -> Result<Opened, Por
         restore_token,
         held: Held::Cast { session },
     })
+}
+
+/// The sources every session asks for: all monitors, with the pointer.
+async fn every_monitor(cast: &Screencast) -> SelectSourcesOptions {
+    SelectSourcesOptions::default()
+        .set_sources(Some(SourceType::Monitor.into()))
+        .set_multiple(true)
+        .set_cursor_mode(cursor_mode(cast).await)
 }
 
 /// `Start` answered with a failure that was not the user's "no": the
@@ -224,7 +252,7 @@ fn streams(streams: &[Stream]) -> Result<Vec<PortalStream>, PortalError> {
         .iter()
         .map(|s| PortalStream {
             node: s.pipe_wire_node_id(),
-            position: s.position().unwrap_or((0, 0)),
+            position: s.position(),
             size: s
                 .size()
                 .and_then(|(w, h)| Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))),

@@ -9,7 +9,6 @@
 //! files. A token that fails the check is not used: the dialog shows again.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The file's name in the agent's config directory.
@@ -46,10 +45,11 @@ impl TokenStore {
     /// the first start; a file others could read or write, or one that
     /// holds no valid token, is reported and not used.
     pub fn load(&self) -> Option<String> {
-        if !self.path.exists() {
+        // Not `exists`, which follows a link: a link is there, and refused.
+        if fs::symlink_metadata(&self.path).is_err() {
             return None;
         }
-        match lookout_secret_files::read_token(&self.path) {
+        match lookout_secret_files::read_token_no_symlink(&self.path) {
             Ok(token) if valid(&token) => Some(token),
             Ok(_) => {
                 tracing::warn!(path = %self.path.display(), "ignoring a malformed portal restore token");
@@ -76,37 +76,7 @@ impl TokenStore {
                 "the portal's restore token is not a short printable string",
             ));
         }
-        let dir = match self.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&dir)?;
-        let name = self
-            .path
-            .file_name()
-            .map_or_else(|| TOKEN_FILE.into(), |n| n.to_string_lossy().into_owned());
-        let temp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-        let _ = fs::remove_file(&temp);
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options.open(&temp).and_then(|mut file| {
-            file.write_all(token.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()
-        });
-        match written.and_then(|()| fs::rename(&temp, &self.path)) {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                let _ = fs::remove_file(&temp);
-                Err(err)
-            }
-        }
+        crate::secret::write_private(&self.path, token)
     }
 }
 
@@ -160,6 +130,22 @@ mod tests {
             1,
             "no temp file left"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_token_file_that_is_a_link_or_open_to_writers_is_not_used() {
+        let dir = temp_dir("link");
+        let store = TokenStore::at(dir.join(TOKEN_FILE));
+        store.save("secret-token").unwrap();
+        let elsewhere = dir.join("elsewhere");
+        fs::rename(store.path(), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, store.path()).unwrap();
+        assert_eq!(store.load(), None, "a link put in its place is refused");
+        fs::remove_file(store.path()).unwrap();
+        store.save("secret-token").unwrap();
+        fs::set_permissions(store.path(), fs::Permissions::from_mode(0o620)).unwrap();
+        assert_eq!(store.load(), None, "group-writable");
         fs::remove_dir_all(&dir).unwrap();
     }
 

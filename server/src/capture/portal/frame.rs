@@ -62,6 +62,12 @@ pub(super) enum FrameError {
         /// Picture width.
         width: u32,
     },
+    /// The producer flagged it (corrupted, or empty).
+    #[error("the buffer is flagged {0:#x} (corrupted or empty)")]
+    Flags(i32),
+    /// Its rows run bottom up.
+    #[error("negative stride")]
+    NegativeStride,
     /// It ends before the last row.
     #[error("buffer of {got} bytes, {needed} needed")]
     Short {
@@ -70,6 +76,45 @@ pub(super) enum FrameError {
         /// Bytes there.
         got: usize,
     },
+}
+
+/// One buffer's chunk as PipeWire describes it: where the picture is in
+/// the mapped data, and the producer's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Chunk {
+    /// The first byte of the picture in the mapped data.
+    pub(super) offset: u32,
+    /// How many bytes of picture there are.
+    pub(super) size: u32,
+    /// Bytes per row (negative: rows bottom up, which is not taken).
+    pub(super) stride: i32,
+    /// `SPA_CHUNK_FLAG_*`: corrupted, empty...
+    pub(super) flags: i32,
+}
+
+/// The chunk flag of a buffer whose data is corrupted.
+pub(super) const CHUNK_CORRUPTED: i32 = 1;
+
+/// Checks `chunk` against the `mapped` bytes of its buffer, before any
+/// byte is read: no flags (corrupted, empty), a stride that is not
+/// negative, and the picture within the mapped data. Returns the range of
+/// the picture in the mapped data and its stride.
+pub(super) fn chunk_region(
+    chunk: Chunk,
+    mapped: usize,
+) -> Result<(std::ops::Range<usize>, usize), FrameError> {
+    if chunk.flags != 0 {
+        return Err(FrameError::Flags(chunk.flags));
+    }
+    let stride = usize::try_from(chunk.stride).map_err(|_| FrameError::NegativeStride)?;
+    let (offset, size) = (chunk.offset as usize, chunk.size as usize);
+    match offset.checked_add(size) {
+        Some(end) if end <= mapped => Ok((offset..end, stride)),
+        _ => Err(FrameError::Short {
+            needed: offset.saturating_add(size),
+            got: mapped,
+        }),
+    }
 }
 
 /// Where the picture is in a buffer: its first byte, bytes per row, and

@@ -241,3 +241,73 @@ fn changes_accumulate_between_takes_and_unknown_wins() {
     let many = accumulate(Some(vec![a; MAX_DAMAGE_RECTS]), Some(vec![b])).unwrap();
     assert_eq!(many, vec![a.union(&b)]);
 }
+
+#[test]
+fn a_corrupted_or_flagged_chunk_a_negative_stride_or_one_past_the_mapping_is_refused() {
+    let chunk = Chunk {
+        offset: 8,
+        size: 32,
+        stride: 16,
+        flags: 0,
+    };
+    assert_eq!(chunk_region(chunk, 40), Ok((8..40, 16)));
+    let corrupted = Chunk {
+        flags: CHUNK_CORRUPTED,
+        ..chunk
+    };
+    assert_eq!(chunk_region(corrupted, 40), Err(FrameError::Flags(1)));
+    let empty = Chunk { flags: 2, ..chunk };
+    assert!(chunk_region(empty, 40).is_err());
+    let upside_down = Chunk {
+        stride: -16,
+        ..chunk
+    };
+    assert_eq!(
+        chunk_region(upside_down, 40),
+        Err(FrameError::NegativeStride)
+    );
+    assert!(matches!(
+        chunk_region(chunk, 39),
+        Err(FrameError::Short {
+            needed: 40,
+            got: 39
+        })
+    ));
+    let wrapping = Chunk {
+        offset: u32::MAX,
+        size: u32::MAX,
+        ..chunk
+    };
+    assert!(chunk_region(wrapping, 1 << 20).is_err());
+}
+
+#[test]
+fn a_picture_made_in_a_spare_image_from_an_older_one_gets_the_rows_changed_since() {
+    // The spare holds the picture of two frames ago; each frame since
+    // changed one row: both rows are copied, the rest is kept.
+    let (data, layout) = recorded_bgrx();
+    let older = CapturedImage {
+        width: 3,
+        height: 2,
+        pixels: vec![7; 24],
+        order: PixelOrder::Bgrx,
+    };
+    let row = |y| Rect {
+        x: 0,
+        y,
+        width: 3,
+        height: 1,
+    };
+    let rows = accumulate(Some(vec![row(0)]), Some(vec![row(1)]));
+    let image = copy(
+        &data,
+        layout,
+        SourceFormat::Bgrx,
+        whole(3, 2),
+        rows.as_deref(),
+        Some(older),
+    )
+    .unwrap();
+    assert_eq!(&image.pixels[0..4], &[0, 100, 200, 0xAA]);
+    assert_eq!(&image.pixels[12..16], &[10, 100, 200, 0xAA]);
+}

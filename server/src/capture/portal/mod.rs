@@ -7,8 +7,9 @@
 //! arrived (a still screen costs a mutex lock per tick), and the
 //! producer's damage is the change hint.
 
+mod buffer;
 mod frame;
-mod params;
+pub mod params;
 mod stream;
 
 use std::sync::Arc;
@@ -102,8 +103,20 @@ impl PortalCapturer {
             .ok_or(CaptureError::NoSuchMonitor(id))
     }
 
+    /// The session was closed from the desktop: what the streams still
+    /// hold is no longer the screen.
+    fn session_ended(&self) -> Result<(), CaptureError> {
+        match &self.portal {
+            Some(portal) if portal.is_ended() => {
+                Err(PortalCaptureError::Portal(PortalError::Ended).into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Waits (bounded) until monitor `id` has a frame.
     fn wait_first(&self, id: u32) -> Result<(), CaptureError> {
+        self.session_ended()?;
         let slot = self.slot(id)?;
         let deadline = Instant::now() + FIRST_FRAME;
         let mut latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
@@ -126,20 +139,37 @@ impl PortalCapturer {
         }
     }
 
+    /// The monitors, placed ([`crate::portal::place`]: sized by their
+    /// pictures, none overlapping), and told to the portal session so
+    /// that input goes to the stream of the monitor under the point.
     fn list(&self) -> Vec<MonitorInfo> {
+        let sizes: Vec<_> = self
+            .pipewire
+            .slots
+            .iter()
+            .map(|slot| {
+                let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
+                latest.image.as_ref().map(|i| (i.width, i.height))
+            })
+            .collect();
+        let placed = crate::portal::place(&self.streams, &sizes);
+        if let Some(portal) = &self.portal {
+            portal.set_placed(placed.clone());
+        }
+        // Monitor ids are stream indexes: one that has no size yet (no
+        // picture: cannot happen after the first frames) is 0x0.
         self.streams
             .iter()
-            .zip(&self.pipewire.slots)
             .enumerate()
-            .map(|(i, (s, slot))| {
-                let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
-                let size = latest.image.as_ref().map(|i| (i.width, i.height));
-                let (width, height) = size.or(s.size).unwrap_or((0, 0));
+            .map(|(i, s)| {
+                let at = placed.iter().find(|p| p.node == s.node);
+                let (x, y) = at.map_or((0, 0), |p| p.position);
+                let (width, height) = at.map_or((0, 0), |p| p.size);
                 MonitorInfo {
                     id: i as u32,
                     name: format!("portal-{}", s.node),
-                    x: s.position.0,
-                    y: s.position.1,
+                    x,
+                    y,
                     width,
                     height,
                     primary: i == 0,
@@ -213,10 +243,11 @@ impl Capturer for PortalCapturer {
     }
 
     fn unchanged(&mut self, id: u32) -> bool {
-        self.slot(id).is_ok_and(|slot| {
-            let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
-            latest.image.is_some() && !latest.fresh && latest.ended.is_none()
-        })
+        self.session_ended().is_ok()
+            && self.slot(id).is_ok_and(|slot| {
+                let latest = slot.latest.lock().unwrap_or_else(|e| e.into_inner());
+                latest.image.is_some() && !latest.fresh && latest.ended.is_none()
+            })
     }
 }
 

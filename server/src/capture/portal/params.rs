@@ -1,6 +1,8 @@
 //! What the capturer asks PipeWire for, as SPA pods: raw video in the
 //! 4-byte formats [`super::frame`] reads, buffers in memory it can map
-//! (not DMA-BUF), and the crop and damage metadata.
+//! (not DMA-BUF), and the crop and damage metadata. Public (as
+//! `capture::pipewire_params`) for the test harness's video source, which
+//! builds its format with the same pieces.
 
 use pipewire as pw;
 use pw::spa;
@@ -24,7 +26,8 @@ pub(super) fn source_format(format: VideoFormat) -> Option<SourceFormat> {
     })
 }
 
-fn prop(key: u32, value: Value) -> Property {
+/// A property without flags.
+pub fn prop(key: u32, value: Value) -> Property {
     Property {
         key,
         flags: PropertyFlags::empty(),
@@ -34,7 +37,6 @@ fn prop(key: u32, value: Value) -> Property {
 
 /// Raw video in the 4-byte formats [`frame`] reads, any size and rate.
 pub(super) fn enum_format() -> Object {
-    use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
     let formats = [
         VideoFormat::BGRx,
         VideoFormat::BGRA,
@@ -55,23 +57,29 @@ pub(super) fn enum_format() -> Object {
             },
         )))
     };
+    raw_video(choice(formats[0], formats.to_vec()), Vec::new())
+}
+
+/// A raw video `EnumFormat` of `format` (a pixel format, or a choice of
+/// them), with `more` properties (size, rate...).
+pub fn raw_video(format: Value, more: Vec<Property>) -> Object {
+    use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
+    let mut properties = vec![
+        prop(
+            FormatProperties::MediaType.as_raw(),
+            Value::Id(Id(MediaType::Video.as_raw())),
+        ),
+        prop(
+            FormatProperties::MediaSubtype.as_raw(),
+            Value::Id(Id(MediaSubtype::Raw.as_raw())),
+        ),
+        prop(FormatProperties::VideoFormat.as_raw(), format),
+    ];
+    properties.extend(more);
     Object {
         type_: spa::utils::SpaTypes::ObjectParamFormat.as_raw(),
         id: spa::param::ParamType::EnumFormat.as_raw(),
-        properties: vec![
-            prop(
-                FormatProperties::MediaType.as_raw(),
-                Value::Id(Id(MediaType::Video.as_raw())),
-            ),
-            prop(
-                FormatProperties::MediaSubtype.as_raw(),
-                Value::Id(Id(MediaSubtype::Raw.as_raw())),
-            ),
-            prop(
-                FormatProperties::VideoFormat.as_raw(),
-                choice(formats[0], formats.to_vec()),
-            ),
-        ],
+        properties,
     }
 }
 
@@ -117,7 +125,8 @@ pub(super) fn meta(kind: u32, regions: i32) -> Object {
     }
 }
 
-pub(super) fn serialize(object: Object) -> Result<Vec<u8>, pw::Error> {
+/// `object` as the bytes of a pod.
+pub fn serialize(object: Object) -> Result<Vec<u8>, pw::Error> {
     spa::pod::serialize::PodSerializer::serialize(
         std::io::Cursor::new(Vec::new()),
         &Value::Object(object),

@@ -15,11 +15,10 @@ use std::thread::JoinHandle;
 
 use pipewire as pw;
 use pw::spa;
-use spa::buffer::meta::{MetaVideoCrop, MetaVideoDamage};
 use spa::param::video::VideoInfoRaw;
 use spa::pod::Pod;
 
-use super::frame::{self, BufferLayout, SourceFormat};
+use super::frame::SourceFormat;
 use super::params::{buffers, enum_format, meta, serialize, source_format};
 use crate::capture::CapturedImage;
 // The same bound as the wlroots backend's: a picture side nobody has.
@@ -123,19 +122,24 @@ pub(super) fn start(remote: Remote, nodes: &[u32]) -> Result<PipeWireThread, Str
 }
 
 /// The negotiated format of one stream.
-struct Negotiated {
-    format: SourceFormat,
-    width: u32,
-    height: u32,
+pub(super) struct Negotiated {
+    pub(super) format: SourceFormat,
+    pub(super) width: u32,
+    pub(super) height: u32,
 }
 
-struct StreamState {
-    slot: Arc<Slot>,
-    negotiated: Option<Negotiated>,
+pub(super) struct StreamState {
+    pub(super) slot: Arc<Slot>,
+    pub(super) negotiated: Option<Negotiated>,
     /// A buffer was passed over (an older one dequeued with a newer, or
     /// one that could not be read): its damage is unknown, so the next
     /// picture is copied whole and reported as all changed.
-    damage_lost: bool,
+    pub(super) damage_lost: bool,
+    /// An older picture to copy the next one into (so the copy is done
+    /// outside the slot's lock), and where it differs from the newest
+    /// (`None`: unknown, copied whole).
+    pub(super) spare: Option<CapturedImage>,
+    pub(super) spare_stale: Option<Vec<Rect>>,
 }
 
 fn run(
@@ -171,24 +175,29 @@ fn run(
                 *pw::keys::MEDIA_TYPE => "Video",
                 *pw::keys::MEDIA_CATEGORY => "Capture",
                 *pw::keys::MEDIA_ROLE => "Screen",
+                // When the cast stops, the session manager destroys this
+                // stream (it becomes unconnected: ended) instead of leaving
+                // it paused on a frozen picture, or linking it to another
+                // source.
+                *pw::keys::NODE_DONT_RECONNECT => "true",
             },
         )?;
         let state = StreamState {
             slot: Arc::clone(slot),
             negotiated: None,
             damage_lost: false,
+            spare: None,
+            spare_stale: None,
         };
         let listener = stream
             .add_local_listener_with_user_data(state)
             .state_changed(|_, state, _, new| {
-                if let pw::stream::StreamState::Error(why) = new {
-                    state
-                        .slot
-                        .end(format!("PipeWire stream failed: {}", why.escape_debug()));
+                if let Some(why) = ended(&new) {
+                    state.slot.end(why);
                 }
             })
             .param_changed(param_changed)
-            .process(process)
+            .process(super::buffer::process)
             .register()?;
         let format = serialize(enum_format())?;
         let mut params = [Pod::from_bytes(&format).ok_or(pw::Error::CreationFailed)?];
@@ -209,6 +218,21 @@ fn run(
     let _ = ready.send(Ok(()));
     mainloop.run();
     Ok(())
+}
+
+/// Why a stream in state `new` has ended, if it has: failed, or
+/// disconnected (its source went: a cast stopped from the desktop, whose
+/// stream may otherwise only pause and show its last picture for ever).
+fn ended(new: &pw::stream::StreamState) -> Option<String> {
+    match new {
+        pw::stream::StreamState::Error(why) => {
+            Some(format!("PipeWire stream failed: {}", why.escape_debug()))
+        }
+        pw::stream::StreamState::Unconnected => {
+            Some("the PipeWire stream was disconnected (the cast stopped)".into())
+        }
+        _ => None,
+    }
 }
 
 /// The format was chosen: remember it, and ask for buffers in memory we
@@ -258,86 +282,5 @@ fn param_changed(
     let mut params: Vec<&Pod> = pods.iter().filter_map(|p| Pod::from_bytes(p)).collect();
     if let Err(err) = stream.update_params(&mut params) {
         tracing::debug!(error = %err, "PipeWire: cannot ask for buffer metadata");
-    }
-}
-
-/// A frame arrived: keep the newest, copy it, requeue the rest.
-fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
-    let mut newest = None;
-    let mut passed_over = false;
-    // Bounded by the stream's buffer count; older ones are requeued as
-    // they are dropped, their damage unread.
-    while let Some(buffer) = stream.dequeue_buffer() {
-        passed_over |= newest.replace(buffer).is_some();
-    }
-    state.damage_lost |= passed_over;
-    let (Some(mut buffer), Some(negotiated)) = (newest, state.negotiated.as_ref()) else {
-        return;
-    };
-    let crop = buffer.find_meta::<MetaVideoCrop>().and_then(|c| {
-        let region = c.meta_region();
-        region.is_valid().then(|| {
-            let (p, s) = (region.position(), region.size());
-            (p.x, p.y, s.width, s.height)
-        })
-    });
-    let damage: Vec<_> = buffer
-        .find_meta::<MetaVideoDamage>()
-        .map(|d| {
-            d.iter()
-                .take(frame::MAX_DAMAGE_RECTS * 4)
-                .map(|r| {
-                    (
-                        r.position().x,
-                        r.position().y,
-                        r.size().width,
-                        r.size().height,
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let datas = buffer.datas_mut();
-    let Some(data) = datas.first_mut() else {
-        state.damage_lost = true;
-        return;
-    };
-    let chunk = data.chunk();
-    if chunk.size() == 0 {
-        // Nothing new in it (a cursor-only update, say).
-        return;
-    }
-    let layout = BufferLayout {
-        offset: chunk.offset() as usize,
-        stride: usize::try_from(chunk.stride()).unwrap_or(0),
-        width: negotiated.width,
-        height: negotiated.height,
-    };
-    let format = negotiated.format;
-    let Some(bytes) = data.data() else {
-        state.damage_lost = true;
-        return;
-    };
-    let visible = frame::visible(crop, layout.width, layout.height);
-    let mut latest = state.slot.latest.lock().unwrap_or_else(|e| e.into_inner());
-    let previous = latest.image.take();
-    let same_size = previous.as_ref().is_some_and(|p| {
-        (p.width, p.height, p.order) == (visible.width, visible.height, format.order())
-    });
-    let hint = frame::damage(&damage, visible).filter(|_| same_size && !state.damage_lost);
-    match frame::copy(bytes, layout, format, visible, hint.as_deref(), previous) {
-        Ok(image) => {
-            latest.image = Some(image);
-            let since = if latest.fresh {
-                latest.changed.take()
-            } else {
-                Some(Vec::new())
-            };
-            latest.changed = frame::accumulate(since, hint);
-            latest.fresh = true;
-            state.damage_lost = false;
-            state.slot.arrived.notify_all();
-        }
-        Err(err) => tracing::debug!(error = %err, "PipeWire: skipped a malformed buffer"),
     }
 }

@@ -7,17 +7,24 @@
 //! session without RemoteDesktop (xdg-desktop-portal-wlr) makes no sink,
 //! so the agent runs view only and says so.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use lookout_protocol::{Button, Key};
 
 use super::{InputAction, InputError, InputSink};
-use crate::portal::{InputEvent, Portal, PortalError, PortalStream};
+use crate::portal::{InputEvent, Placed, Portal, PortalError};
+
+/// How many keys a failed release may leave to release later; beyond it
+/// they are given up (the session is failing anyway).
+const MAX_STUCK: usize = 64;
 
 /// Sends input to the portal session.
 #[derive(Debug)]
 pub struct PortalSink {
     portal: Arc<Portal>,
+    /// Keysyms whose release failed: released before the next event.
+    stuck: BTreeSet<i32>,
 }
 
 impl PortalSink {
@@ -28,23 +35,70 @@ impl PortalSink {
         if !portal.takes_input() {
             return Err(InputError::Portal(PortalError::ViewOnly));
         }
-        Ok(Self { portal })
+        Ok(Self {
+            portal,
+            stuck: BTreeSet::new(),
+        })
     }
 }
 
 impl InputSink for PortalSink {
     fn apply(&mut self, action: &InputAction) -> Result<(), InputError> {
-        for event in events(action, self.portal.streams()) {
-            self.portal.send(event).map_err(InputError::Portal)?;
-        }
-        Ok(())
+        let events = events(action, &self.portal.placed());
+        let portal = &self.portal;
+        deliver(&mut self.stuck, &events, |event| portal.send(event)).map_err(InputError::Portal)
+    }
+
+    fn release_held(&mut self) {
+        let portal = &self.portal;
+        let _ = deliver(&mut self.stuck, &[], |event| portal.send(event));
     }
 }
 
-/// `action` as portal events, with `streams` the shared monitors.
-fn events(action: &InputAction, streams: &[PortalStream]) -> Vec<InputEvent> {
+impl Drop for PortalSink {
+    fn drop(&mut self) {
+        self.release_held();
+    }
+}
+
+/// Sends `events` in order, after the releases of keys that an earlier
+/// failed release left held. A key event that fails is released again
+/// (a failed press may have reached the desktop; a release is retried
+/// once), and recorded in `stuck` when that fails too: a key typed by
+/// `Text` is tracked by nobody else, and must not stay held.
+fn deliver(
+    stuck: &mut BTreeSet<i32>,
+    events: &[InputEvent],
+    mut send: impl FnMut(InputEvent) -> Result<(), PortalError>,
+) -> Result<(), PortalError> {
+    let release = |keysym| InputEvent::Keysym {
+        keysym,
+        pressed: false,
+    };
+    stuck.retain(|&keysym| send(release(keysym)).is_err());
+    for &event in events {
+        let Err(err) = send(event) else { continue };
+        if let InputEvent::Keysym { keysym, .. } = event
+            && send(release(keysym)).is_err()
+        {
+            if stuck.len() < MAX_STUCK {
+                stuck.insert(keysym);
+            } else {
+                tracing::warn!(
+                    keysym,
+                    "portal: cannot release a key, and too many are held"
+                );
+            }
+        }
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// `action` as portal events, with `placed` the monitors.
+fn events(action: &InputAction, placed: &[Placed]) -> Vec<InputEvent> {
     match action {
-        &InputAction::MoveTo { x, y } => locate(streams, x, y)
+        &InputAction::MoveTo { x, y } => locate(placed, x, y)
             .map(|(stream, x, y)| InputEvent::MoveTo { stream, x, y })
             .into_iter()
             .collect(),
@@ -81,23 +135,21 @@ fn events(action: &InputAction, streams: &[PortalStream]) -> Vec<InputEvent> {
 }
 
 /// The stream under desktop point (`x`, `y`), and the point within it;
-/// a point outside every stream goes to the nearest edge of the first.
-fn locate(streams: &[PortalStream], x: i32, y: i32) -> Option<(u32, f64, f64)> {
-    let inside = |s: &&PortalStream| {
-        let (w, h) = s.size.unwrap_or((u32::MAX / 2, u32::MAX / 2));
-        let (left, top) = (i64::from(s.position.0), i64::from(s.position.1));
-        (left..left + i64::from(w)).contains(&i64::from(x))
-            && (top..top + i64::from(h)).contains(&i64::from(y))
+/// a point outside every monitor goes to the nearest edge of the first.
+fn locate(placed: &[Placed], x: i32, y: i32) -> Option<(u32, f64, f64)> {
+    let inside = |p: &&Placed| {
+        let (left, top) = (i64::from(p.position.0), i64::from(p.position.1));
+        (left..left + i64::from(p.size.0)).contains(&i64::from(x))
+            && (top..top + i64::from(p.size.1)).contains(&i64::from(y))
     };
-    let stream = streams.iter().find(inside).or(streams.first())?;
-    let (w, h) = stream.size.unwrap_or((u32::MAX / 2, u32::MAX / 2));
+    let at = placed.iter().find(inside).or(placed.first())?;
     let within = |p: i32, origin: i32, size: u32| {
         (i64::from(p) - i64::from(origin)).clamp(0, i64::from(size.saturating_sub(1))) as f64
     };
     Some((
-        stream.node,
-        within(x, stream.position.0, w),
-        within(y, stream.position.1, h),
+        at.node,
+        within(x, at.position.0, at.size.0),
+        within(y, at.position.1, at.size.1),
     ))
 }
 
@@ -156,19 +208,83 @@ fn char_keysym(c: char) -> Option<i32> {
 mod tests {
     use super::*;
 
-    fn two_monitors() -> Vec<PortalStream> {
+    fn two_monitors() -> Vec<Placed> {
         vec![
-            PortalStream {
+            Placed {
                 node: 40,
                 position: (0, 0),
-                size: Some((1920, 1080)),
+                size: (1920, 1080),
             },
-            PortalStream {
+            Placed {
                 node: 41,
                 position: (1920, 0),
-                size: Some((1280, 1024)),
+                size: (1280, 1024),
             },
         ]
+    }
+
+    #[test]
+    fn monitors_the_portal_left_unplaced_each_get_their_own_pointer_moves() {
+        use crate::portal::{PortalStream, place};
+        let unplaced = |node| PortalStream {
+            node,
+            position: None,
+            size: None,
+        };
+        let placed = place(
+            &[unplaced(40), unplaced(41)],
+            &[Some((1920, 1080)), Some((1280, 1024))],
+        );
+        // A viewer on the second monitor points at its (80, 10).
+        let moved = events(
+            &InputAction::MoveTo {
+                x: 1920 + 80,
+                y: 10,
+            },
+            &placed,
+        );
+        assert_eq!(
+            moved,
+            vec![InputEvent::MoveTo {
+                stream: 41,
+                x: 80.0,
+                y: 10.0
+            }]
+        );
+    }
+
+    #[test]
+    fn a_key_whose_release_failed_is_released_before_the_next_event() {
+        let a = |pressed| InputEvent::Keysym {
+            keysym: 0x61,
+            pressed,
+        };
+        let mut sent = Vec::new();
+        let mut failures = 2;
+        let mut stuck = BTreeSet::new();
+        let typed = events(&InputAction::Text("a".into()), &[]);
+        let result = deliver(&mut stuck, &typed, |event| {
+            sent.push(event);
+            if event == a(false) && failures > 0 {
+                failures -= 1;
+                return Err(PortalError::Timeout(std::time::Duration::from_secs(2)));
+            }
+            Ok(())
+        });
+        assert!(result.is_err());
+        assert_eq!(sent, vec![a(true), a(false), a(false)], "retried once");
+        assert!(stuck.contains(&0x61), "recorded as held");
+        // Whatever comes next (here the release-all of a leaving viewer,
+        // which knows nothing of typed text) first releases it.
+        sent.clear();
+        let next = events(&InputAction::MoveTo { x: 5, y: 5 }, &two_monitors());
+        deliver(&mut stuck, &next, |event| {
+            sent.push(event);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sent[0], a(false));
+        assert!(stuck.is_empty());
     }
 
     #[test]

@@ -1,0 +1,99 @@
+//! The user's answer to the consent dialog, kept for the process: once
+//! the dialog was refused (or the portal answered the request with another
+//! non-success), no new session is asked for until the agent restarts.
+//! Without it the capture thread's retries after a lost display would pop
+//! the dialog up again every few seconds.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::PortalError;
+
+/// Whether the portal's answer was a final no.
+#[derive(Debug)]
+pub(super) struct Consent {
+    refused: AtomicBool,
+}
+
+impl Consent {
+    pub(super) const fn new() -> Self {
+        Self {
+            refused: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `open` (which may show the dialog) unless the answer was
+    /// already no; a final no is remembered, and logged this once.
+    pub(super) fn ask<T>(
+        &self,
+        open: impl FnOnce() -> Result<T, PortalError>,
+    ) -> Result<T, PortalError> {
+        if self.refused.load(Ordering::Relaxed) {
+            return Err(PortalError::Refused);
+        }
+        let answer = open();
+        if let Err(err) = &answer
+            && is_final(err)
+            && !self.refused.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                error = %err,
+                "portal: screen sharing was refused; the agent will not ask again until it \
+                 restarts (view nothing, steer nothing)"
+            );
+        }
+        answer
+    }
+}
+
+/// A "no" from the portal itself, the user's or its backend's, as
+/// opposed to a failure to reach it (no bus, a timeout): asking again
+/// would only show the dialog again.
+fn is_final(err: &PortalError) -> bool {
+    matches!(
+        err,
+        PortalError::Refused
+            | PortalError::StartFailed
+            | PortalError::Portal(ashpd::Error::Response(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_dialog_is_not_asked_again() {
+        let consent = Consent::new();
+        let first: Result<(), _> = consent.ask(|| Err(PortalError::Refused));
+        assert!(matches!(first, Err(PortalError::Refused)));
+        let mut asked = false;
+        let again: Result<(), _> = consent.ask(|| {
+            asked = true;
+            Ok(())
+        });
+        assert!(!asked, "no second dialog after a refusal");
+        assert!(matches!(again, Err(PortalError::Refused)));
+    }
+
+    #[test]
+    fn an_other_non_success_answer_is_final_but_a_timeout_is_not() {
+        let consent = Consent::new();
+        let _: Result<(), _> =
+            consent.ask(|| Err(PortalError::Timeout(std::time::Duration::from_secs(1))));
+        assert!(
+            consent.ask(|| Ok(())).is_ok(),
+            "a timeout may be asked again"
+        );
+        let _: Result<(), _> = consent.ask(|| {
+            Err(PortalError::from(ashpd::Error::Response(
+                ashpd::desktop::ResponseError::Other,
+            )))
+        });
+        let mut asked = false;
+        let _ = consent.ask(|| {
+            asked = true;
+            Ok(())
+        });
+        assert!(!asked);
+    }
+}
