@@ -2,7 +2,10 @@
 //! the dialog was refused (or the portal answered the request with another
 //! non-success), no new session is asked for until the agent restarts.
 //! Without it the capture thread's retries after a lost display would pop
-//! the dialog up again every few seconds.
+//! the dialog up again every few seconds. Sharing stopped from the
+//! desktop is as final ([`Consent::stopped`]): a new session would come
+//! back with the restore token, on GNOME without a dialog, overriding the
+//! user who just stopped it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,6 +21,17 @@ impl Consent {
     pub(super) const fn new() -> Self {
         Self {
             refused: AtomicBool::new(false),
+        }
+    }
+
+    /// The user stopped sharing from the desktop: no new session until
+    /// the agent restarts.
+    pub(super) fn stopped(&self) {
+        if !self.refused.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "portal: sharing was stopped from the desktop; the agent will not share \
+                 again until it restarts"
+            );
         }
     }
 
@@ -72,6 +86,23 @@ mod tests {
             Ok(())
         });
         assert!(!asked, "no second dialog after a refusal");
+        assert!(matches!(again, Err(PortalError::Refused)));
+    }
+
+    #[test]
+    fn sharing_stopped_from_the_desktop_is_not_resumed() {
+        let consent = Consent::new();
+        assert!(consent.ask(|| Ok(())).is_ok());
+        consent.stopped();
+        let mut asked = false;
+        let again: Result<(), _> = consent.ask(|| {
+            asked = true;
+            Ok(())
+        });
+        assert!(
+            !asked,
+            "no new session (a restore token would skip the dialog)"
+        );
         assert!(matches!(again, Err(PortalError::Refused)));
     }
 

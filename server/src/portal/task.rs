@@ -55,8 +55,21 @@ pub(super) async fn run(
         return;
     }
     let held = &opened.held;
-    serve(&mut requests, closed, &ended, |event| held.send(event)).await;
+    if serve(&mut requests, closed, &ended, |event| held.send(event)).await == Served::Closed {
+        super::CONSENT.stopped();
+    }
     let _ = tokio::time::timeout(CALL_TIMEOUT, opened.held.close()).await;
+}
+
+/// Why [`serve`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Served {
+    /// The [`super::Portal`] was dropped.
+    Dropped,
+    /// The portal's `Closed` signal: the user stopped sharing.
+    Closed,
+    /// The D-Bus connection went.
+    Gone,
 }
 
 /// Carries each request to `send` (bounded by [`CALL_TIMEOUT`]) and
@@ -67,27 +80,32 @@ pub(super) async fn serve<F, Fut>(
     mut closed: BoxStream<'_, ()>,
     ended: &AtomicBool,
     mut send: F,
-) where
+) -> Served
+where
     F: FnMut(InputEvent) -> Fut,
     Fut: Future<Output = Result<(), PortalError>>,
 {
     loop {
         tokio::select! {
             request = requests.recv() => {
-                let Some(request) = request else { return };
+                let Some(request) = request else { return Served::Dropped };
                 let result = match tokio::time::timeout(CALL_TIMEOUT, send(request.event)).await {
                     Ok(result) => result,
                     Err(_) => Err(PortalError::Timeout(CALL_TIMEOUT)),
                 };
                 let _ = request.reply.send(result);
             }
-            _ = closed.next() => {
+            signal = closed.next() => {
+                ended.store(true, Ordering::Relaxed);
+                if signal.is_none() {
+                    tracing::warn!("portal: the D-Bus connection went: the picture ends here");
+                    return Served::Gone;
+                }
                 tracing::warn!(
                     "portal: the session was closed (sharing stopped from the desktop): \
                      the picture ends here"
                 );
-                ended.store(true, Ordering::Relaxed);
-                return;
+                return Served::Closed;
             }
         }
     }
@@ -124,9 +142,10 @@ mod tests {
         .boxed();
         let ended = Arc::new(AtomicBool::new(false));
         let task_ended = Arc::clone(&ended);
-        let serving = tokio::spawn(async move {
-            serve(&mut rx, closed, &task_ended, |_| async { Ok(()) }).await;
-        });
+        let serving =
+            tokio::spawn(
+                async move { serve(&mut rx, closed, &task_ended, |_| async { Ok(()) }).await },
+            );
         // Input is carried while the session is open.
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         let event = InputEvent::Button {
@@ -141,7 +160,9 @@ mod tests {
         // The desktop closes the session: serving ends, marked ended.
         close.send(()).unwrap();
         let served = tokio::time::timeout(Duration::from_secs(10), serving).await;
-        assert!(served.is_ok(), "serving must end with the Closed signal");
+        let served = served.expect("serving must end with the Closed signal");
+        // Told as the user's stop, which the caller makes final.
+        assert_eq!(served.unwrap(), Served::Closed);
         assert!(ended.load(Ordering::Relaxed), "the session is marked ended");
         drop(tx);
     }
