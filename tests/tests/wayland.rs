@@ -718,3 +718,35 @@ async fn mouse_move_lands_on_the_right_spot_of_a_rotated_output() {
         }
     }
 }
+
+/// Half turns and mirrors too: the first frame matches grim's screenshot
+/// for each (a listing in one corner, so a wrong turn differs).
+#[tokio::test]
+async fn outputs_turned_half_way_or_mirrored_match_grim() {
+    let Some(sway) = sway(&[(1280, 720)]) else {
+        return;
+    };
+    sway.exec("foot --title listing sh -c 'ls -la /usr/bin | head -30; sleep 600'");
+    assert!(sway.wait_window("listing", SHOW), "{}", sway.log());
+    for (transform, size) in [
+        ("180", (1280, 720)),
+        ("flipped", (1280, 720)),
+        ("flipped-90", (720, 1280)),
+    ] {
+        sway.msg_retried(&["output", "HEADLESS-1", "transform", transform]);
+        std::thread::sleep(Duration::from_millis(500));
+        let agent = agent(&sway, &["--quality", "95"]);
+        let (mut client, welcome) = Client::welcome(agent.endpoint(), TOKEN).await;
+        let ServerMessage::Welcome { monitors, .. } = welcome else {
+            unreachable!()
+        };
+        assert_eq!((monitors[0].width, monitors[0].height), size, "{transform}");
+        client.send(ClientMessage::start_monitor()).await;
+        let (_, jpeg) = client.image().await;
+        let diff = mean_abs_diff(&decode(&jpeg), &sway.grim("HEADLESS-1"));
+        assert!(
+            diff < 4.0,
+            "transform {transform}: differs from grim's by {diff:.2}"
+        );
+    }
+}

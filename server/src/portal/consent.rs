@@ -7,31 +7,45 @@
 //! back with the restore token, on GNOME without a dialog, overriding the
 //! user who just stopped it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::PortalError;
+
+/// Not answered no (yet).
+const OPEN: u8 = 0;
+/// Refused in the dialog (or by the portal).
+const REFUSED: u8 = 1;
+/// Stopped from the desktop.
+const STOPPED: u8 = 2;
 
 /// Whether the portal's answer was a final no.
 #[derive(Debug)]
 pub(super) struct Consent {
-    refused: AtomicBool,
+    answer: AtomicU8,
 }
 
 impl Consent {
     pub(super) const fn new() -> Self {
         Self {
-            refused: AtomicBool::new(false),
+            answer: AtomicU8::new(OPEN),
         }
     }
 
     /// The user stopped sharing from the desktop: no new session until
-    /// the agent restarts.
+    /// the agent restarts. Call it before the session is marked ended, so
+    /// no retry in between opens one.
     pub(super) fn stopped(&self) {
-        if !self.refused.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "portal: sharing was stopped from the desktop; the agent will not share \
-                 again until it restarts"
-            );
+        if self.answer.swap(STOPPED, Ordering::SeqCst) != STOPPED {
+            tracing::warn!("portal: {}", PortalError::Stopped);
+        }
+    }
+
+    /// The final no given, if any.
+    fn refusal(&self) -> Option<PortalError> {
+        match self.answer.load(Ordering::SeqCst) {
+            REFUSED => Some(PortalError::Refused),
+            STOPPED => Some(PortalError::Stopped),
+            _ => None,
         }
     }
 
@@ -41,13 +55,16 @@ impl Consent {
         &self,
         open: impl FnOnce() -> Result<T, PortalError>,
     ) -> Result<T, PortalError> {
-        if self.refused.load(Ordering::Relaxed) {
-            return Err(PortalError::Refused);
+        if let Some(no) = self.refusal() {
+            return Err(no);
         }
         let answer = open();
         if let Err(err) = &answer
             && is_final(err)
-            && !self.refused.swap(true, Ordering::Relaxed)
+            && self
+                .answer
+                .compare_exchange(OPEN, REFUSED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
         {
             tracing::error!(
                 error = %err,
@@ -103,7 +120,7 @@ mod tests {
             !asked,
             "no new session (a restore token would skip the dialog)"
         );
-        assert!(matches!(again, Err(PortalError::Refused)));
+        assert!(matches!(again, Err(PortalError::Stopped)));
     }
 
     #[test]

@@ -3,6 +3,12 @@
 //! the picture PipeWire negotiated, and a monitor without a position is
 //! placed right of the others, so that no two monitors overlap and each
 //! desktop point names one stream (the one whose picture shows it).
+//!
+//! Positions from the portal are logical (GNOME places scaled monitors by
+//! their logical size), the pictures physical: at scale 2 two monitors
+//! side by side would overlap by half. Positions are multiplied by the
+//! largest pixels-per-logical-unit of all streams (as the wlroots backend
+//! places its outputs), which at scale 1 leaves them as they are.
 
 use super::PortalStream;
 
@@ -22,12 +28,17 @@ pub struct Placed {
 /// see); a stream with neither size is left out (it has no picture yet).
 pub fn place(streams: &[PortalStream], negotiated: &[Option<(u32, u32)>]) -> Vec<Placed> {
     let size = |i: usize, s: &PortalStream| negotiated.get(i).copied().flatten().or(s.size);
+    let factor = pixels_per_unit(streams, negotiated);
+    let scaled = |(x, y): (i32, i32)| {
+        let at = |v: i32| (f64::from(v) * factor).round() as i32;
+        (at(x), at(y))
+    };
     // Right of every monitor the portal placed.
     let mut right = streams
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let (x, _) = s.position?;
+            let (x, _) = scaled(s.position?);
             let (w, _) = size(i, s)?;
             Some(i64::from(x) + i64::from(w))
         })
@@ -39,7 +50,7 @@ pub fn place(streams: &[PortalStream], negotiated: &[Option<(u32, u32)>]) -> Vec
             continue;
         };
         let position = match stream.position {
-            Some(position) => position,
+            Some(position) => scaled(position),
             None => {
                 let x = i32::try_from(right).unwrap_or(i32::MAX);
                 right += i64::from(size.0);
@@ -53,6 +64,20 @@ pub fn place(streams: &[PortalStream], negotiated: &[Option<(u32, u32)>]) -> Vec
         });
     }
     placed
+}
+
+/// Picture pixels per logical unit of the most scaled stream whose
+/// portal size and picture size are both known; 1 otherwise.
+fn pixels_per_unit(streams: &[PortalStream], negotiated: &[Option<(u32, u32)>]) -> f64 {
+    streams
+        .iter()
+        .zip(negotiated)
+        .filter_map(|(s, picture)| {
+            let (lw, lh) = s.size.filter(|(w, h)| *w > 0 && *h > 0)?;
+            let (pw, ph) = (*picture)?;
+            Some((f64::from(pw) / f64::from(lw)).max(f64::from(ph) / f64::from(lh)))
+        })
+        .fold(1.0, f64::max)
 }
 
 #[cfg(test)]
@@ -113,5 +138,23 @@ mod tests {
             place(&streams[2..], &[None]).is_empty(),
             "no size: no picture yet"
         );
+    }
+
+    #[test]
+    fn scale_2_monitors_side_by_side_do_not_overlap() {
+        // GNOME at scale 2: logical 1920x1080 at 0 and at 1920, pictures
+        // of 3840x2160 each.
+        let at = |node, x| PortalStream {
+            node,
+            position: Some((x, 0)),
+            size: Some((1920, 1080)),
+        };
+        let placed = place(
+            &[at(40, 0), at(41, 1920)],
+            &[Some((3840, 2160)), Some((3840, 2160))],
+        );
+        assert_eq!(placed[0].position, (0, 0));
+        assert_eq!(placed[1].position, (3840, 0));
+        assert!(placed[0].position.0 + placed[0].size.0 as i32 <= placed[1].position.0);
     }
 }

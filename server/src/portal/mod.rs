@@ -84,6 +84,13 @@ pub enum PortalError {
     /// The portal thread ended.
     #[error("the portal session ended")]
     Ended,
+    /// The portal closed the session (sharing stopped from the desktop):
+    /// nothing is shared again until the agent restarts.
+    #[error(
+        "screen sharing was stopped from the desktop; the agent shares nothing until it \
+         restarts, and then asks in the portal's dialog again"
+    )]
+    Stopped,
 }
 
 impl From<ashpd::Error> for PortalError {
@@ -190,7 +197,7 @@ impl Portal {
         // sessions (two dialogs) at once.
         let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(portal) = shared.upgrade()
-            && !portal.ended.load(Ordering::Relaxed)
+            && !portal.ended.load(Ordering::SeqCst)
         {
             return Ok(portal);
         }
@@ -203,13 +210,13 @@ impl Portal {
     /// Whether the session ended (closed from the desktop, or its
     /// streams did): what it shows is no longer the screen.
     pub fn is_ended(&self) -> bool {
-        self.ended.load(Ordering::Relaxed)
+        self.ended.load(Ordering::SeqCst)
     }
 
     /// Marks the session ended (its streams did): [`Portal::shared`]
     /// opens a new one from now on, though some holder still has this.
     pub fn mark_ended(&self) {
-        self.ended.store(true, Ordering::Relaxed);
+        self.ended.store(true, Ordering::SeqCst);
     }
 
     /// Opens a new session, restoring the one saved in `store` if the
@@ -274,7 +281,7 @@ impl Portal {
         if !self.takes_input {
             return Err(PortalError::ViewOnly);
         }
-        if self.ended.load(Ordering::Relaxed) {
+        if self.ended.load(Ordering::SeqCst) {
             return Err(PortalError::Ended);
         }
         let requests = self.requests.as_ref().ok_or(PortalError::Ended)?;

@@ -55,9 +55,18 @@ pub(super) async fn run(
         return;
     }
     let held = &opened.held;
-    if serve(&mut requests, closed, &ended, |event| held.send(event)).await == Served::Closed {
+    // The user's stop is final, and the saved token goes with it: a new
+    // session (after a restart too) asks in the dialog again.
+    let stop = || {
         super::CONSENT.stopped();
-    }
+        if let Some(store) = &store {
+            store.forget();
+        }
+    };
+    serve(&mut requests, closed, &ended, stop, |event| {
+        held.send(event)
+    })
+    .await;
     let _ = tokio::time::timeout(CALL_TIMEOUT, opened.held.close()).await;
 }
 
@@ -74,11 +83,13 @@ pub(super) enum Served {
 
 /// Carries each request to `send` (bounded by [`CALL_TIMEOUT`]) and
 /// answers it, until the requests end or `closed` yields (or ends: the
-/// D-Bus connection went), which marks the session `ended`.
+/// D-Bus connection went), which marks the session `ended`; on the
+/// `Closed` signal `stop` runs first.
 pub(super) async fn serve<F, Fut>(
     requests: &mut mpsc::Receiver<Request>,
     mut closed: BoxStream<'_, ()>,
     ended: &AtomicBool,
+    stop: impl FnOnce(),
     mut send: F,
 ) -> Served
 where
@@ -96,15 +107,13 @@ where
                 let _ = request.reply.send(result);
             }
             signal = closed.next() => {
-                ended.store(true, Ordering::Relaxed);
                 if signal.is_none() {
+                    ended.store(true, Ordering::SeqCst);
                     tracing::warn!("portal: the D-Bus connection went: the picture ends here");
                     return Served::Gone;
                 }
-                tracing::warn!(
-                    "portal: the session was closed (sharing stopped from the desktop): \
-                     the picture ends here"
-                );
+                stop();
+                ended.store(true, Ordering::SeqCst);
                 return Served::Closed;
             }
         }
@@ -142,10 +151,15 @@ mod tests {
         .boxed();
         let ended = Arc::new(AtomicBool::new(false));
         let task_ended = Arc::clone(&ended);
-        let serving =
-            tokio::spawn(
-                async move { serve(&mut rx, closed, &task_ended, |_| async { Ok(()) }).await },
-            );
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stopped_first = Arc::clone(&stopped);
+        let serving = tokio::spawn(async move {
+            // The stop runs before the session shows as ended: a
+            // retry in between would open a new one.
+            let seen = Arc::clone(&task_ended);
+            let stop = move || stopped_first.store(!seen.load(Ordering::SeqCst), Ordering::SeqCst);
+            serve(&mut rx, closed, &task_ended, stop, |_| async { Ok(()) }).await
+        });
         // Input is carried while the session is open.
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         let event = InputEvent::Button {
@@ -163,6 +177,10 @@ mod tests {
         let served = served.expect("serving must end with the Closed signal");
         // Told as the user's stop, which the caller makes final.
         assert_eq!(served.unwrap(), Served::Closed);
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "the stop ran before `ended`"
+        );
         assert!(ended.load(Ordering::Relaxed), "the session is marked ended");
         drop(tx);
     }

@@ -66,6 +66,22 @@ impl TokenStore {
         }
     }
 
+    /// Deletes the saved token, if any: the next session asks in the
+    /// dialog again.
+    pub fn forget(&self) {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => tracing::info!(
+                path = %self.path.display(),
+                "portal: deleted the restore token; the next start shows the dialog"
+            ),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                let error = &err as &dyn std::error::Error;
+                tracing::warn!(error, path = %self.path.display(), "portal: cannot delete the restore token");
+            }
+        }
+    }
+
     /// Saves `token` for the next start (directory 0700, file 0600,
     /// atomically). A token that is not a short printable string is not
     /// saved.

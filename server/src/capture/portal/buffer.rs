@@ -15,7 +15,16 @@ pub(super) fn process(stream: &pw::stream::Stream, state: &mut StreamState) {
     let mut passed_over = false;
     // Bounded by the stream's buffer count; older ones are requeued as
     // they are dropped, their damage unread.
-    while let Some(buffer) = stream.dequeue_buffer() {
+    while let Some(mut buffer) = stream.dequeue_buffer() {
+        // An empty buffer after a real one (a cursor-only update, say)
+        // does not hide it: it is requeued, the real one kept.
+        let empty = buffer.datas_mut().first_mut().is_some_and(|d| {
+            let chunk = d.chunk();
+            chunk.size() == 0 && chunk.flags().bits() == 0
+        });
+        if empty && newest.is_some() {
+            continue;
+        }
         passed_over |= newest.replace(buffer).is_some();
     }
     state.damage_lost |= passed_over;

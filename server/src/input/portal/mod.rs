@@ -75,7 +75,13 @@ fn deliver(
         keysym,
         pressed: false,
     };
-    stuck.retain(|&keysym| send(release(keysym)).is_err());
+    // Released in order; at the first failure the portal is not
+    // answering, and the rest wait for the next call (each send may take
+    // seconds to time out).
+    while let Some(&keysym) = stuck.first() {
+        send(release(keysym))?;
+        stuck.remove(&keysym);
+    }
     for &event in events {
         let Err(err) = send(event) else { continue };
         if let InputEvent::Keysym { keysym, .. } = event
@@ -285,6 +291,19 @@ mod tests {
         .unwrap();
         assert_eq!(sent[0], a(false));
         assert!(stuck.is_empty());
+    }
+
+    #[test]
+    fn a_portal_that_does_not_answer_is_asked_one_stuck_release_per_call_not_all() {
+        let mut stuck: BTreeSet<i32> = (0x61..0x61 + 10).collect();
+        let mut sends = 0;
+        let result = deliver(&mut stuck, &[], |_| {
+            sends += 1;
+            Err(PortalError::Timeout(std::time::Duration::from_secs(2)))
+        });
+        assert!(result.is_err());
+        assert_eq!(sends, 1, "each send may wait seconds: stop at the first");
+        assert_eq!(stuck.len(), 10, "the rest wait for the next call");
     }
 
     #[test]
