@@ -1,8 +1,10 @@
 //! The capture thread's loop: paced to a deadline, it captures the watched
-//! monitors and hands each new image to the encode thread. When capture
-//! fails, the [`Keeper`] decides what viewers hear and when a new capturer
-//! is tried; the loop then sleeps until that try, so a display that stays
-//! away costs no busy loop.
+//! monitors and hands each new image to the encode thread. A source that
+//! says when a monitor changed (wlroots) is waited on between deadlines,
+//! so its changes are taken as they arrive, within the fps cap (the
+//! `pace` module). When capture fails, the [`Keeper`] decides what viewers
+//! hear and when a new capturer is tried; the loop then sleeps until that
+//! try, so a display that stays away costs no busy loop.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use super::CaptureSettings;
 use super::handoff::{Handoff, Hint, Job};
 use super::keeper::Keeper;
 use super::last_images::LastImages;
+use super::pace::Pace;
 use crate::capture::{CaptureError, Capturer};
 use crate::hub::FrameHub;
 
@@ -33,11 +36,18 @@ pub(super) fn run(
     // a compare, or nothing when the source reports damage).
     let mut previous = LastImages::default();
     let mut last_capture: HashMap<u32, Instant> = HashMap::new();
+    let mut pace = Pace::new(period);
+    // Whether this tick was woken by a change the source reported.
+    let mut woken = false;
+    let mut earliest = Instant::now();
     loop {
         let Some(watched) = demand.wait_for_watchers(Instant::now() + IDLE_CHECK) else {
             return;
         };
         let tick = Instant::now();
+        if woken {
+            earliest = pace.captured(tick);
+        }
         let idle = watched.is_empty();
         let watched = due(&watched, hub, period, tick, &mut last_capture);
         if !tick_once(&mut keeper, hub, handoff, (&watched, idle), &mut previous) {
@@ -51,7 +61,20 @@ pub(super) fn run(
             Some(next) if keeper.failing() => next.min(tick + IDLE_CHECK).max(tick + period),
             _ => tick + period,
         };
-        if !demand.sleep_until(wake) {
+        woken = false;
+        if !(keeper.failing() || watched.is_empty()) {
+            // A source that says when the monitors just captured change is
+            // waited on (at once: a compositor's copy is armed only once
+            // its description is answered) until the deadline; a change
+            // is then taken at once or when the fps cap allows.
+            match keeper.current().and_then(|c| c.wait_change(&watched, wake)) {
+                Some(Ok(changed)) => woken = changed,
+                Some(Err(err)) => keeper.failed(Instant::now(), &err, hub),
+                None => {}
+            }
+        }
+        let until = if woken { earliest.min(wake) } else { wake };
+        if !demand.sleep_until(until) {
             return;
         }
     }

@@ -7,6 +7,8 @@
 //! something on that output changes. [`Capturer::unchanged`] only looks
 //! whether it arrived (no waiting), so a still screen costs one `poll` per
 //! tick; when it arrives, its damage box is the capture's change hint.
+//! Between ticks the capture thread waits on the connection
+//! ([`Capturer::wait_change`]), so a copy is read as soon as it arrives.
 //!
 //! Other capture protocols (`ext-image-copy-capture-v1`, which newer
 //! compositors offer) fit beside this one: a module of their own next to
@@ -14,7 +16,7 @@
 
 mod read;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lookout_protocol::MonitorInfo;
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
@@ -146,6 +148,28 @@ impl WlrCapturer {
     }
 }
 
+impl WlrCapturer {
+    /// Reads the copy that finished into monitor `id`'s buffer, after the
+    /// next copy was asked for (which keeps the buffer and leaves it
+    /// alone until its description is answered).
+    fn read_kept(
+        &self,
+        id: u32,
+        y_invert: bool,
+        canvas: CapturedImage,
+        only: Option<crate::regions::Rect>,
+    ) -> Result<CapturedImage, CaptureError> {
+        let slot = self
+            .client
+            .state
+            .frames
+            .slot(id)
+            .ok_or(CaptureError::NoSuchMonitor(id))?;
+        let buffer = slot.buffer.as_ref().ok_or(WlrError::Format(id))?;
+        read::image(buffer, y_invert, Some(canvas), only).map_err(|e| WlrError::Memory(e).into())
+    }
+}
+
 impl Capturer for WlrCapturer {
     fn monitors(&self) -> &[MonitorInfo] {
         &self.monitors
@@ -183,15 +207,22 @@ impl Capturer for WlrCapturer {
             (Some(previous), Some((CopyMode::Damage, Phase::Ready))) => {
                 let slot = self.client.state.frames.slot(id);
                 let damage = slot.and_then(|s| s.damage);
+                let y_invert = slot.is_some_and(|s| s.y_invert);
                 let size = (previous.width, previous.height);
-                let image = self.read(id, Some(previous), damage)?;
+                // The next change is asked for before this one is read:
+                // the compositor describes the next copy while the agent
+                // reads, and writes the buffer only once the agent answers
+                // that description (at its next read of events, after
+                // this), so a frame that follows at once is not missed.
+                self.start(id, CopyMode::Damage)?;
+                let image = self.read_kept(id, y_invert, previous, damage)?;
                 let changed = match damage {
                     Some(rect) if (image.width, image.height) == size => {
                         Some(vec![rect.clip(image.width, image.height)])
                     }
                     _ => None,
                 };
-                Captured { image, changed }
+                return Ok(Captured { image, changed });
             }
             // Asked before the change arrived: the screen is as it was.
             (Some(previous), Some((CopyMode::Damage, Phase::Describing | Phase::Copying))) => {
@@ -218,6 +249,27 @@ impl Capturer for WlrCapturer {
         matches!(
             self.phase(id),
             Some((CopyMode::Damage, Phase::Describing | Phase::Copying))
+        )
+    }
+
+    fn wait_change(&mut self, ids: &[u32], until: Instant) -> Option<Result<bool, CaptureError>> {
+        let within = until.saturating_duration_since(Instant::now());
+        // A damage copy that finished (or failed) is news; one still held
+        // by the compositor, or none asked for yet, is not.
+        let news = |state: &crate::wayland::State| {
+            ids.iter().any(|&id| {
+                state.frames.slot(id).is_some_and(|s| {
+                    s.mode == CopyMode::Damage && matches!(s.phase, Phase::Ready | Phase::Failed)
+                })
+            })
+        };
+        let waited = self.client.wait_until(within, news);
+        Some(
+            match (waited, self.client.state.frames.memory_error.take()) {
+                (Err(err), _) => Err(err.into()),
+                (Ok(_), Some(err)) => Err(WlrError::Memory(err).into()),
+                (Ok(changed), None) => Ok(changed),
+            },
         )
     }
 }
