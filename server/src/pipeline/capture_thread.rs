@@ -18,6 +18,16 @@ use super::pace::Pace;
 use crate::capture::{CaptureError, Capturer};
 use crate::hub::FrameHub;
 
+/// How long the thread waits for a source that says when its monitors
+/// change ([`Capturer::wait_change`]) before it looks at the demand and
+/// the monitors again (a new viewer's other monitor, stopping). Longer
+/// than a frame on purpose: a tick that finds nothing counts as a capture
+/// for the monitor's own rate (`due`), so a tick at every period would
+/// hold back a change arriving just after it by half a period, and lose
+/// the frame after; and a still screen wakes the thread ten times a
+/// second, not sixty.
+const CHANGE_WAIT: Duration = Duration::from_millis(100);
+
 /// How long the thread sleeps while nobody watches before it looks at the
 /// monitors again, so a `welcome` lists them as they are.
 const IDLE_CHECK: Duration = Duration::from_millis(250);
@@ -62,18 +72,25 @@ pub(super) fn run(
             _ => tick + period,
         };
         woken = false;
+        let mut until = wake;
         if !(keeper.failing() || watched.is_empty()) {
             // A source that says when the monitors just captured change is
             // waited on (at once: a compositor's copy is armed only once
-            // its description is answered) until the deadline; a change
+            // its description is answered) for up to CHANGE_WAIT; a change
             // is then taken at once or when the fps cap allows.
-            match keeper.current().and_then(|c| c.wait_change(&watched, wake)) {
-                Some(Ok(changed)) => woken = changed,
+            let deadline = wake.max(tick + CHANGE_WAIT);
+            match keeper
+                .current()
+                .and_then(|c| c.wait_change(&watched, deadline))
+            {
+                Some(Ok(changed)) => {
+                    woken = changed;
+                    until = if changed { earliest } else { deadline };
+                }
                 Some(Err(err)) => keeper.failed(Instant::now(), &err, hub),
                 None => {}
             }
         }
-        let until = if woken { earliest.min(wake) } else { wake };
         if !demand.sleep_until(until) {
             return;
         }
