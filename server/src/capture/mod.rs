@@ -160,6 +160,20 @@ pub trait Capturer {
     fn unchanged(&mut self, _id: u32) -> bool {
         false
     }
+
+    /// For a source that is told when a monitor changed (a compositor
+    /// that hands over a copy once it has one): blocks until one of `ids`
+    /// may have changed since its last capture, or `until`, and says
+    /// whether one did, so the capture thread takes a change when it
+    /// arrives, not at its next tick. `None` (the default): this source
+    /// cannot tell, the capture thread paces itself by its clock.
+    fn wait_change(
+        &mut self,
+        _ids: &[u32],
+        _until: std::time::Instant,
+    ) -> Option<Result<bool, CaptureError>> {
+        None
+    }
 }
 
 /// Builds a capturer on the capture thread: once at start, and again each

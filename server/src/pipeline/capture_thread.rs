@@ -1,8 +1,10 @@
 //! The capture thread's loop: paced to a deadline, it captures the watched
-//! monitors and hands each new image to the encode thread. When capture
-//! fails, the [`Keeper`] decides what viewers hear and when a new capturer
-//! is tried; the loop then sleeps until that try, so a display that stays
-//! away costs no busy loop.
+//! monitors and hands each new image to the encode thread. A source that
+//! says when a monitor changed (wlroots) is waited on between deadlines,
+//! so its changes are taken as they arrive, within the fps cap (the
+//! `pace` module). When capture fails, the [`Keeper`] decides what viewers
+//! hear and when a new capturer is tried; the loop then sleeps until that
+//! try, so a display that stays away costs no busy loop.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,8 +14,17 @@ use super::CaptureSettings;
 use super::handoff::{Handoff, Hint, Job};
 use super::keeper::Keeper;
 use super::last_images::LastImages;
+use super::pace::Pace;
 use crate::capture::{CaptureError, Capturer};
 use crate::hub::FrameHub;
+
+/// How long the thread waits for a source that says when its monitors
+/// change ([`Capturer::wait_change`]) before it looks at the demand and
+/// the monitors again (a new viewer's other monitor, stopping): longer
+/// than a frame, so a still screen wakes the thread ten times a second,
+/// not sixty, and a change is rarely just after a tick that found
+/// nothing.
+const CHANGE_WAIT: Duration = Duration::from_millis(100);
 
 /// How long the thread sleeps while nobody watches before it looks at the
 /// monitors again, so a `welcome` lists them as they are.
@@ -33,13 +44,20 @@ pub(super) fn run(
     // a compare, or nothing when the source reports damage).
     let mut previous = LastImages::default();
     let mut last_capture: HashMap<u32, Instant> = HashMap::new();
+    let mut pace = Pace::new(period);
+    // Whether this tick was woken by a change the source reported.
+    let mut woken = false;
+    let mut earliest = Instant::now();
     loop {
         let Some(watched) = demand.wait_for_watchers(Instant::now() + IDLE_CHECK) else {
             return;
         };
         let tick = Instant::now();
+        if woken {
+            earliest = pace.captured(tick);
+        }
         let idle = watched.is_empty();
-        let watched = due(&watched, hub, period, tick, &mut last_capture);
+        let watched = due(&watched, hub, (period, woken), tick, &mut last_capture);
         if !tick_once(&mut keeper, hub, handoff, (&watched, idle), &mut previous) {
             return;
         }
@@ -51,7 +69,27 @@ pub(super) fn run(
             Some(next) if keeper.failing() => next.min(tick + IDLE_CHECK).max(tick + period),
             _ => tick + period,
         };
-        if !demand.sleep_until(wake) {
+        woken = false;
+        let mut until = wake;
+        if !(keeper.failing() || watched.is_empty()) {
+            // A source that says when the monitors just captured change is
+            // waited on (at once: a compositor's copy is armed only once
+            // its description is answered) for up to CHANGE_WAIT; a change
+            // is then taken at once or when the fps cap allows.
+            let deadline = wake.max(tick + CHANGE_WAIT);
+            match keeper
+                .current()
+                .and_then(|c| c.wait_change(&watched, deadline))
+            {
+                Some(Ok(changed)) => {
+                    woken = changed;
+                    until = if changed { earliest } else { deadline };
+                }
+                Some(Err(err)) => keeper.failed(Instant::now(), &err, hub),
+                None => {}
+            }
+        }
+        if !demand.sleep_until(until) {
             return;
         }
     }
@@ -60,11 +98,14 @@ pub(super) fn run(
 /// Of the `watched` monitors, those due for a capture at `tick`: each is
 /// captured as often as its fastest viewer takes frames (a monitor watched
 /// only by a thumbnail at 2 frames a second is captured twice a second),
-/// and never faster than the agent's `period`.
+/// and never faster than the agent's `period`. On a tick `woken` by a
+/// change the source reported, a monitor at the agent's rate is due: the
+/// fps cap was kept by the wait ([`Pace`]), and the last tick may have
+/// found nothing (which counts here, and would hold the change back).
 fn due(
     watched: &[u32],
     hub: &FrameHub,
-    period: Duration,
+    (period, woken): (Duration, bool),
     tick: Instant,
     last_capture: &mut HashMap<u32, Instant>,
 ) -> Vec<u32> {
@@ -77,9 +118,10 @@ fn due(
                 (Duration::from_secs(1) / fps.max(1)).max(period)
             });
             // Half a tick early is on time: ticks come every `period`.
-            let due = last_capture
-                .get(id)
-                .is_none_or(|at| tick + period / 2 >= *at + own);
+            let due = (woken && own == period)
+                || last_capture
+                    .get(id)
+                    .is_none_or(|at| tick + period / 2 >= *at + own);
             if due {
                 last_capture.insert(*id, tick);
             }
@@ -234,4 +276,118 @@ fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use lookout_protocol::MonitorInfo;
+
+    use super::*;
+    use crate::capture::CapturedImage;
+    use crate::pipeline::{CaptureSettings, CaptureThread};
+    use crate::rendition::Ask;
+
+    /// A screen that changes at set times and says so when asked to wait,
+    /// as a compositor hands over a copy: captures are recorded.
+    struct Signalled {
+        monitors: Vec<MonitorInfo>,
+        changes: Vec<Instant>,
+        /// How many changes were captured.
+        taken: usize,
+        captured: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Signalled {
+        fn arrived(&self) -> usize {
+            self.changes
+                .iter()
+                .filter(|&&t| t <= Instant::now())
+                .count()
+        }
+    }
+
+    impl Capturer for Signalled {
+        fn monitors(&self) -> &[MonitorInfo] {
+            &self.monitors
+        }
+
+        fn capture(&mut self, _id: u32) -> Result<CapturedImage, CaptureError> {
+            self.taken = self.arrived();
+            self.captured.lock().unwrap().push(Instant::now());
+            let shade = u8::try_from(self.taken).unwrap_or(255);
+            Ok(CapturedImage::rgba(16, 16, vec![shade; 16 * 16 * 4]))
+        }
+
+        fn unchanged(&mut self, _id: u32) -> bool {
+            self.arrived() == self.taken
+        }
+
+        fn wait_change(
+            &mut self,
+            _ids: &[u32],
+            until: Instant,
+        ) -> Option<Result<bool, CaptureError>> {
+            let next = self.changes.get(self.taken).copied().unwrap_or(until);
+            std::thread::sleep(next.min(until).saturating_duration_since(Instant::now()));
+            Some(Ok(!self.unchanged(0)))
+        }
+    }
+
+    #[test]
+    fn a_change_the_source_reports_is_taken_when_it_arrives_not_at_the_next_tick() {
+        // 5 fps: a tick every 200 ms. Changes 330 ms apart land anywhere
+        // between ticks; paced by its clock alone the thread took each
+        // 0 to 200 ms late (100 on average).
+        let start = Instant::now() + Duration::from_millis(300);
+        let changes: Vec<Instant> = (0..8u32)
+            .map(|k| start + Duration::from_millis(330) * k)
+            .collect();
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let screen = Mutex::new(Some(Signalled {
+            monitors: vec![MonitorInfo {
+                id: 0,
+                name: "signalled".into(),
+                x: 0,
+                y: 0,
+                width: 16,
+                height: 16,
+                primary: true,
+                all: false,
+            }],
+            changes: changes.clone(),
+            taken: 0,
+            captured: Arc::clone(&captured),
+        }));
+        let settings = CaptureSettings {
+            fps: 5,
+            quality: 75,
+            subsampling: Default::default(),
+        };
+        let factory = Box::new(move || {
+            let screen = screen.lock().unwrap().take();
+            screen
+                .map(|s| Box::new(s) as Box<dyn Capturer>)
+                .ok_or(CaptureError::NoMonitors)
+        });
+        let (thread, hub) = CaptureThread::spawn(factory, settings).unwrap();
+        let _watching = hub.subscribe(0, false, Ask::native(75)).unwrap();
+        // Bounded: the last change plus slack.
+        std::thread::sleep(changes[7].duration_since(Instant::now()) + Duration::from_millis(500));
+        thread.stop();
+        let captured = captured.lock().unwrap();
+        for (k, change) in changes.iter().enumerate() {
+            let taken = captured
+                .iter()
+                .find(|&&t| t >= *change)
+                .unwrap_or_else(|| panic!("change {k} never captured"));
+            let late = taken.duration_since(*change);
+            // Generous for a loaded machine; half the tick.
+            assert!(
+                late < Duration::from_millis(100),
+                "change {k} taken {late:?} late"
+            );
+        }
+    }
 }

@@ -71,6 +71,11 @@ impl Keeper {
         self.capturer.as_deref_mut()
     }
 
+    /// The capturer there is, if any (no new one is tried).
+    pub(super) fn current(&mut self) -> Option<&mut (dyn Capturer + 'static)> {
+        self.capturer.as_deref_mut()
+    }
+
     /// Capture (or reading the monitors) worked at `now`: ends an outage,
     /// and tells viewers when they were told of it.
     pub(super) fn succeeded(&mut self, now: Instant, hub: &FrameHub) {

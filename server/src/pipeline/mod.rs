@@ -31,6 +31,7 @@ mod encode_thread;
 mod handoff;
 mod keeper;
 mod last_images;
+mod pace;
 
 use std::thread::JoinHandle;
 use std::time::Duration;

@@ -95,8 +95,8 @@ fn animate(display: &str, desktop: &[u8], w: u32, h: u32, running: &AtomicBool, 
         .unwrap();
     conn.sync().unwrap();
 
-    let (mw, mh) = (w / 4, h / 4);
-    let taskbar = 32.min(h / 8);
+    let motion = Motion::new(w, h);
+    let (mw, mh) = (motion.window.0 as u16, motion.window.1 as u16);
     let started = Instant::now();
     let mut last = (0i16, 0i16);
     let period = Duration::from_secs(1) / 60;
@@ -108,51 +108,108 @@ fn animate(display: &str, desktop: &[u8], w: u32, h: u32, running: &AtomicBool, 
             continue;
         }
         let t = started.elapsed().as_secs_f32();
-        let x = ((w - mw) as f32 * 0.5 * (1.0 + (t * 0.7).sin())) as i16;
-        let y = ((h - taskbar - mh) as f32 * 0.5 * (1.0 + (t * 0.45).cos())) as i16;
+        let (x, y) = motion.window_at(t);
+        let (x, y) = (x as i16, y as i16);
         // Erase the window where it was, draw it where it is.
-        conn.copy_area(
-            pixmap, root, gc, last.0, last.1, last.0, last.1, mw as u16, mh as u16,
-        )
-        .unwrap();
-        conn.copy_area(
-            pixmap,
-            root,
-            gc,
-            (w / 16) as i16,
-            (h / 12) as i16,
-            x,
-            y,
-            mw as u16,
-            mh as u16,
-        )
-        .unwrap();
+        conn.copy_area(pixmap, root, gc, last.0, last.1, last.0, last.1, mw, mh)
+            .unwrap();
+        let (sx, sy) = motion.window_source();
+        conn.copy_area(pixmap, root, gc, sx as i16, sy as i16, x, y, mw, mh)
+            .unwrap();
         last = (x, y);
-        // The taskbar clock grows and wraps every ten seconds.
-        let clock = ((t % 10.0) / 10.0 * (w / 5) as f32) as u16 + 1;
+        // The taskbar clock: its area from the desktop, then the bar.
+        let area = motion.clock_area();
         conn.copy_area(
             pixmap,
             root,
             gc,
-            0,
-            (h - taskbar) as i16,
-            0,
-            (h - taskbar) as i16,
-            (w / 5) as u16 + 1,
-            taskbar as u16,
+            area.x as i16,
+            area.y as i16,
+            area.x as i16,
+            area.y as i16,
+            area.width as u16,
+            area.height as u16,
         )
         .unwrap();
+        let bar = motion.clock_bar(t);
         conn.poly_fill_rectangle(
             root,
             gc,
             &[Rectangle {
-                x: 0,
-                y: (h - taskbar) as i16 + 4,
-                width: clock,
-                height: taskbar as u16 - 8,
+                x: bar.x as i16,
+                y: bar.y as i16,
+                width: bar.width as u16,
+                height: bar.height as u16,
             }],
         )
         .unwrap();
         conn.sync().unwrap();
+    }
+}
+
+/// A place on the screen, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Area {
+    pub(crate) x: u32,
+    pub(crate) y: u32,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+}
+
+/// The animated desktop's motion, shared by the X11 and the Wayland
+/// animators: a window (a quarter of the screen each way, a piece of the
+/// desktop) moving on a slow Lissajous path over the desktop, and a taskbar
+/// clock at the bottom growing from the left and wrapping every ten
+/// seconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Motion {
+    screen: (u32, u32),
+    /// The window's size.
+    pub(crate) window: (u32, u32),
+    taskbar: u32,
+}
+
+impl Motion {
+    pub(crate) fn new(w: u32, h: u32) -> Self {
+        Self {
+            screen: (w, h),
+            window: (w / 4, h / 4),
+            taskbar: 32.min(h / 8),
+        }
+    }
+
+    /// Where the window's top left corner is `t` seconds in.
+    pub(crate) fn window_at(&self, t: f32) -> (u32, u32) {
+        let ((w, h), (mw, mh)) = (self.screen, self.window);
+        let x = ((w - mw) as f32 * 0.5 * (1.0 + (t * 0.7).sin())) as u32;
+        let y = ((h - self.taskbar - mh) as f32 * 0.5 * (1.0 + (t * 0.45).cos())) as u32;
+        (x, y)
+    }
+
+    /// Where on the desktop the window's picture comes from.
+    pub(crate) fn window_source(&self) -> (u32, u32) {
+        (self.screen.0 / 16, self.screen.1 / 12)
+    }
+
+    /// The part of the taskbar the clock draws on (restored from the
+    /// desktop before each bar).
+    pub(crate) fn clock_area(&self) -> Area {
+        Area {
+            x: 0,
+            y: self.screen.1 - self.taskbar,
+            width: self.screen.0 / 5 + 1,
+            height: self.taskbar,
+        }
+    }
+
+    /// The clock's black bar `t` seconds in.
+    pub(crate) fn clock_bar(&self, t: f32) -> Area {
+        let area = self.clock_area();
+        Area {
+            x: 0,
+            y: area.y + 4,
+            width: ((t % 10.0) / 10.0 * (self.screen.0 / 5) as f32) as u32 + 1,
+            height: self.taskbar - 8,
+        }
     }
 }

@@ -42,6 +42,7 @@ mod slowlink;
 mod thumbnail;
 mod wayland;
 mod web;
+mod wl_animator;
 // The page tests' chromium driver, shared with the bench (not every helper
 // is used here).
 #[allow(dead_code)]

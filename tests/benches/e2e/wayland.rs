@@ -10,7 +10,15 @@
 //! as foot takes it (it scrolls at every frame foot draws, up to the
 //! compositor's 60 Hz, and 47 columns of every row are new each time: the
 //! scene for the 60 fps target), `typing` one character every
-//! 83 ms (12 keys a second), `still` nothing.
+//! 83 ms (12 keys a second), `still` nothing. Two more are drawn by the
+//! bench's own Wayland client ([`crate::wl_animator`]), the scenes of the
+//! X11 bench: `animated desktop` (a window moving over the desktop and a
+//! taskbar clock at every frame the compositor takes: the scene for the
+//! 60 fps target) and `dragging` (the window alone, 30 moves a second).
+//! The animator counts the frames it drew: the rate the compositor took.
+//!
+//! `--wayland-scenes NAME,...` (scrolling, animated, typing, still,
+//! desktop, dragging) runs only those.
 //!
 //! Needs root and the packages of dev.sh (sway, foot, wayvnc, TigerVNC's
 //! viewer); without them the part says why and is skipped.
@@ -28,6 +36,7 @@ use crate::Plan;
 use crate::measure::{CpuMeter, TOKEN, ViewerPlan, ViewerStats, sleep_until, viewer};
 use crate::relay::Relay;
 use crate::scenes::VNC_VIEWER_ARGS;
+use crate::wl_animator::{Animation, WlAnimator};
 
 #[derive(Debug, Clone, Copy)]
 enum Scene {
@@ -35,6 +44,8 @@ enum Scene {
     Animated,
     Typing,
     Still,
+    /// Drawn by the bench's animator.
+    Drawn(Animation),
 }
 
 impl Scene {
@@ -44,6 +55,20 @@ impl Scene {
             Scene::Animated => "animated (60 Hz)",
             Scene::Typing => "typing",
             Scene::Still => "still",
+            Scene::Drawn(Animation::Desktop) => "animated desktop (60 Hz)",
+            Scene::Drawn(Animation::Dragging) => "dragging, 30 moves/s",
+        }
+    }
+
+    /// The scene's name for `--wayland-scenes`.
+    fn key(self) -> &'static str {
+        match self {
+            Scene::Scrolling => "scrolling",
+            Scene::Animated => "animated",
+            Scene::Typing => "typing",
+            Scene::Still => "still",
+            Scene::Drawn(Animation::Desktop) => "desktop",
+            Scene::Drawn(Animation::Dragging) => "dragging",
         }
     }
 
@@ -54,6 +79,7 @@ impl Scene {
             Scene::Animated => "od -x /dev/urandom",
             Scene::Typing => "while :; do printf x; sleep 0.083; done",
             Scene::Still => "echo a still terminal; sleep 3600",
+            Scene::Drawn(_) => unreachable!("drawn by the animator"),
         }
     }
 }
@@ -64,6 +90,8 @@ struct Measured {
     bytes_per_s: f64,
     updates_per_s: f64,
     cpu: f64,
+    /// Frames the animator drew per second meanwhile (its scenes only).
+    drawn_per_s: Option<f64>,
     /// lookout's measuring viewer only.
     viewer: Option<ViewerStats>,
 }
@@ -80,29 +108,53 @@ pub(crate) fn wayland(plan: &Plan) {
     let b = Xvfb::start(w, h);
     println!("## Wayland: lookout (wlroots) against wayvnc, headless sway {w}x{h}\n");
     println!(
-        "| scene | lookout KiB/s | wayvnc KiB/s | lookout / wayvnc | agent CPU lookout / wayvnc | updates/s lookout / wayvnc | lookout fps, p50 / p95 capture to decoded |"
+        "| scene | lookout KiB/s | wayvnc KiB/s | lookout / wayvnc | agent CPU lookout / wayvnc | updates/s lookout / wayvnc | lookout fps, p50 / p95 capture to decoded | animator frames/s, lookout's / wayvnc's run |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    let only = std::env::args()
+        .skip_while(|a| a != "--wayland-scenes")
+        .nth(1);
     for scene in [
         Scene::Scrolling,
         Scene::Animated,
+        Scene::Drawn(Animation::Desktop),
+        Scene::Drawn(Animation::Dragging),
         Scene::Typing,
         Scene::Still,
     ] {
-        sway.exec(&format!("foot --title scene sh -c '{}'", scene.script()));
-        assert!(
-            sway.wait_window("scene", Duration::from_secs(20)),
-            "{}",
-            sway.log()
-        );
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|k| k == scene.key()))
+        {
+            continue;
+        }
+        let animator = match scene {
+            Scene::Drawn(animation) => Some(WlAnimator::start(sway.socket(), w, h, animation)),
+            _ => {
+                sway.exec(&format!("foot --title scene sh -c '{}'", scene.script()));
+                assert!(
+                    sway.wait_window("scene", Duration::from_secs(20)),
+                    "{}",
+                    sway.log()
+                );
+                None
+            }
+        };
         std::thread::sleep(Duration::from_secs(1));
-        let l = lookout(&sway, plan);
-        let v = wayvnc(&sway, &b, plan);
-        sway.msg(&["[title=\"scene\"]", "kill"]);
+        let drawn = || animator.as_ref().map(WlAnimator::drawn);
+        let l = lookout(&sway, plan, &drawn);
+        let v = wayvnc(&sway, &b, plan, &drawn);
+        match animator {
+            Some(animator) => animator.stop(),
+            None => {
+                sway.msg(&["[title=\"scene\"]", "kill"]);
+            }
+        }
         let mut stats = l.viewer.unwrap_or_default();
         let latency = stats.latency();
+        let rate = |m: Option<f64>| m.map_or("-".to_owned(), |r| format!("{r:.1}"));
         println!(
-            "| {} | {:.0} | {:.0} | {:.2} | {:.1}% / {:.1}% | {:.1} / {:.1} | {:.1}, {} |",
+            "| {} | {:.0} | {:.0} | {:.2} | {:.1}% / {:.1}% | {:.1} / {:.1} | {:.1}, {} | {} / {} |",
             scene.name(),
             l.bytes_per_s / 1024.0,
             v.bytes_per_s / 1024.0,
@@ -113,11 +165,13 @@ pub(crate) fn wayland(plan: &Plan) {
             v.updates_per_s,
             stats.fps,
             latency,
+            rate(l.drawn_per_s),
+            rate(v.drawn_per_s),
         );
         if plan.smoke {
             assert!(l.bytes_per_s > 0.0, "{scene:?}");
         }
-        // The terminal is gone before the next scene's opens.
+        // The window is gone before the next scene's opens.
         std::thread::sleep(Duration::from_millis(500));
     }
     println!();
@@ -129,7 +183,8 @@ pub(crate) fn wayland(plan: &Plan) {
 }
 
 /// The agent and the measuring viewer through a relay.
-fn lookout(sway: &Sway, plan: &Plan) -> Measured {
+/// `drawn` counts the animator's frames, if the scene has one.
+fn lookout(sway: &Sway, plan: &Plan, drawn: &dyn Fn() -> Option<u64>) -> Measured {
     let agent = AgentProcess::start_with_env(
         "127.0.0.1:0",
         None,
@@ -156,23 +211,28 @@ fn lookout(sway: &Sway, plan: &Plan) -> Measured {
     let measuring = std::thread::spawn(move || viewer(endpoint, plan_v));
     sleep_until(start_at);
     let before = relay.counted();
+    let drawn_before = drawn();
     let cpu = CpuMeter::start(agent.process.pid());
     sleep_until(end_at);
     let counted = relay.counted().since(before);
     let cpu = cpu.percent();
     let seconds = plan.scene.as_secs_f64();
+    let drawn_per_s = drawn_before
+        .zip(drawn())
+        .map(|(b, a)| (a - b) as f64 / seconds);
     let stats = measuring.join().expect("the measuring viewer");
     let _ = agent.process.terminate();
     Measured {
         bytes_per_s: counted.bytes as f64 / seconds,
         updates_per_s: counted.bursts as f64 / seconds,
         cpu,
+        drawn_per_s,
         viewer: Some(stats),
     }
 }
 
 /// wayvnc in the session and TigerVNC's viewer on `b`, through a relay.
-fn wayvnc(sway: &Sway, b: &Xvfb, plan: &Plan) -> Measured {
+fn wayvnc(sway: &Sway, b: &Xvfb, plan: &Plan, drawn: &dyn Fn() -> Option<u64>) -> Measured {
     let port = free_port();
     let mut cmd = sway.user_command("wayvnc");
     cmd.args(["127.0.0.1", &port.to_string()]);
@@ -198,11 +258,15 @@ fn wayvnc(sway: &Sway, b: &Xvfb, plan: &Plan) -> Measured {
     let start_at = Instant::now() + plan.warmup;
     sleep_until(start_at);
     let before = relay.counted();
+    let drawn_before = drawn();
     let cpu = CpuMeter::start(pid);
     sleep_until(start_at + plan.scene);
     let counted = relay.counted().since(before);
     let cpu = cpu.percent();
     let seconds = plan.scene.as_secs_f64();
+    let drawn_per_s = drawn_before
+        .zip(drawn())
+        .map(|(b, a)| (a - b) as f64 / seconds);
     drop(viewer);
     drop(relay);
     let _ = server.terminate();
@@ -210,6 +274,7 @@ fn wayvnc(sway: &Sway, b: &Xvfb, plan: &Plan) -> Measured {
         bytes_per_s: counted.bytes as f64 / seconds,
         updates_per_s: counted.bursts as f64 / seconds,
         cpu,
+        drawn_per_s,
         viewer: None,
     }
 }

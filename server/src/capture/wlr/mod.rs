@@ -7,6 +7,8 @@
 //! something on that output changes. [`Capturer::unchanged`] only looks
 //! whether it arrived (no waiting), so a still screen costs one `poll` per
 //! tick; when it arrives, its damage box is the capture's change hint.
+//! Between ticks the capture thread waits on the connection
+//! ([`Capturer::wait_change`]), so a copy is read as soon as it arrives.
 //!
 //! Other capture protocols (`ext-image-copy-capture-v1`, which newer
 //! compositors offer) fit beside this one: a module of their own next to
@@ -14,14 +16,15 @@
 
 mod read;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lookout_protocol::MonitorInfo;
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
 
 use super::{CaptureError, Captured, CapturedImage, Capturer};
 use crate::regions::Rect;
-use crate::wayland::screencopy::{CopyMode, Phase};
+use crate::wayland::screencopy::{CopyMode, Phase, ShmBuffer};
+use crate::wayland::transform::Transform;
 use crate::wayland::{Client, WlrError};
 
 /// How long a whole-output copy may take: the compositor copies on its
@@ -136,13 +139,7 @@ impl WlrCapturer {
         canvas: Option<CapturedImage>,
         only: Option<Rect>,
     ) -> Result<(CapturedImage, Option<Rect>), CaptureError> {
-        let transform = self
-            .client
-            .state
-            .outputs
-            .output(id)
-            .map(|o| o.transform)
-            .unwrap_or_default();
+        let transform = self.transform(id);
         let slot = self
             .client
             .state
@@ -153,11 +150,55 @@ impl WlrCapturer {
             return Err(WlrError::CopyFailed(id).into());
         }
         let buffer = slot.buffer.as_ref().ok_or(WlrError::Format(id))?;
-        let (width, height) = (buffer.layout.width, buffer.layout.height);
-        let image = read::image(buffer, slot.y_invert, transform, canvas, only)
-            .map_err(WlrError::Memory)?;
-        let only = only.map(|rect| transform.rect_to_upright(rect, width, height));
-        Ok((image, only))
+        upright(buffer, slot.y_invert, transform, canvas, only)
+    }
+}
+
+/// The copy in `buffer` upright, read into `canvas` (only the rows of the
+/// damage box `only`, when given), with that box upright.
+fn upright(
+    buffer: &ShmBuffer,
+    y_invert: bool,
+    transform: Transform,
+    canvas: Option<CapturedImage>,
+    only: Option<Rect>,
+) -> Result<(CapturedImage, Option<Rect>), CaptureError> {
+    let (width, height) = (buffer.layout.width, buffer.layout.height);
+    let image = read::image(buffer, y_invert, transform, canvas, only).map_err(WlrError::Memory)?;
+    let only = only.map(|rect| transform.rect_to_upright(rect, width, height));
+    Ok((image, only))
+}
+
+impl WlrCapturer {
+    /// Reads the copy that finished into monitor `id`'s buffer, after the
+    /// next copy was asked for (which keeps the buffer and leaves it
+    /// alone until its description is answered).
+    fn read_kept(
+        &self,
+        id: u32,
+        y_invert: bool,
+        transform: Transform,
+        canvas: CapturedImage,
+        only: Option<Rect>,
+    ) -> Result<(CapturedImage, Option<Rect>), CaptureError> {
+        let slot = self
+            .client
+            .state
+            .frames
+            .slot(id)
+            .ok_or(CaptureError::NoSuchMonitor(id))?;
+        let buffer = slot.buffer.as_ref().ok_or(WlrError::Format(id))?;
+        upright(buffer, y_invert, transform, Some(canvas), only)
+    }
+
+    /// How monitor `id`'s output is turned.
+    fn transform(&mut self, id: u32) -> Transform {
+        self.client
+            .state
+            .outputs
+            .output(id)
+            .map(|o| o.transform)
+            .unwrap_or_default()
     }
 }
 
@@ -198,15 +239,23 @@ impl Capturer for WlrCapturer {
             (Some(previous), Some((CopyMode::Damage, Phase::Ready))) => {
                 let slot = self.client.state.frames.slot(id);
                 let damage = slot.and_then(|s| s.damage);
+                let y_invert = slot.is_some_and(|s| s.y_invert);
                 let size = (previous.width, previous.height);
-                let (image, damage) = self.read(id, Some(previous), damage)?;
+                // The next change is asked for before this one is read:
+                // the compositor describes the next copy while the agent
+                // reads, and writes the buffer only once the agent answers
+                // that description (at its next read of events, after
+                // this), so a frame that follows at once is not missed.
+                let transform = self.transform(id);
+                self.start(id, CopyMode::Damage)?;
+                let (image, damage) = self.read_kept(id, y_invert, transform, previous, damage)?;
                 let changed = match damage {
                     Some(rect) if (image.width, image.height) == size => {
                         Some(vec![rect.clip(image.width, image.height)])
                     }
                     _ => None,
                 };
-                Captured { image, changed }
+                return Ok(Captured { image, changed });
             }
             // Asked before the change arrived: the screen is as it was.
             (Some(previous), Some((CopyMode::Damage, Phase::Describing | Phase::Copying))) => {
@@ -233,6 +282,27 @@ impl Capturer for WlrCapturer {
         matches!(
             self.phase(id),
             Some((CopyMode::Damage, Phase::Describing | Phase::Copying))
+        )
+    }
+
+    fn wait_change(&mut self, ids: &[u32], until: Instant) -> Option<Result<bool, CaptureError>> {
+        let within = until.saturating_duration_since(Instant::now());
+        // A damage copy that finished (or failed) is news; one still held
+        // by the compositor, or none asked for yet, is not.
+        let news = |state: &crate::wayland::State| {
+            ids.iter().any(|&id| {
+                state.frames.slot(id).is_some_and(|s| {
+                    s.mode == CopyMode::Damage && matches!(s.phase, Phase::Ready | Phase::Failed)
+                })
+            })
+        };
+        let waited = self.client.wait_until(within, news);
+        Some(
+            match (waited, self.client.state.frames.memory_error.take()) {
+                (Err(err), _) => Err(err.into()),
+                (Ok(_), Some(err)) => Err(WlrError::Memory(err).into()),
+                (Ok(changed), None) => Ok(changed),
+            },
         )
     }
 }
