@@ -178,6 +178,18 @@ impl Demand {
         self.lock().watchers.contains_key(&monitor)
     }
 
+    /// A mark of who watches what now, for [`Demand::moved_since`].
+    pub(crate) fn mark(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether a viewer came, left or switched monitors since `mark` was
+    /// taken, or the capture thread is to stop: a wait on the screen
+    /// should end and look at the demand again.
+    pub(crate) fn moved_since(&self, mark: u64) -> bool {
+        self.lock().stopping || self.generation.load(Ordering::Acquire) != mark
+    }
+
     /// Ends every wait, now and later: the capture thread is to stop.
     pub(crate) fn stop(&self) {
         self.lock().stopping = true;

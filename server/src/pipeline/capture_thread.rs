@@ -26,6 +26,11 @@ use crate::hub::FrameHub;
 /// nothing.
 const CHANGE_WAIT: Duration = Duration::from_millis(100);
 
+/// The longest one wait on the source lasts before the thread looks
+/// whether it is to stop or a viewer came, left or switched monitors
+/// ([`crate::hub::Demand::moved_since`]): those are noticed within it.
+const WAIT_SLICE: Duration = Duration::from_millis(25);
+
 /// How long the thread sleeps while nobody watches before it looks at the
 /// monitors again, so a `welcome` lists them as they are.
 const IDLE_CHECK: Duration = Duration::from_millis(250);
@@ -53,11 +58,12 @@ pub(super) fn run(
             return;
         };
         let tick = Instant::now();
+        let mark = demand.mark();
         if woken {
             earliest = pace.captured(tick);
         }
         let idle = watched.is_empty();
-        let watched = due(&watched, hub, (period, woken), tick, &mut last_capture);
+        let (watched, next_due) = due(&watched, hub, (period, woken), tick, &mut last_capture);
         if !tick_once(&mut keeper, hub, handoff, (&watched, idle), &mut previous) {
             return;
         }
@@ -76,14 +82,24 @@ pub(super) fn run(
             // waited on (at once: a compositor's copy is armed only once
             // its description is answered) for up to CHANGE_WAIT; a change
             // is then taken at once or when the fps cap allows.
-            let deadline = wake.max(tick + CHANGE_WAIT);
+            // Not past the time another watched monitor (at a slower
+            // rate) is due.
+            let longest = wake.max(tick + CHANGE_WAIT);
+            let deadline = next_due.map_or(longest, |at| longest.min(at.max(wake)));
+            let moved = || demand.moved_since(mark);
             match keeper
                 .current()
-                .and_then(|c| c.wait_change(&watched, deadline))
+                .and_then(|c| wait_change(c, &watched, deadline, moved))
             {
                 Some(Ok(changed)) => {
                     woken = changed;
-                    until = if changed { earliest } else { deadline };
+                    until = if changed {
+                        earliest
+                    } else if moved() {
+                        Instant::now()
+                    } else {
+                        deadline
+                    };
                 }
                 Some(Err(err)) => keeper.failed(Instant::now(), &err, hub),
                 None => {}
@@ -95,7 +111,26 @@ pub(super) fn run(
     }
 }
 
-/// Of the `watched` monitors, those due for a capture at `tick`: each is
+/// [`Capturer::wait_change`] until `deadline`, in slices of
+/// [`WAIT_SLICE`], ending early (with no change) once `moved` says the
+/// demand changed or the thread is to stop.
+fn wait_change(
+    capturer: &mut dyn Capturer,
+    ids: &[u32],
+    deadline: Instant,
+    moved: impl Fn() -> bool,
+) -> Option<Result<bool, CaptureError>> {
+    loop {
+        let slice = deadline.min(Instant::now() + WAIT_SLICE);
+        match capturer.wait_change(ids, slice)? {
+            Ok(false) if Instant::now() < deadline && !moved() => {}
+            answer => return Some(answer),
+        }
+    }
+}
+
+/// Of the `watched` monitors, those due for a capture at `tick`, and when
+/// the first of the others will be: each is
 /// captured as often as its fastest viewer takes frames (a monitor watched
 /// only by a thumbnail at 2 frames a second is captured twice a second),
 /// and never faster than the agent's `period`. On a tick `woken` by a
@@ -108,9 +143,10 @@ fn due(
     (period, woken): (Duration, bool),
     tick: Instant,
     last_capture: &mut HashMap<u32, Instant>,
-) -> Vec<u32> {
+) -> (Vec<u32>, Option<Instant>) {
     last_capture.retain(|id, _| watched.contains(id));
-    watched
+    let mut next: Option<Instant> = None;
+    let due = watched
         .iter()
         .copied()
         .filter(|id| {
@@ -124,10 +160,14 @@ fn due(
                     .is_none_or(|at| tick + period / 2 >= *at + own);
             if due {
                 last_capture.insert(*id, tick);
+            } else if let Some(at) = last_capture.get(id) {
+                let at = (*at + own).checked_sub(period / 2).unwrap_or(*at);
+                next = Some(next.map_or(at, |n| n.min(at)));
             }
             due
         })
-        .collect()
+        .collect();
+    (due, next)
 }
 
 /// One tick: follows the monitors, then captures each of `due` that may
@@ -335,17 +375,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_change_the_source_reports_is_taken_when_it_arrives_not_at_the_next_tick() {
-        // 5 fps: a tick every 200 ms. Changes 330 ms apart land anywhere
-        // between ticks; paced by its clock alone the thread took each
-        // 0 to 200 ms late (100 on average).
-        let start = Instant::now() + Duration::from_millis(300);
-        let changes: Vec<Instant> = (0..8u32)
-            .map(|k| start + Duration::from_millis(330) * k)
-            .collect();
-        let captured = Arc::new(Mutex::new(Vec::new()));
-        let screen = Mutex::new(Some(Signalled {
+    fn signalled(changes: Vec<Instant>, captured: &Arc<Mutex<Vec<Instant>>>) -> Signalled {
+        Signalled {
             monitors: vec![MonitorInfo {
                 id: 0,
                 name: "signalled".into(),
@@ -356,10 +387,54 @@ mod tests {
                 primary: true,
                 all: false,
             }],
-            changes: changes.clone(),
+            changes,
             taken: 0,
-            captured: Arc::clone(&captured),
-        }));
+            captured: Arc::clone(captured),
+        }
+    }
+
+    #[test]
+    fn stopping_ends_a_wait_on_a_still_screen_at_once_not_at_its_deadline() {
+        // 1 fps: the wait on a still screen lasts up to a second.
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let screen = Mutex::new(Some(signalled(Vec::new(), &captured)));
+        let settings = CaptureSettings {
+            fps: 1,
+            quality: 75,
+            subsampling: Default::default(),
+        };
+        let factory = Box::new(move || {
+            let screen = screen.lock().unwrap().take();
+            screen
+                .map(|s| Box::new(s) as Box<dyn Capturer>)
+                .ok_or(CaptureError::NoMonitors)
+        });
+        let (thread, hub) = CaptureThread::spawn(factory, settings).unwrap();
+        let _watching = hub.subscribe(0, false, Ask::native(75)).unwrap();
+        // Bounded: the first capture, then into the wait.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while captured.lock().unwrap().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let asked = Instant::now();
+        thread.stop();
+        let took = asked.elapsed();
+        // Waiting out the deadline took 900 ms; a slice is 25 ms.
+        assert!(took < Duration::from_millis(450), "stopping took {took:?}");
+    }
+
+    #[test]
+    fn a_change_the_source_reports_is_taken_when_it_arrives_not_at_the_next_tick() {
+        // 5 fps: a tick every 200 ms. Changes 330 ms apart land anywhere
+        // between ticks; paced by its clock alone the thread took each
+        // 0 to 200 ms late (100 on average).
+        let start = Instant::now() + Duration::from_millis(300);
+        let changes: Vec<Instant> = (0..8u32)
+            .map(|k| start + Duration::from_millis(330) * k)
+            .collect();
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let screen = Mutex::new(Some(signalled(changes.clone(), &captured)));
         let settings = CaptureSettings {
             fps: 5,
             quality: 75,

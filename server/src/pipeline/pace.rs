@@ -12,8 +12,11 @@
 //! are each taken as they arrive, where a plain minimum interval would
 //! hold back every frame after a late one (and the copy of the next is
 //! asked for that much later). The slots never fall behind the captures
-//! and bank no credit over a pause, so over any stretch the rate stays at
-//! or under the cap.
+//! and bank no credit over a pause: N captures woken by changes span at
+//! least (N-1) periods less half a period, the cap on average. (A capture
+//! at a tick whose wait found nothing is not counted, so as not to hold
+//! back the change after it: after a still spell, two captures may come
+//! closer once.)
 //!
 //! Time is passed in, so the rule is tested without waiting.
 

@@ -204,6 +204,7 @@ impl Client {
             .dispatch_pending(&mut self.state)
             .map_err(WlrError::Connection)?;
         if handled > 0 {
+            self.queue.flush()?;
             return Ok(());
         }
         if let Some(guard) = self.queue.prepare_read()
@@ -219,6 +220,9 @@ impl Client {
         self.queue
             .dispatch_pending(&mut self.state)
             .map_err(WlrError::Connection)?;
+        // What the handlers asked for (a copy of another output, say) is
+        // sent now, not at the next read.
+        self.queue.flush()?;
         Ok(())
     }
 

@@ -114,14 +114,22 @@ pub(crate) fn wayland(plan: &Plan) {
     let only = std::env::args()
         .skip_while(|a| a != "--wayland-scenes")
         .nth(1);
-    for scene in [
+    let scenes = [
         Scene::Scrolling,
         Scene::Animated,
         Scene::Drawn(Animation::Desktop),
         Scene::Drawn(Animation::Dragging),
         Scene::Typing,
         Scene::Still,
-    ] {
+    ];
+    for key in only.iter().flat_map(|o| o.split(',')) {
+        assert!(
+            scenes.iter().any(|s| s.key() == key),
+            "--wayland-scenes: no scene {key:?}; the scenes: {:?}",
+            scenes.map(|s| s.key())
+        );
+    }
+    for scene in scenes {
         if only
             .as_ref()
             .is_some_and(|o| !o.split(',').any(|k| k == scene.key()))

@@ -116,6 +116,16 @@ impl WlAnimator {
     }
 }
 
+impl Drop for WlAnimator {
+    /// Not stopped (the bench panicked on the way): it stops drawing too.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 type Failed = Box<dyn std::error::Error + Send + Sync>;
 
 /// One of the two buffers, and what is drawn in it.
