@@ -150,6 +150,18 @@ mod tests {
     }
 
     #[test]
+    fn a_forgotten_token_is_gone_for_the_next_start() {
+        let dir = temp_dir("forget");
+        let store = TokenStore::at(dir.join(TOKEN_FILE));
+        store.save("secret-token").unwrap();
+        store.forget();
+        assert!(!store.path().exists());
+        assert_eq!(TokenStore::at(store.path()).load(), None);
+        // Forgetting what is not there is no error.
+        store.forget();
+    }
+
+    #[test]
     fn a_token_file_that_is_a_link_or_open_to_writers_is_not_used() {
         let dir = temp_dir("link");
         let store = TokenStore::at(dir.join(TOKEN_FILE));
