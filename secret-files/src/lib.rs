@@ -96,30 +96,48 @@ fn check_meta(_: &Path, _: &std::fs::Metadata) -> Result<(), OwnerOnlyError> {
 /// The token in `path`: its first line, once the file passed the check
 /// (on the open handle, so the file checked is the file read).
 pub fn read_token(path: &Path) -> Result<String, SecretFileError> {
-    read_from(path, std::fs::OpenOptions::new().read(true))
+    read_from(path, std::fs::OpenOptions::new().read(true), 0)
 }
 
 /// [`read_token`] that refuses a symbolic link (`O_NOFOLLOW`): for a
 /// file the agent wrote itself, which nobody should have replaced by a
 /// link to some other file.
 pub fn read_token_no_symlink(path: &Path) -> Result<String, SecretFileError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(
-        &mut options,
-        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
-    );
-    read_from(path, &options)
+    let flags = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    #[cfg(not(unix))]
+    let flags = 0;
+    read_from(path, std::fs::OpenOptions::new().read(true), flags)
 }
 
-fn read_from(path: &Path, options: &std::fs::OpenOptions) -> Result<String, SecretFileError> {
+/// Reads the token of `path` opened with `options` and the extra open
+/// `flags`. Opened without blocking, and only a regular file is read: a
+/// FIFO or a device put at the path would otherwise hang the program.
+fn read_from(
+    path: &Path,
+    options: &mut std::fs::OpenOptions,
+    flags: i32,
+) -> Result<String, SecretFileError> {
     let io = |source| SecretFileError::Io {
         path: path.to_owned(),
         source,
     };
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        options,
+        flags | rustix::fs::OFlags::NONBLOCK.bits() as i32,
+    );
+    #[cfg(not(unix))]
+    let _ = flags;
     let file = options.open(path).map_err(io)?;
-    check_meta(path, &file.metadata().map_err(io)?)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    check_meta(path, &meta)?;
     let mut text = String::new();
     // A token is a line; a megabyte is plenty and bounds a mistaken path.
     file.take(1 << 20).read_to_string(&mut text).map_err(io)?;
@@ -135,6 +153,35 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    #[test]
+    fn a_fifo_at_the_token_path_is_refused_at_once_not_waited_on() {
+        let dir = std::env::temp_dir().join(format!("lookout-secret-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        let _ = std::fs::remove_file(&path);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // Without O_NONBLOCK the open waits for a writer for ever: in a
+        // thread, with a bounded wait for its answer.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let at = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send((
+                read_token(&at).is_err(),
+                read_token_no_symlink(&at).is_err(),
+            ));
+        });
+        let refused = rx.recv_timeout(std::time::Duration::from_secs(10));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(refused, Ok((true, true)), "a FIFO must be refused at once");
+    }
 
     #[test]
     fn a_token_is_read_only_from_a_file_no_one_else_can_read() {
