@@ -393,13 +393,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn stopping_ends_a_wait_on_a_still_screen_at_once_not_at_its_deadline() {
-        // 1 fps: the wait on a still screen lasts up to a second.
-        let captured = Arc::new(Mutex::new(Vec::new()));
-        let screen = Mutex::new(Some(signalled(Vec::new(), &captured)));
+    /// A capture thread on `screen` at `fps`, and its hub.
+    fn watched(screen: Signalled, fps: u32) -> (CaptureThread, FrameHub) {
+        let screen = Mutex::new(Some(screen));
         let settings = CaptureSettings {
-            fps: 1,
+            fps,
             quality: 75,
             subsampling: Default::default(),
         };
@@ -409,7 +407,14 @@ mod tests {
                 .map(|s| Box::new(s) as Box<dyn Capturer>)
                 .ok_or(CaptureError::NoMonitors)
         });
-        let (thread, hub) = CaptureThread::spawn(factory, settings).unwrap();
+        CaptureThread::spawn(factory, settings).unwrap()
+    }
+
+    #[test]
+    fn stopping_ends_a_wait_on_a_still_screen_at_once_not_at_its_deadline() {
+        // 1 fps: the wait on a still screen lasts up to a second.
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let (thread, hub) = watched(signalled(Vec::new(), &captured), 1);
         let _watching = hub.subscribe(0, false, Ask::native(75)).unwrap();
         // Bounded: the first capture, then into the wait.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -434,19 +439,7 @@ mod tests {
             .map(|k| start + Duration::from_millis(330) * k)
             .collect();
         let captured = Arc::new(Mutex::new(Vec::new()));
-        let screen = Mutex::new(Some(signalled(changes.clone(), &captured)));
-        let settings = CaptureSettings {
-            fps: 5,
-            quality: 75,
-            subsampling: Default::default(),
-        };
-        let factory = Box::new(move || {
-            let screen = screen.lock().unwrap().take();
-            screen
-                .map(|s| Box::new(s) as Box<dyn Capturer>)
-                .ok_or(CaptureError::NoMonitors)
-        });
-        let (thread, hub) = CaptureThread::spawn(factory, settings).unwrap();
+        let (thread, hub) = watched(signalled(changes.clone(), &captured), 5);
         let _watching = hub.subscribe(0, false, Ask::native(75)).unwrap();
         // Bounded: the last change plus slack.
         std::thread::sleep(changes[7].duration_since(Instant::now()) + Duration::from_millis(500));
